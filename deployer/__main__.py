@@ -1,0 +1,3 @@
+from deployer.main import main
+
+raise SystemExit(main())

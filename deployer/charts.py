@@ -1,0 +1,111 @@
+"""Charts on local disk: local directories (dependencies built when missing), and repository or
+OCI charts pulled once into a cache keyed by (repository URL, chart, version) and reused, so an
+unchanged spec renders with no network request at all."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer.errors import HelmError
+from deployer.helm import Helm
+from deployer.project import ChartRef
+from deployer.repos import RepoManager
+
+
+@dataclass
+class ChartStore:
+    helm: Helm
+    repos: RepoManager
+    cache: Path
+    repositories: Mapping[str, Any]  # spec repositories by name
+    log: Callable[[str], None] = lambda _msg: None
+    _tasks: dict[str, asyncio.Task[Path]] = field(default_factory=dict)
+
+    def cached_path(self, ref: ChartRef) -> Path:
+        origin = ref.repository_url or ref.ref
+        digest = hashlib.sha256(f"{origin}\0{ref.ref}\0{ref.version}".encode()).hexdigest()[:16]
+        return self.cache / "charts" / f"{_safe(ref.name)}-{_safe(ref.version or '')}-{digest}.tgz"
+
+    async def get(self, ref: ChartRef) -> Path:
+        """A path helm can render: the chart directory, or the cached .tgz (pulled if missing)."""
+        key = ref.ref if ref.kind == "local" else str(self.cached_path(ref))
+        if key not in self._tasks:
+            self._tasks[key] = asyncio.ensure_future(self._get(ref))
+        return await self._tasks[key]
+
+    async def _get(self, ref: ChartRef) -> Path:
+        if ref.kind == "local":
+            await self._build_dependencies(Path(ref.ref))
+            return Path(ref.ref)
+        target = self.cached_path(ref)
+        if target.exists():
+            return target
+        return await self._pull(ref, target)
+
+    async def _pull(self, ref: ChartRef, target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pull-") as tmp:
+            if ref.kind == "oci":
+                if ref.repository:
+                    await self.repos.ensure(self.repositories[ref.repository])
+                args = ["pull", ref.ref, "--version", str(ref.version), "--destination", tmp]
+                if ref.plain_http:
+                    args.append("--plain-http")
+                self.log(f"pulling {ref.ref} {ref.version}")
+                await self.helm.run(args)
+            else:
+                assert ref.repository is not None
+                repo = self.repositories[ref.repository]
+                await self.repos.ensure(repo)
+                args = ["pull", ref.ref, "--version", str(ref.version), "--destination", tmp]
+                self.log(f"pulling {ref.ref} {ref.version}")
+                try:
+                    await self.helm.run(args)
+                except HelmError:
+                    if self.repos.refresh:
+                        raise
+                    # The version may be newer than our cached index: refresh it once and retry.
+                    await self.repos.ensure(repo, force=True)
+                    await self.helm.run(args)
+            pulled = sorted(Path(tmp).glob("*.tgz"))
+            if len(pulled) != 1:
+                raise HelmError(
+                    command=["helm", *args], returncode=0, stderr=f"expected one chart, got {pulled}"
+                )
+            os.replace(pulled[0], target)
+        return target
+
+    async def _build_dependencies(self, chart_dir: Path) -> None:
+        meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text()) or {}
+        deps = meta.get("dependencies") or []
+        if not deps or all(_present(chart_dir, d) for d in deps):
+            return
+        for dep in deps:
+            url = str(dep.get("repository") or "").rstrip("/")
+            for repo in self.repositories.values():
+                if url.startswith(("http://", "https://")) and repo.url.rstrip("/") == url:
+                    await self.repos.ensure(repo)
+        self.log(f"building dependencies of {chart_dir.name}")
+        await self.helm.run(["dependency", "build", str(chart_dir), "--skip-refresh"])
+
+
+def _present(chart_dir: Path, dep: Mapping[str, Any]) -> bool:
+    name = str(dep.get("name"))
+    charts = chart_dir / "charts"
+    if (charts / name / "Chart.yaml").is_file():
+        return True
+    return any(re.fullmatch(re.escape(name) + r"-\d.*\.tgz", p.name) for p in charts.glob("*.tgz"))
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)

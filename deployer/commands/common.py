@@ -1,0 +1,89 @@
+"""What several verbs share: loading the spec, selectors, command-line value layers, progress."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer.errors import SpecError, UsageError
+from deployer.merge import Layer, Origin
+from deployer.project import Project, load_project
+from deployer.yamlsource import load_file
+
+
+def project(args: argparse.Namespace) -> Project:
+    return load_project(Path(args.file) if args.file else Path.cwd())
+
+
+def selectors(raw: list[str]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for text in raw:
+        pairs: dict[str, str] = {}
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"invalid selector '{text}'", hint="write -l key=value[,key=value]")
+            pairs[key.strip()] = value.strip()
+        out.append(pairs)
+    return out
+
+
+def cli_layers(args: argparse.Namespace) -> list[Layer]:
+    layers: list[Layer] = []
+    for file in getattr(args, "values", []):
+        doc = load_file(Path(file))
+        if not isinstance(doc.data, dict):
+            raise SpecError("a --values file must be a mapping of values", mark=doc.mark(()))
+        origins = {
+            tuple(str(p) for p in path): Origin(str(mark))
+            for path, mark in doc.value_marks.items()
+            if path and all(isinstance(p, str) for p in path)
+        }
+        layers.append(Layer(values=doc.data, origins=origins))
+    for item in getattr(args, "set", []):
+        dotted, sep, raw = item.partition("=")
+        if not sep or not dotted:
+            raise UsageError(f"invalid --set '{item}'", hint="write --set path.to.key=value")
+        parts = tuple(dotted.split("."))
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        nested: Any = value
+        for part in reversed(parts):
+            nested = {part: nested}
+        origin = Origin(f"--set {dotted}")
+        layers.append(Layer(values=nested, origins={parts[: i + 1]: origin for i in range(len(parts))}))
+    return layers
+
+
+def progress() -> Callable[[str], None]:
+    """Progress lines on stderr; timestamped when stderr is not a terminal (CI logs)."""
+    plain = not sys.stderr.isatty()
+    start = time.monotonic()
+
+    def log(message: str) -> None:
+        stamp = f"[{time.monotonic() - start:6.1f}s] " if plain else ""
+        print(f"{stamp}{message}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def helm_and_charts(args: argparse.Namespace, proj: Project, log: Callable[[str], None]) -> tuple[Any, Any]:
+    from deployer.cache import cache_dir
+    from deployer.charts import ChartStore
+    from deployer.helm import locate
+    from deployer.repos import RepoManager
+
+    cache = cache_dir(os.environ)
+    helm = locate(args.helm, os.environ, cache / "helm")
+    repos = RepoManager(helm, os.environ, refresh=getattr(args, "refresh", False), log=log)
+    charts = ChartStore(helm, repos, cache, {r.name: r for r in proj.spec.repositories}, log=log)
+    return helm, charts

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from deployer.commands.common import cli_layers, helm_and_charts, progress, project, selectors
+from deployer.desired import resolve, select
+from deployer.errors import UsageError
+from deployer.graph import topological_order
+from deployer.merge import merge_layers
+from deployer.render import render_all
+
+
+def template(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    proj = project(args)
+    releases = [
+        r
+        for r in select(resolve(proj, args.environment, cli_layers(args)), selectors(args.selector))
+        if r.installed
+    ]
+    order = topological_order([r.key for r in releases], {r.key: r.needs for r in releases})
+    by_key = {r.key: r for r in releases}
+    ordered = [by_key[k] for k in order]
+    values = {r.key: merge_layers(list(r.layers)).values for r in ordered}
+    log = progress()
+    helm, charts = helm_and_charts(args, proj, log)
+    start = time.monotonic()
+    rendered = asyncio.run(
+        render_all(
+            helm,
+            charts,
+            ordered,
+            values,
+            concurrency=args.concurrency,
+            kube_version=args.kube_version or proj.environment(args.environment).kube_version,
+            log=log,
+        )
+    )
+    if args.output_dir:
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for item in rendered:
+            (out / f"{item.release.namespace}--{item.release.name}.yaml").write_text(item.manifest)
+    else:
+        for item in rendered:
+            sys.stdout.write(f"# release: {item.release.key} (chart {item.release.chart.name})\n")
+            sys.stdout.write(
+                item.manifest if item.manifest.endswith("\n") or not item.manifest else item.manifest + "\n"
+            )
+    elapsed = time.monotonic() - start
+    log(f"rendered {len(rendered)} release(s) with helm {helm.version_text} in {elapsed:.1f}s")
+    return 0

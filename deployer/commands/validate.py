@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import argparse
+
+from deployer.commands.common import project
+from deployer.desired import resolve
+
+
+def validate(args: argparse.Namespace) -> int:
+    proj = project(args)
+    envs = [args.environment] if args.environment else proj.environment_names
+    count = 0
+    for env in envs:
+        count = len(resolve(proj, env))
+    names = ", ".join(envs) if envs else "no environments"
+    print(f"{proj.doc.file}: ok ({count} releases; checked {names})")
+    return 0

@@ -1,0 +1,166 @@
+"""One environment of a project resolved into the releases it wants, each with its value layers.
+
+Layers, lowest to highest: release `values:` entries in order -> each environment overlay file in
+order -> command-line `--values` files and `--set` (chart defaults are helm's own lowest layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from deployer.errors import SpecError, SpecErrors
+from deployer.interpolation import Interpolator
+from deployer.merge import Layer
+from deployer.project import (
+    DesiredRelease,
+    Project,
+    _find_release,
+    _namespace,
+    _unknown_release,
+    _values_doc,
+    chart_ref,
+    doc_layer,
+    resolve_need,
+)
+from deployer.yamlsource import Document, display_path, load_file
+
+
+def overlay_files(project: Project, env_name: str) -> list[tuple[Path, bool]]:
+    """The environment's overlay files, each with whether it must exist."""
+    env = project.environment(env_name)
+    if env.values is not None:
+        return [((project.root / f).resolve(), True) for f in env.values]
+    return [((project.root / "environments" / env_name / "values.yaml").resolve(), False)]
+
+
+def load_overlays(project: Project, env_name: str) -> list[Document]:
+    docs: list[Document] = []
+    errors: list[SpecError] = []
+    for i, (path, required) in enumerate(overlay_files(project, env_name)):
+        if not path.is_file():
+            if required:
+                errors.append(
+                    SpecError(
+                        f"overlay file {display_path(path)} of environment '{env_name}' does not exist",
+                        mark=project.doc.mark(("environments", env_name, "values", i)),
+                        hint="overlay files are relative to deployer.yaml; create it or fix the path",
+                    )
+                )
+            continue
+        try:
+            doc = load_file(path, interpolate=Interpolator(project.environ))
+        except SpecError as exc:
+            errors.append(exc)
+            continue
+        if doc.data is None:
+            doc.data = {}
+        if not isinstance(doc.data, dict):
+            errors.append(
+                SpecError(
+                    "an environment overlay must map release names to values",
+                    mark=doc.mark(()),
+                    hint="write 'release-name:' followed by that release's values, indented",
+                )
+            )
+            continue
+        for key, value in doc.data.items():
+            if not any(
+                r.name == key or f"{_namespace(project, r)}/{r.name}" == key for r in project.spec.releases
+            ):
+                errors.append(_unknown_release(project, key, doc.mark((key,), key=True), "overlay key"))
+            elif value is not None and not isinstance(value, dict):
+                errors.append(
+                    SpecError(
+                        f"values for release '{key}' must be a mapping",
+                        mark=doc.mark((key,)),
+                        hint="indent the release's values under its name",
+                    )
+                )
+        docs.append(doc)
+    SpecErrors.raise_if_any(errors)
+    return docs
+
+
+def resolve(
+    project: Project,
+    env_name: str,
+    extra: Sequence[Layer] = (),
+) -> list[DesiredRelease]:
+    """Every release of the spec as this environment wants it, in spec order."""
+    env = project.environment(env_name)
+    overlays = load_overlays(project, env_name)
+    defaults = project.spec.defaults
+    out: list[DesiredRelease] = []
+    errors: list[SpecError] = []
+    for i, rel in enumerate(project.spec.releases):
+        namespace = _namespace(project, rel)
+        key = f"{namespace}/{rel.name}"
+        override = _override(project, env, rel, key)
+        layers: list[Layer] = []
+        for j, entry in enumerate(rel.values):
+            at = ("releases", i, "values", j)
+            if isinstance(entry, str):
+                try:
+                    vdoc = _values_doc(project, entry, project.doc.mark(at))
+                except SpecError as exc:
+                    errors.append(exc)
+                    continue
+                layers.append(doc_layer(vdoc, vdoc.data))
+            else:
+                layers.append(doc_layer(project.doc, entry, at))
+        for odoc in overlays:
+            for name in (rel.name, key):
+                section = odoc.data.get(name)
+                if isinstance(section, dict):
+                    layers.append(doc_layer(odoc, section, (name,)))
+        layers.extend(extra)
+        version = (override.version if override and override.version else None) or rel.version
+        chart = (override.chart if override and override.chart else None) or rel.chart
+        installed = override.installed if override and override.installed is not None else rel.installed
+        out.append(
+            DesiredRelease(
+                name=rel.name,
+                namespace=namespace,
+                chart=chart_ref(project, chart, version),
+                needs=tuple(resolve_need(project, n) for n in rel.needs),
+                labels=dict(rel.labels),
+                installed=installed,
+                timeout=_pick(rel.timeout, defaults.timeout, 300),
+                wait=_pick(rel.wait, defaults.wait, True),
+                atomic=_pick(rel.atomic, defaults.atomic, False),
+                sensitive=tuple(sorted({*(defaults.sensitive or []), *(rel.sensitive or [])})),
+                layers=tuple(layers),
+                mark=project.doc.mark(("releases", i)),
+            )
+        )
+    SpecErrors.raise_if_any(errors)
+    return out
+
+
+def _override(project: Project, env: Any, rel: Any, key: str) -> Any:
+    for name in (rel.name, key):
+        if name in env.releases and _find_release(project, name) is rel:
+            return env.releases[name]
+    return None
+
+
+def _pick(*choices: Any) -> Any:
+    return next(c for c in choices if c is not None)
+
+
+def select(
+    releases: Sequence[DesiredRelease], selectors: Sequence[Mapping[str, str]]
+) -> list[DesiredRelease]:
+    """Releases matching any selector (each selector: all its key=value pairs must match).
+
+    Besides a release's own labels, `name`, `namespace` and `chart` are always available.
+    """
+    if not selectors:
+        return list(releases)
+
+    def labels(r: DesiredRelease) -> dict[str, str]:
+        return {**r.labels, "name": r.name, "namespace": r.namespace, "chart": r.chart.name}
+
+    return [r for r in releases if any(all(labels(r).get(k) == v for k, v in s.items()) for s in selectors)]

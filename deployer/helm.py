@@ -1,0 +1,138 @@
+"""The only place that starts helm.
+
+We call the helm binary directly (argv, no shell) with a timeout on our side. Secrets never go on
+argv: passwords travel on stdin, values in 0600 files. Helm's repository and registry configuration
+live in deployer's cache, so a run never edits the user's own helm setup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployer.errors import HelmError, HelmNotFound
+
+MIN_HELM = (3, 17, 0)
+DEFAULT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Helm:
+    path: str
+    version: tuple[int, int, int]
+    home: Path  # deployer's private helm config/cache root
+
+    @property
+    def major(self) -> int:
+        return self.version[0]
+
+    @property
+    def version_text(self) -> str:
+        return "v" + ".".join(map(str, self.version))
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            HELM_REPOSITORY_CONFIG=str(self.home / "repositories.yaml"),
+            HELM_REPOSITORY_CACHE=str(self.home / "repository"),
+            HELM_REGISTRY_CONFIG=str(self.home / "registry" / "config.json"),
+            HELM_CACHE_HOME=str(self.home / "cache"),
+        )
+        return env
+
+    async def run(
+        self,
+        args: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        release: str = "",
+        cwd: Path | None = None,
+    ) -> str:
+        command = [self.path, *args]
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env(),
+            cwd=cwd,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+        except TimeoutError:
+            await _kill(proc)
+            raise HelmError(
+                command=["helm", *args],
+                returncode=-9,
+                stderr=f"timed out after {timeout:.0f}s",
+                release=release,
+            ) from None
+        except asyncio.CancelledError:
+            await _kill(proc)
+            raise
+        if proc.returncode != 0:
+            raise HelmError(
+                command=["helm", *args],
+                returncode=proc.returncode or 1,
+                stderr=err.decode(errors="replace"),
+                release=release,
+            )
+        return out.decode()
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+def locate(override: str | None, environ: Mapping[str, str], home: Path) -> Helm:
+    """Find helm (--helm, then DEPLOYER_HELM, then PATH) and check its version."""
+    if override:
+        candidate, where = override, f"--helm {override}"
+    elif environ.get("DEPLOYER_HELM"):
+        candidate, where = environ["DEPLOYER_HELM"], f"DEPLOYER_HELM={environ['DEPLOYER_HELM']}"
+    else:
+        candidate, where = "helm", f"PATH ({environ.get('PATH', '')})"
+    path = shutil.which(candidate, path=environ.get("PATH"))
+    if path is None:
+        raise HelmNotFound(
+            f"helm not found (looked in {where})",
+            hint=f"install helm >= {_fmt(MIN_HELM)} (Helm 3 or 4), or point --helm / DEPLOYER_HELM at it",
+        )
+    try:
+        out = subprocess.run(
+            [path, "version", "--template", "{{.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise HelmNotFound(
+            f"could not run {path} version: {exc}", hint="check that it is a working helm binary"
+        ) from None
+    version = parse_version(out)
+    if version is None or version < MIN_HELM:
+        raise HelmNotFound(
+            f"{path} reports version '{out.strip() or '?'}'; deployer needs helm >= {_fmt(MIN_HELM)}",
+            hint=f"install a newer helm (found via {where}), or point --helm / DEPLOYER_HELM at one",
+        )
+    home.mkdir(parents=True, exist_ok=True)
+    return Helm(path=path, version=version, home=home)
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def _fmt(version: tuple[int, int, int]) -> str:
+    return ".".join(map(str, version))

@@ -1,0 +1,153 @@
+"""Command-line entry point: parses arguments, calls a command, maps errors to exit codes.
+
+Only this module knows argparse, and it imports nothing heavy: each verb's module is imported when
+that verb runs, so `deployer --version` and `--help` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from deployer import __version__
+
+VERBS = {
+    "validate": "check the spec, files and references (no helm, no cluster)",
+    "values": "print the merged values of one release (--explain: where each came from)",
+    "template": "render the selected releases with helm (multi-document YAML)",
+    "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
+    "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
+}
+
+
+def _common(
+    parser: argparse.ArgumentParser,
+    *,
+    env: bool = False,
+    env_required: bool = False,
+    selector: bool = False,
+    helm: bool = False,
+) -> None:
+    parser.add_argument("-f", "--file", default=None, help="the spec (default: ./deployer.yaml)")
+    if env:
+        parser.add_argument("-e", "--environment", required=env_required, metavar="ENV", help="environment")
+    if selector:
+        parser.add_argument(
+            "-l",
+            "--selector",
+            action="append",
+            default=[],
+            metavar="K=V[,K=V]",
+            help="only releases with these labels (repeat for OR); name, namespace, chart work too",
+        )
+    if helm:
+        parser.add_argument(
+            "--helm", default=None, metavar="PATH", help="helm binary (default: DEPLOYER_HELM, PATH)"
+        )
+    parser.add_argument("--no-color", action="store_true", help="plain output (also NO_COLOR=1)")
+
+
+def _value_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="highest value layer, e.g. --set image.tag=1.2.3 (value parsed as YAML)",
+    )
+    parser.add_argument(
+        "--values",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="highest value layer from a file (after the environment overlays)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deployer",
+        description="Declarative Helm deployments: one spec, per-environment overlays, exact diffs.",
+    )
+    parser.add_argument("--version", action="version", version=f"deployer {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+
+    p = sub.add_parser("validate", help=VERBS["validate"], description=VERBS["validate"])
+    _common(p, env=True)
+
+    p = sub.add_parser("values", help=VERBS["values"], description=VERBS["values"])
+    _common(p, env=True, env_required=True)
+    p.add_argument("release", help="release name (or namespace/name)")
+    p.add_argument("--explain", action="store_true", help="show each leaf's source and what it overrode")
+    p.add_argument("--show-secrets", action="store_true", help="do not mask values marked sensitive")
+    _value_flags(p)
+
+    p = sub.add_parser("template", help=VERBS["template"], description=VERBS["template"])
+    _common(p, env=True, env_required=True, selector=True, helm=True)
+    p.add_argument(
+        "--output-dir", default=None, metavar="DIR", help="write one file per release instead of stdout"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="releases rendered at once (default: number of CPUs)",
+    )
+    p.add_argument(
+        "--kube-version", default=None, help="Kubernetes version for .Capabilities (offline render)"
+    )
+    _value_flags(p)
+
+    p = sub.add_parser("repos", help=VERBS["repos"], description=VERBS["repos"])
+    _common(p, helm=True)
+    p.add_argument("--refresh", action="store_true", help="refresh every index even when fresh")
+
+    p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
+    p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "no_color", False):
+        os.environ["NO_COLOR"] = "1"
+    from deployer.errors import DeployerError
+
+    try:
+        if args.verb == "validate":
+            from deployer.commands.validate import validate
+
+            return validate(args)
+        if args.verb == "values":
+            from deployer.commands.values import values
+
+            return values(args)
+        if args.verb == "template":
+            from deployer.commands.template import template
+
+            return template(args)
+        if args.verb == "repos":
+            from deployer.commands.repos import repos
+
+            return repos(args)
+        if args.verb == "schema":
+            from deployer.commands.schema import schema
+
+            return schema(args)
+    except DeployerError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    raise AssertionError(f"unhandled verb {args.verb}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""The spec's schema: pydantic models for deployer.yaml (loaded once, then frozen).
+
+Field names are the YAML keys (camelCase where the spec uses it). Unknown keys are rejected so a
+typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class Repository(_Model):
+    """A Helm chart repository (https://...) or an OCI registry prefix (oci://...)."""
+
+    name: str = Field(description="Name used in `chart: <name>/<chart>`.")
+    url: str = Field(description="https://... index URL, or oci://registry/path.")
+    plain_http: bool = Field(False, description="OCI only: talk HTTP, not HTTPS (local registries).")
+    username_env: str | None = Field(
+        None,
+        description="Environment variable holding the username. Default DEPLOYER_REPO_<NAME>_USERNAME.",
+    )
+    password_env: str | None = Field(
+        None,
+        description="Environment variable holding the password. Default DEPLOYER_REPO_<NAME>_PASSWORD.",
+    )
+
+
+class ReleaseSettings(_Model):
+    """Settings a release may take from `defaults`."""
+
+    namespace: str | None = None
+    timeout: int | None = Field(None, ge=1, description="Seconds helm waits for the release.")
+    wait: bool | None = Field(None, description="Wait until resources are ready.")
+    atomic: bool | None = Field(None, description="Roll back a failed install/upgrade automatically.")
+    sensitive: list[str] | None = Field(
+        None, description="Values paths (dotted) whose values are masked in every output."
+    )
+
+
+class Defaults(ReleaseSettings):
+    """Every release inherits these; keys set on the release win."""
+
+
+ValuesEntry = str | dict[str, Any]
+
+
+class Release(ReleaseSettings):
+    name: str
+    chart: str = Field(description="Local directory, <repository>/<chart>, or oci://...")
+    version: str | None = Field(None, description="Chart version; required for repository and OCI charts.")
+    needs: list[str] = Field(default_factory=list, description="Releases (name or namespace/name) first.")
+    labels: dict[str, str] = Field(default_factory=dict, description="For -l key=value selectors.")
+    installed: bool = True
+    values: list[ValuesEntry] = Field(
+        default_factory=list,
+        description="Values files (relative to deployer.yaml) and inline maps, in order.",
+    )
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_are_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+        return value
+
+
+class ReleaseOverride(_Model):
+    """Per-environment settings of one release that are not values."""
+
+    version: str | None = None
+    installed: bool | None = None
+    chart: str | None = None
+
+
+class Environment(_Model):
+    kube_context: str | None = Field(None, description="Refuse to run against any other kube context.")
+    protected: bool = Field(False, description="apply/destroy/rollback need --yes.")
+    values: list[str] | None = Field(
+        None, description="Overlay files (release name -> values); default environments/<env>/values.yaml."
+    )
+    releases: dict[str, ReleaseOverride] = Field(
+        default_factory=dict, description="Release name -> settings for this environment."
+    )
+    kube_version: str | None = Field(None, description="Kubernetes version for offline renders.")
+
+
+class Spec(_Model):
+    repositories: list[Repository] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults)
+    environments: dict[str, Environment | None] = Field(default_factory=dict)
+    releases: list[Release] = Field(default_factory=list)

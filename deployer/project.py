@@ -1,0 +1,386 @@
+"""Load deployer.yaml, check everything that can be checked without helm or a cluster, and resolve
+one environment into the releases it wants. Reads files; writes nothing."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from deployer.errors import Mark, SpecError, SpecErrors, UsageError
+from deployer.graph import find_cycle
+from deployer.interpolation import Interpolator
+from deployer.merge import Layer, Origin, ValuePath
+from deployer.yamlsource import Document, PathKey, display_path, load_file
+
+SPEC_FILE = "deployer.yaml"
+# Helm's release name rule: DNS-1123 subdomain, at most 53 characters.
+RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+RELEASE_NAME_MAX = 53
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    kind: Literal["local", "repo", "oci"]
+    ref: str  # local: absolute directory; repo: "<repository>/<chart>"; oci: the full oci:// URL
+    name: str  # the chart's name
+    version: str | None
+    repository_url: str | None = None
+    plain_http: bool = False
+    repository: str | None = None  # the spec's repository name, when one applies
+
+
+@dataclass(frozen=True)
+class DesiredRelease:
+    name: str
+    namespace: str
+    chart: ChartRef
+    needs: tuple[str, ...]  # keys (namespace/name) of the releases this one needs
+    labels: Mapping[str, str]
+    installed: bool
+    timeout: int
+    wait: bool
+    atomic: bool
+    sensitive: tuple[str, ...]
+    layers: tuple[Layer, ...]
+    mark: Mark
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class Project:
+    """deployer.yaml, checked, with its values files loaded."""
+
+    path: Path
+    doc: Document
+    spec: Any  # deployer.model.Spec (imported lazily: pydantic stays out of start-up)
+    environ: Mapping[str, str]
+    values_docs: dict[Path, Document] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def environment_names(self) -> list[str]:
+        return sorted(self.spec.environments)
+
+    def environment(self, name: str) -> Any:
+        if name not in self.spec.environments:
+            known = ", ".join(self.environment_names) or "(none defined)"
+            close = difflib.get_close_matches(name, self.environment_names, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise UsageError(
+                f"unknown environment '{name}' (known: {known})",
+                mark=self.doc.mark(("environments",), key=True)
+                if "environments" in (self.doc.data or {})
+                else None,
+                hint=hint + f"add it under 'environments:' in {self.doc.file}, or pick a known one",
+            )
+        from deployer.model import Environment
+
+        return self.spec.environments[name] or Environment()
+
+
+def load_project(path: Path, environ: Mapping[str, str] | None = None) -> Project:
+    from pydantic import ValidationError
+
+    from deployer.model import Spec
+    from deployer.pydantic_errors import spec_errors
+
+    env = os.environ if environ is None else environ
+    if path.is_dir():
+        path = path / SPEC_FILE
+    if not path.exists():
+        raise UsageError(
+            f"no spec at {display_path(path)}",
+            hint="run deployer in the directory that holds deployer.yaml, or pass -f PATH",
+        )
+    doc = load_file(path, interpolate=Interpolator(env))
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise SpecError(
+            "deployer.yaml must be a mapping with repositories, defaults, environments and releases",
+            mark=doc.mark(()),
+        )
+    try:
+        spec = Spec.model_validate(doc.data)
+    except ValidationError as exc:
+        SpecErrors.raise_if_any(spec_errors(exc, doc, Spec))
+        raise
+    project = Project(path=path.resolve(), doc=doc, spec=spec, environ=env)
+    SpecErrors.raise_if_any(_check(project))
+    return project
+
+
+def _check(project: Project) -> list[SpecError]:
+    errors: list[SpecError] = []
+    spec, doc = project.spec, project.doc
+    repos = {r.name: r for r in spec.repositories}
+    seen_repos: dict[str, int] = {}
+    for i, repo in enumerate(spec.repositories):
+        if repo.name in seen_repos:
+            errors.append(
+                SpecError(f"duplicate repository '{repo.name}'", mark=doc.mark(("repositories", i, "name")))
+            )
+        seen_repos[repo.name] = i
+        if not re.match(r"^(https?|oci)://", repo.url):
+            errors.append(
+                SpecError(
+                    f"repository '{repo.name}' has URL '{repo.url}'",
+                    mark=doc.mark(("repositories", i, "url")),
+                    hint="use https://... (a chart repository) or oci://... (an OCI registry)",
+                )
+            )
+    keys: dict[str, int] = {}
+    for i, rel in enumerate(spec.releases):
+        at = ("releases", i)
+        if len(rel.name) > RELEASE_NAME_MAX or not RELEASE_NAME.match(rel.name):
+            errors.append(
+                SpecError(
+                    f"invalid release name '{rel.name}'",
+                    mark=doc.mark((*at, "name")),
+                    hint="Helm release names are lowercase letters, digits, '-' and '.', start and end "
+                    f"with a letter or digit, at most {RELEASE_NAME_MAX} characters",
+                )
+            )
+        namespace = _namespace(project, rel)
+        if not NAMESPACE.match(namespace) or len(namespace) > 63:
+            errors.append(
+                SpecError(
+                    f"invalid namespace '{namespace}' for release '{rel.name}'",
+                    mark=doc.mark((*at, "namespace"))
+                    if rel.namespace
+                    else doc.mark(("defaults", "namespace")),
+                    hint="namespaces are lowercase letters, digits and '-', at most 63 characters",
+                )
+            )
+        key = f"{namespace}/{rel.name}"
+        if key in keys:
+            first = doc.mark(("releases", keys[key], "name"))
+            errors.append(
+                SpecError(
+                    f"duplicate release '{key}' (first defined at line {first.line})",
+                    mark=doc.mark((*at, "name")),
+                    hint="give one of them another name or namespace",
+                )
+            )
+        keys.setdefault(key, i)
+        errors.extend(_check_chart(project, rel.chart, rel.version, repos, (*at,)))
+        for j, entry in enumerate(rel.values):
+            if isinstance(entry, str):
+                try:
+                    _values_doc(project, entry, doc.mark((*at, "values", j)))
+                except SpecError as exc:
+                    errors.append(exc)
+    errors.extend(_check_needs(project))
+    for env_name, env in spec.environments.items():
+        for rel_name, override in env.releases.items() if env else []:
+            at_env = ("environments", env_name, "releases", rel_name)
+            if not any(
+                r.name == rel_name or f"{_namespace(project, r)}/{r.name}" == rel_name for r in spec.releases
+            ):
+                errors.append(
+                    _unknown_release(
+                        project, rel_name, doc.mark(at_env, key=True), f"environment '{env_name}'"
+                    )
+                )
+            elif override.chart or override.version:
+                rel = _find_release(project, rel_name)
+                errors.extend(
+                    _check_chart(
+                        project, override.chart or rel.chart, override.version or rel.version, repos, at_env
+                    )
+                )
+    return errors
+
+
+def _namespace(project: Project, rel: Any) -> str:
+    return str(rel.namespace or project.spec.defaults.namespace or "default")
+
+
+def _find_release(project: Project, ref: str) -> Any:
+    return next(
+        r for r in project.spec.releases if r.name == ref or f"{_namespace(project, r)}/{r.name}" == ref
+    )
+
+
+def _unknown_release(project: Project, ref: str, mark: Mark, where: str) -> SpecError:
+    names = sorted({r.name for r in project.spec.releases})
+    close = difflib.get_close_matches(ref.rsplit("/", maxsplit=1)[-1], names, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"known releases: {', '.join(names) or '(none)'}"
+    return SpecError(
+        f"{where} names release '{ref}', which is not in {project.doc.file}", mark=mark, hint=hint
+    )
+
+
+def _check_chart(
+    project: Project, chart: str, version: str | None, repos: Mapping[str, Any], at: PathKey
+) -> list[SpecError]:
+    doc = project.doc
+    mark = doc.mark((*at, "chart"))
+    try:
+        ref = chart_ref(project, chart, version, repos)
+    except SpecError as exc:
+        return [SpecError(exc.message, mark=mark, hint=exc.hint)]
+    if ref.kind != "local" and not version:
+        return [
+            SpecError(
+                f"chart '{chart}' comes from a repository but has no version",
+                mark=mark,
+                hint="pin it with 'version: \"X.Y.Z\"' so every run deploys the same chart",
+            )
+        ]
+    if ref.kind == "local" and not (Path(ref.ref) / "Chart.yaml").is_file():
+        shown = display_path(Path(ref.ref))
+        what = "has no Chart.yaml" if Path(ref.ref).is_dir() else "does not exist"
+        return [
+            SpecError(
+                f"local chart {shown} {what}",
+                mark=mark,
+                hint="local charts are directories relative to deployer.yaml; "
+                "repository charts are <repository>/<chart>",
+            )
+        ]
+    return []
+
+
+def chart_ref(
+    project: Project, chart: str, version: str | None, repos: Mapping[str, Any] | None = None
+) -> ChartRef:
+    repos = repos if repos is not None else {r.name: r for r in project.spec.repositories}
+    if chart.startswith("oci://"):
+        repo = next((r for r in repos.values() if chart.startswith(r.url.rstrip("/") + "/")), None)
+        return ChartRef(
+            "oci",
+            chart,
+            chart.rstrip("/").rsplit("/", 1)[-1],
+            version,
+            repository_url=repo.url if repo else None,
+            plain_http=bool(repo and repo.plain_http),
+            repository=repo.name if repo else None,
+        )
+    if chart.startswith((".", "/")) or chart.count("/") != 1:
+        return ChartRef("local", str((project.root / chart).resolve()), Path(chart).name, version)
+    repo_name, chart_name = chart.split("/")
+    if repo_name not in repos:
+        if (project.root / chart).is_dir():
+            return ChartRef("local", str((project.root / chart).resolve()), chart_name, version)
+        close = difflib.get_close_matches(repo_name, list(repos), n=1)
+        hint = (
+            f"did you mean '{close[0]}/{chart_name}'?"
+            if close
+            else (f"add repository '{repo_name}' under 'repositories:', or write a local chart as ./{chart}")
+        )
+        raise SpecError(f"chart '{chart}' names repository '{repo_name}', which is not defined", hint=hint)
+    repo = repos[repo_name]
+    if repo.url.startswith("oci://"):
+        url = f"{repo.url.rstrip('/')}/{chart_name}"
+        return ChartRef(
+            "oci",
+            url,
+            chart_name,
+            version,
+            repository_url=repo.url,
+            plain_http=repo.plain_http,
+            repository=repo.name,
+        )
+    return ChartRef("repo", chart, chart_name, version, repository_url=repo.url, repository=repo.name)
+
+
+def _check_needs(project: Project) -> list[SpecError]:
+    errors: list[SpecError] = []
+    edges: dict[str, list[str]] = {}
+    for i, rel in enumerate(project.spec.releases):
+        key = f"{_namespace(project, rel)}/{rel.name}"
+        edges.setdefault(key, [])
+        for j, need in enumerate(rel.needs):
+            mark = project.doc.mark(("releases", i, "needs", j))
+            try:
+                edges[key].append(resolve_need(project, need))
+            except SpecError as exc:
+                errors.append(SpecError(f"release '{rel.name}' {exc.message}", mark=mark, hint=exc.hint))
+    cycle = find_cycle(edges)
+    if cycle:
+        first = next(
+            i for i, r in enumerate(project.spec.releases) if f"{_namespace(project, r)}/{r.name}" == cycle[0]
+        )
+        errors.append(
+            SpecError(
+                "needs form a cycle: " + " -> ".join(cycle),
+                mark=project.doc.mark(("releases", first, "needs"), key=True),
+                hint="remove one of these needs so the releases can be ordered",
+            )
+        )
+    return errors
+
+
+def resolve_need(project: Project, need: str) -> str:
+    releases = project.spec.releases
+    if "/" in need:
+        if any(f"{_namespace(project, r)}/{r.name}" == need for r in releases):
+            return need
+        matches = []
+    else:
+        matches = [f"{_namespace(project, r)}/{r.name}" for r in releases if r.name == need]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise SpecError(
+            f"needs '{need}', which is ambiguous ({', '.join(sorted(matches))})",
+            hint="write the need as namespace/name",
+        )
+    names = sorted({r.name for r in releases})
+    close = difflib.get_close_matches(need.rsplit("/", maxsplit=1)[-1], names, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"known releases: {', '.join(names) or '(none)'}"
+    raise SpecError(f"needs '{need}', which is not a release in this spec", hint=hint)
+
+
+def _values_doc(project: Project, file: str, mark: Mark) -> Document:
+    path = (project.root / file).resolve()
+    if path in project.values_docs:
+        return project.values_docs[path]
+    if not path.is_file():
+        raise SpecError(
+            f"values file {display_path(path)} does not exist",
+            mark=mark,
+            hint="values files are relative to deployer.yaml; create it or fix the path",
+        )
+    doc = load_file(path)  # release values files are not interpolated (DESIGN.md)
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise SpecError(
+            f"values file must be a mapping of values, not {_kind(doc.data)}",
+            mark=doc.mark(()),
+            hint="write key: value pairs at the top level",
+        )
+    project.values_docs[path] = doc
+    return doc
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def doc_layer(doc: Document, data: Mapping[str, Any], prefix: PathKey = ()) -> Layer:
+    """A merge layer from a (part of a) document, each path carrying its file:line:column."""
+    origins: dict[ValuePath, Origin] = {}
+    for path, mark in doc.value_marks.items():
+        if path[: len(prefix)] != prefix or len(path) == len(prefix):
+            continue
+        rest = path[len(prefix) :]
+        if all(isinstance(p, str) for p in rest):
+            origins[tuple(str(p) for p in rest)] = Origin(str(mark))
+    return Layer(values=data, origins=origins)

@@ -1,0 +1,97 @@
+"""Turn pydantic validation errors into spec errors at the right file:line:column."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from deployer.errors import SpecError
+from deployer.yamlsource import Document, PathKey
+
+
+def spec_errors(exc: ValidationError, doc: Document, root: type[BaseModel]) -> list[SpecError]:
+    seen: set[tuple[PathKey, str]] = set()
+    errors: list[SpecError] = []
+    for err in exc.errors():
+        path = _data_path(err["loc"], doc.data)
+        kind = err["type"]
+        if (path, kind) in seen:
+            continue
+        seen.add((path, kind))
+        errors.append(_one(err, path, doc, root))
+    return errors
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
+    """pydantic's loc reduced to the parts that exist in the data.
+
+    This drops the union-member names pydantic inserts (e.g. 'str') and, for a missing key, stops
+    at its parent mapping, which is where the error belongs.
+    """
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        in_map = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_map or in_list:
+            node = node[part]
+            path.append(part)
+    return tuple(path)
+
+
+def _where(path: PathKey, data: Any) -> str:
+    """'release api', 'repository example', or the dotted path."""
+    if len(path) >= 2 and path[0] in ("releases", "repositories") and isinstance(path[1], int):
+        items = data.get(path[0]) if isinstance(data, dict) else None
+        item = items[path[1]] if isinstance(items, list) and path[1] < len(items) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        kind = "release" if path[0] == "releases" else "repository"
+        return f"{kind} '{name}'" if name else f"{path[0]}[{path[1]}]"
+    return ".".join(str(p) for p in path) or "the top level"
+
+
+def _allowed_keys(root: type[BaseModel], path: PathKey) -> list[str]:
+    model: Any = root
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            field = next((f for f in model.model_fields.values() if f.alias == part), None)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    return sorted(f.alias or n for n, f in model.model_fields.items())
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _one(err: Any, path: PathKey, doc: Document, root: type[BaseModel]) -> SpecError:
+    kind = err["type"]
+    where = _where(path, doc.data)
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        allowed = _allowed_keys(root, path[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        owner = _where(path[:-1], doc.data)
+        return SpecError(f"unknown key '{key}' in {owner}", mark=doc.mark(path, key=True), hint=hint)
+    if kind == "missing":
+        key = str(err["loc"][-1])
+        return SpecError(
+            f"{where} is missing required key '{key}'", mark=doc.mark(path), hint=f"add '{key}: ...'"
+        )
+    expected = err["msg"].lower().replace("input should be", "expected").replace("a valid ", "")
+    return SpecError(f"{where}: {expected}", mark=doc.mark(path), hint="fix the value's type")

@@ -1,0 +1,143 @@
+"""Load YAML (1.1, like Helm) into plain data plus the file:line:column of every key and value.
+
+PyYAML's composer gives node marks; we construct the Python values ourselves so that each path in
+the document keeps its position, duplicate keys are caught (PyYAML silently keeps the last one),
+and `${VAR}` interpolation can be applied to scalars before their type is resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer.errors import Mark, SpecError
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: its data and where every key and value stands."""
+
+    file: str
+    data: Any
+    value_marks: dict[PathKey, Mark] = field(default_factory=dict)
+    key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+
+    def mark(self, path: PathKey, *, key: bool = False) -> Mark:
+        """The closest known position for `path` (walking up to a parent when needed)."""
+        marks = self.key_marks if key else self.value_marks
+        probe = path
+        while probe:
+            if probe in marks:
+                return marks[probe]
+            if probe in self.value_marks:
+                return self.value_marks[probe]
+            probe = probe[:-1]
+        return self.value_marks.get((), Mark(self.file, 1, 1))
+
+
+Interpolator = Callable[[str, Mark], str]
+
+
+def _mark(file: str, node: yaml.Node) -> Mark:
+    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def display_path(path: Path, base: Path | None = None) -> str:
+    """A path as the user wrote it: relative to the working directory when that is shorter."""
+    try:
+        return str(path.resolve().relative_to((base or Path.cwd()).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_file(
+    path: Path, *, interpolate: Interpolator | None = None, shown_as: str | None = None
+) -> Document:
+    name = shown_as or display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"file not found: {name}", hint="create it or fix the path that names it") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{name} is not UTF-8 text ({exc.reason})", mark=Mark(name, 1, 1)) from None
+    return load_text(text, name, interpolate=interpolate)
+
+
+def load_text(text: str, file: str, *, interpolate: Interpolator | None = None) -> Document:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        problem_mark = exc.problem_mark or exc.context_mark
+        mark = (
+            Mark(file, problem_mark.line + 1, problem_mark.column + 1) if problem_mark else Mark(file, 1, 1)
+        )
+        what = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            f"invalid YAML: {what}", mark=mark, hint="fix the YAML syntax at this position"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", mark=Mark(file, 1, 1)) from None
+    finally:
+        loader.dispose()
+    doc = Document(file=file, data=None)
+    if node is None:
+        doc.value_marks[()] = Mark(file, 1, 1)
+        return doc
+    doc.data = _Builder(loader, doc, interpolate).build(node, ())
+    return doc
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, doc: Document, interpolate: Interpolator | None) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.interpolate = interpolate
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.doc.value_marks[path] = _mark(self.doc.file, node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        return self._scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            key_mark = _mark(self.doc.file, key_node)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise SpecError("mapping keys must be plain strings", mark=key_mark)
+            key = str(key).lower() if isinstance(key, bool) else str(key)
+            if key in result:
+                first = self.doc.key_marks[(*path, key)]
+                raise SpecError(
+                    f"duplicate key '{key}' (first defined at line {first.line})",
+                    mark=key_mark,
+                    hint="YAML keeps only the last one; remove or merge the duplicates",
+                )
+            self.doc.key_marks[(*path, key)] = key_mark
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if self.interpolate is not None and "$" in node.value and node.tag == "tag:yaml.org,2002:str":
+            value = self.interpolate(node.value, _mark(self.doc.file, node))
+            if node.style is None:  # a plain scalar: resolve its type after substitution
+                tag = self.loader.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+            else:
+                tag = node.tag
+            node = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark, node.style)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise SpecError(f"invalid YAML value: {exc.problem}", mark=_mark(self.doc.file, node)) from None
