@@ -130,7 +130,11 @@ def _check(project: Project) -> list[SpecError]:
     for i, repo in enumerate(spec.repositories):
         if repo.name in seen_repos:
             errors.append(
-                SpecError(f"duplicate repository '{repo.name}'", mark=doc.mark(("repositories", i, "name")))
+                SpecError(
+                    f"duplicate repository '{repo.name}'",
+                    mark=doc.mark(("repositories", i, "name")),
+                    hint="repository names must be unique; rename or remove one",
+                )
             )
         seen_repos[repo.name] = i
         if not re.match(r"^(https?|oci)://", repo.url):

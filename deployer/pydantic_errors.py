@@ -49,33 +49,52 @@ def _where(path: PathKey, data: Any) -> str:
         name = item.get("name") if isinstance(item, dict) else None
         kind = "release" if path[0] == "releases" else "repository"
         return f"{kind} '{name}'" if name else f"{path[0]}[{path[1]}]"
-    return ".".join(str(p) for p in path) or "the top level"
+    return ".".join(str(p) for p in path) or "the spec's top level"
 
 
 def _allowed_keys(root: type[BaseModel], path: PathKey) -> list[str]:
-    model: Any = root
+    """The keys the model accepts at `path` (for 'did you mean')."""
+    annotation: Any = root
     for part in path:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
-            field = next((f for f in model.model_fields.values() if f.alias == part), None)
-        if field is None:
-            return []
-        model = _model_of(field.annotation)
-        if model is None:
-            return []
-    return sorted(f.alias or n for n, f in model.model_fields.items())
+        model = _model_of(annotation)
+        if model is not None and isinstance(part, str):
+            field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            annotation = field.annotation
+        else:  # a list index or a dict key: step into the item type
+            args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+            annotation = args[-1] if args else None
+            if getattr(annotation, "__origin__", None) in (dict, list):
+                annotation = annotation.__args__[-1]
+    model = _model_of(annotation)
+    return sorted(f.alias or n for n, f in model.model_fields.items()) if model is not None else []
 
 
 def _model_of(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if getattr(annotation, "__origin__", None) in (dict, list):
+        return None
     for arg in getattr(annotation, "__args__", ()):
         found = _model_of(arg)
         if found is not None:
             return found
     return None
+
+
+_EXPECTED = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "greater_than_equal": "a number of at least {ge}",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "dict_type": "a mapping (key: value)",
+    "list_type": "a list",
+    "string_type": "a string",
+    "model_type": "a mapping (key: value)",
+}
 
 
 def _one(err: Any, path: PathKey, doc: Document, root: type[BaseModel]) -> SpecError:
@@ -93,5 +112,15 @@ def _one(err: Any, path: PathKey, doc: Document, root: type[BaseModel]) -> SpecE
         return SpecError(
             f"{where} is missing required key '{key}'", mark=doc.mark(path), hint=f"add '{key}: ...'"
         )
-    expected = err["msg"].lower().replace("input should be", "expected").replace("a valid ", "")
-    return SpecError(f"{where}: {expected}", mark=doc.mark(path), hint="fix the value's type")
+    expected = _EXPECTED.get(kind, err["msg"]).format(**(err.get("ctx") or {}))
+    named = bool(path) and isinstance(path[-1], str) and not where.endswith(str(path[-1]))
+    key = f" '{path[-1]}'" if named else ""
+    got = err.get("input")
+    shown = f"{got!r}" if isinstance(got, str | int | float | bool) else type(got).__name__
+    return SpecError(
+        f"{where}:{key} must be {expected}, not {shown}"
+        if key
+        else f"{where} must be {expected}, not {shown}",
+        mark=doc.mark(path),
+        hint=f"write{key or ' it'} as {expected}",
+    )
