@@ -21,9 +21,12 @@ def make_chart(parent: Path, name: str, version: str, *, extra_template: str = "
     """A small chart whose ConfigMap records the chart version it came from."""
     chart = parent / f"{name}-{version}-src" / name
     (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: '{version}'\n")
+    (chart / "Chart.yaml").write_text(
+        f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: '{version}'\n"
+    )
     (chart / "values.yaml").write_text("greeting: hello\nreplicas: 1\n")
-    (chart / "templates" / "configmap.yaml").write_text(textwrap.dedent("""\
+    (chart / "templates" / "configmap.yaml").write_text(
+        textwrap.dedent("""\
         apiVersion: v1
         kind: ConfigMap
         metadata:
@@ -32,14 +35,20 @@ def make_chart(parent: Path, name: str, version: str, *, extra_template: str = "
             chart: {{ .Chart.Name }}-{{ .Chart.Version }}
         data:
           greeting: {{ .Values.greeting | quote }}
-        """) + extra_template)
+        """)
+        + extra_template
+    )
     return chart
 
 
 def package(helm: Path, chart: Path, destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run([str(helm), "package", str(chart), "--destination", str(destination)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [str(helm), "package", str(chart), "--destination", str(destination)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return Path(out.strip().rsplit(": ", 1)[-1])
 
 

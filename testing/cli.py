@@ -54,5 +54,9 @@ def tree_state(root: Path) -> dict[str, tuple[int, int, bytes]]:
     state: dict[str, tuple[int, int, bytes]] = {}
     for path in sorted(root.rglob("*")):
         stat = path.lstat()
-        state[str(path.relative_to(root))] = (stat.st_mode, stat.st_mtime_ns, path.read_bytes() if path.is_file() else b"")
+        state[str(path.relative_to(root))] = (
+            stat.st_mode,
+            stat.st_mtime_ns,
+            path.read_bytes() if path.is_file() else b"",
+        )
     return state

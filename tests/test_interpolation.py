@@ -32,7 +32,9 @@ def test_required_variable_reports_its_message_and_position() -> None:
 
 
 def test_plain_scalars_get_their_type_after_substitution_and_quoted_stay_strings() -> None:
-    doc = load_text("a: ${N}\nb: '${N}'\nc: ${FLAG}\n", "f.yaml", interpolate=Interpolator({"N": "5", "FLAG": "yes"}))
+    doc = load_text(
+        "a: ${N}\nb: '${N}'\nc: ${FLAG}\n", "f.yaml", interpolate=Interpolator({"N": "5", "FLAG": "yes"})
+    )
     assert doc.data == {"a": 5, "b": "5", "c": True}  # YAML 1.1, like Helm: yes is a boolean
 
 

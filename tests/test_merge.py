@@ -24,7 +24,9 @@ def _all_paths(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...],
 
 
 def test_maps_merge_recursively_and_scalars_replace() -> None:
-    merged = merge_layers([layer({"image": {"repo": "a", "tag": "1"}}, "base"), layer({"image": {"tag": "2"}}, "prod")])
+    merged = merge_layers(
+        [layer({"image": {"repo": "a", "tag": "1"}}, "base"), layer({"image": {"tag": "2"}}, "prod")]
+    )
     assert merged.values == {"image": {"repo": "a", "tag": "2"}}
 
 
@@ -34,8 +36,12 @@ def test_lists_replace_instead_of_concatenating() -> None:
 
 
 def test_explicit_null_is_kept_so_it_reaches_helm() -> None:
-    merged = merge_layers([layer({"resources": {"limits": {"memory": "1Gi"}}}, "base"),
-                           layer({"resources": {"limits": None}}, "prod")])
+    merged = merge_layers(
+        [
+            layer({"resources": {"limits": {"memory": "1Gi"}}}, "base"),
+            layer({"resources": {"limits": None}}, "prod"),
+        ]
+    )
     assert merged.values == {"resources": {"limits": None}}
 
 
@@ -48,7 +54,9 @@ def test_each_leaf_knows_its_source_and_what_it_overrode() -> None:
 
 
 def test_replacing_a_map_with_a_scalar_forgets_the_map_leaves_origins() -> None:
-    merged = merge_layers([layer({"db": {"host": "h", "port": 5}}, "base"), layer({"db": "external"}, "prod")])
+    merged = merge_layers(
+        [layer({"db": {"host": "h", "port": 5}}, "base"), layer({"db": "external"}, "prod")]
+    )
     assert merged.values == {"db": "external"}
     assert set(merged.origins) == {("db",)}
     assert {o.path for o in merged.overridden[("db",)]} == {("db", "host"), ("db", "port")}
@@ -140,7 +148,9 @@ def _get(values: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 @given(maps, st.lists(keys, min_size=1, max_size=3))
-def test_null_deletes_nothing_itself_but_replaces_whatever_was_below(a: dict[str, Any], path: list[str]) -> None:
+def test_null_deletes_nothing_itself_but_replaces_whatever_was_below(
+    a: dict[str, Any], path: list[str]
+) -> None:
     top: dict[str, Any] = {}
     node = top
     for part in path[:-1]:

@@ -98,16 +98,25 @@ def test_selector_and_output_dir_write_one_file_per_selected_release(
     example: Path, helm: Path, cache: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "rendered"
-    result = run(["template", "-e", "dev", "-l", "tier=backend", "--output-dir", str(out)], example,
-                 {"DEPLOYER_HELM": str(helm)})
+    result = run(
+        ["template", "-e", "dev", "-l", "tier=backend", "--output-dir", str(out)],
+        example,
+        {"DEPLOYER_HELM": str(helm)},
+    )
     assert result.code == 0, result.err
     assert sorted(p.name for p in out.iterdir()) == ["shop--api.yaml", "shop--worker.yaml"]
     assert result.out == ""
 
 
-def test_installed_false_in_an_environment_leaves_the_release_out(example: Path, helm: Path, cache: Path) -> None:
+def test_installed_false_in_an_environment_leaves_the_release_out(
+    example: Path, helm: Path, cache: Path
+) -> None:
     spec = example / "deployer.yaml"
-    spec.write_text(spec.read_text().replace("  staging: {}", "  staging:\n    releases:\n      worker: {installed: false}"))
+    spec.write_text(
+        spec.read_text().replace(
+            "  staging: {}", "  staging:\n    releases:\n      worker: {installed: false}"
+        )
+    )
     result = run(["template", "-e", "staging"], example, {"DEPLOYER_HELM": str(helm)})
     assert result.code == 0, result.err
     assert "# release: shop/worker" not in result.out

@@ -42,13 +42,17 @@ def test_explain_names_the_file_and_line_of_each_leaf_and_what_it_overrode() -> 
     lines = result.out.splitlines()
     at = lines.index("replicaCount = 3    # environments/prod/values.yaml:6:17")
     assert lines[at + 1] == "    overrides 1    # values/api.yaml:1:15"
-    assert "podAnnotations.team = \"checkout\"    # deployer.yaml:29:32" in lines
+    assert 'podAnnotations.team = "checkout"    # deployer.yaml:29:32' in lines
     assert "resources.limits = null    # environments/prod/values.yaml:10:13" in lines
     assert '    overrides resources.limits.memory = "256Mi"    # values/api.yaml:7:20' in lines
 
 
 def test_sensitive_values_are_masked_unless_asked(tmp_path: Path) -> None:
-    write(tmp_path, {**CHART, "deployer.yaml": """\
+    write(
+        tmp_path,
+        {
+            **CHART,
+            "deployer.yaml": """\
         environments: {dev: {}}
         releases:
           - name: api
@@ -56,7 +60,9 @@ def test_sensitive_values_are_masked_unless_asked(tmp_path: Path) -> None:
             sensitive: [db.password]
             values:
               - db: {user: app, password: canary-hunter2}
-        """})
+        """,
+        },
+    )
     for argv in (["values", "-e", "dev", "api"], ["values", "-e", "dev", "api", "--explain"]):
         result = run(argv, tmp_path)
         assert result.code == 0
@@ -67,11 +73,21 @@ def test_sensitive_values_are_masked_unless_asked(tmp_path: Path) -> None:
 
 
 def test_command_line_set_is_the_highest_layer(tmp_path: Path) -> None:
-    write(tmp_path, {**CHART, "deployer.yaml": """\
+    write(
+        tmp_path,
+        {
+            **CHART,
+            "deployer.yaml": """\
         environments: {dev: {}}
         releases: [{name: api, chart: ./chart, values: [{replicas: 1, image: {tag: a}}]}]
-        """, "environments/dev/values.yaml": "api: {replicas: 2}\n"})
-    result = run(["values", "-e", "dev", "api", "--set", "replicas=5", "--set", "image.tag=null", "--explain"], tmp_path)
+        """,
+            "environments/dev/values.yaml": "api: {replicas: 2}\n",
+        },
+    )
+    result = run(
+        ["values", "-e", "dev", "api", "--set", "replicas=5", "--set", "image.tag=null", "--explain"],
+        tmp_path,
+    )
     assert result.code == 0, result.err
     assert "replicas = 5    # --set replicas" in result.out
     assert "    overrides 2    # environments/dev/values.yaml:1:17" in result.out
@@ -79,19 +95,33 @@ def test_command_line_set_is_the_highest_layer(tmp_path: Path) -> None:
 
 
 def test_overlay_files_listed_by_the_environment_apply_in_order(tmp_path: Path) -> None:
-    write(tmp_path, {**CHART, "deployer.yaml": """\
+    write(
+        tmp_path,
+        {
+            **CHART,
+            "deployer.yaml": """\
         environments:
           prod: {values: [env/common.yaml, env/prod.yaml]}
         releases: [{name: api, chart: ./chart}]
-        """, "env/common.yaml": "api: {a: common, b: common}\n", "env/prod.yaml": "api: {b: prod}\n",
-        "environments/prod/values.yaml": "api: {a: ignored-when-files-are-listed}\n"})
+        """,
+            "env/common.yaml": "api: {a: common, b: common}\n",
+            "env/prod.yaml": "api: {b: prod}\n",
+            "environments/prod/values.yaml": "api: {a: ignored-when-files-are-listed}\n",
+        },
+    )
     result = run(["values", "-e", "prod", "api"], tmp_path)
     assert yaml.safe_load(result.out) == {"a": "common", "b": "prod"}
 
 
 def test_interpolation_in_overlays_reads_the_environment(tmp_path: Path) -> None:
-    write(tmp_path, {**CHART, "deployer.yaml": "environments: {dev: {}}\nreleases: [{name: api, chart: ./chart}]\n",
-                     "environments/dev/values.yaml": "api:\n  tag: '${TAG:-latest}'\n  replicas: ${REPLICAS}\n"})
+    write(
+        tmp_path,
+        {
+            **CHART,
+            "deployer.yaml": "environments: {dev: {}}\nreleases: [{name: api, chart: ./chart}]\n",
+            "environments/dev/values.yaml": "api:\n  tag: '${TAG:-latest}'\n  replicas: ${REPLICAS}\n",
+        },
+    )
     result = run(["values", "-e", "dev", "api"], tmp_path, {"TAG": None, "REPLICAS": "4"})
     assert yaml.safe_load(result.out) == {"tag": "latest", "replicas": 4}
 
