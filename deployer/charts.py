@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import re
+import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,3 +110,31 @@ def _present(chart_dir: Path, dep: Mapping[str, Any]) -> bool:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def chart_metadata(chart: Path) -> dict[str, Any]:
+    """Chart.yaml of a chart directory or packaged .tgz."""
+    if chart.is_dir():
+        text = (chart / "Chart.yaml").read_text()
+    else:
+        with tarfile.open(chart) as tar:
+            member = next(
+                m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")
+            )
+            handle = tar.extractfile(member)
+            assert handle is not None
+            text = handle.read().decode()
+    meta = yaml.safe_load(text) or {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def chart_digest(chart: Path) -> str:
+    """A content digest of a chart directory (every file, with its path) or of a .tgz."""
+    digest = hashlib.sha256()
+    if chart.is_file():
+        digest.update(chart.read_bytes())
+        return digest.hexdigest()
+    for path in sorted(p for p in chart.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(chart)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()

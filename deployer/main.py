@@ -17,6 +17,7 @@ VERBS = {
     "validate": "check the spec, files and references (no helm, no cluster)",
     "values": "print the merged values of one release (--explain: where each came from)",
     "template": "render the selected releases with helm (multi-document YAML)",
+    "diff": "show what apply would change, per release: resources and values",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
 }
@@ -47,6 +48,13 @@ def _common(
             "--helm", default=None, metavar="PATH", help="helm binary (default: DEPLOYER_HELM, PATH)"
         )
     parser.add_argument("--no-color", action="store_true", help="plain output (also NO_COLOR=1)")
+
+
+def _kube_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig", default=None, metavar="PATH", help="default: KUBECONFIG, ~/.kube/config"
+    )
+    parser.add_argument("--kube-context", default=None, metavar="NAME", help="default: the current context")
 
 
 def _value_flags(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _value_flags(p)
 
+    p = sub.add_parser("diff", help=VERBS["diff"], description=VERBS["diff"])
+    _common(p, env=True, env_required=True, selector=True, helm=True)
+    _kube_flags(p)
+    p.add_argument("--output", "-o", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when anything would change")
+    p.add_argument(
+        "--base",
+        default=None,
+        metavar="GIT_REF",
+        help="compare with the spec as of GIT_REF instead of the cluster (no cluster access)",
+    )
+    p.add_argument("--show-secrets", action="store_true", help="do not mask values marked sensitive")
+    p.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, metavar="N")
+    p.add_argument(
+        "--kube-version", default=None, help="Kubernetes version for rendering (default: the cluster's)"
+    )
+    _value_flags(p)
+
     p = sub.add_parser("repos", help=VERBS["repos"], description=VERBS["repos"])
     _common(p, helm=True)
     p.add_argument("--refresh", action="store_true", help="refresh every index even when fresh")
@@ -130,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from deployer.commands.template import template
 
             return template(args)
+        if args.verb == "diff":
+            from deployer.commands.diff import diff
+
+            return diff(args)
         if args.verb == "repos":
             from deployer.commands.repos import repos
 

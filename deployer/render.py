@@ -7,6 +7,8 @@ removed afterwards, so helm applies Helm's own semantics to one document (includ
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -18,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from deployer.charts import ChartStore
+from deployer.charts import ChartStore, chart_digest, chart_metadata
 from deployer.helm import Helm
 from deployer.project import DesiredRelease
 
@@ -27,6 +29,8 @@ from deployer.project import DesiredRelease
 class Rendered:
     release: DesiredRelease
     manifest: str
+    chart_version: str
+    cached: bool = False
 
 
 @contextmanager
@@ -60,13 +64,27 @@ async def render_all(
     kube_version: str | None = None,
     api_versions: Sequence[str] = (),
     log: Callable[[str], None] = lambda _msg: None,
+    render_cache: Path | None = None,
 ) -> list[Rendered]:
-    """Render `releases` (keyed values in `values`) and return them in the order given."""
+    """Render `releases` (keyed values in `values`) and return them in the order given.
+
+    With `render_cache`, a release whose chart digest, values, kube version, API versions and helm
+    version are unchanged since an earlier render is not rendered again.
+    """
     limit = asyncio.Semaphore(max(1, concurrency))
     with private_dir() as tmp:
 
         async def one(index: int, release: DesiredRelease) -> Rendered:
             chart = await charts.get(release.chart)
+            version = str(chart_metadata(chart).get("version", ""))
+            cache_file = None
+            if render_cache is not None:
+                key = _cache_key(
+                    release, chart, values[release.key], kube_version, api_versions, helm.version_text
+                )
+                cache_file = render_cache / f"{key}.yaml"
+                if cache_file.exists():
+                    return Rendered(release, cache_file.read_text(), version, cached=True)
             async with limit:
                 values_file = write_values(tmp, f"{index:04d}-{release.name}", values[release.key])
                 args = [
@@ -84,7 +102,9 @@ async def render_all(
                     args += ["--api-versions", api]
                 log(f"rendering {release.key}")
                 manifest = await helm.run(args, release=release.key)
-            return Rendered(release, manifest)
+            if cache_file is not None:
+                _write_private(cache_file, manifest)
+            return Rendered(release, manifest, version)
 
         tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(releases)]
         try:
@@ -94,3 +114,37 @@ async def render_all(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+
+def _cache_key(  # noqa: PLR0917
+    release: DesiredRelease,
+    chart: Path,
+    values: Mapping[str, Any],
+    kube_version: str | None,
+    api_versions: Sequence[str],
+    helm_version: str,
+) -> str:
+    material = json.dumps(
+        [
+            release.name,
+            release.namespace,
+            chart_digest(chart),
+            values,
+            kube_version,
+            sorted(api_versions),
+            helm_version,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Atomically write a file only the user can read (rendered manifests hold Secret data)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)

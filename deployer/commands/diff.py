@@ -1,0 +1,186 @@
+"""`deployer diff`: the plan for an environment against the cluster, or (--base) against the spec as
+of a Git ref, with no cluster at all."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from deployer.cache import cache_dir
+from deployer.commands.common import cli_layers, helm_and_charts, progress, project, selectors
+from deployer.desired import resolve, select
+from deployer.errors import UsageError
+from deployer.merge import merge_layers
+from deployer.observed import ENV_LABEL, ObservedRelease
+from deployer.plan import DesiredState, Plan, make_plan
+from deployer.project import DesiredRelease, Project
+from deployer.render import render_all
+
+
+def desired_releases(args: argparse.Namespace, proj: Project) -> tuple[list[DesiredRelease], list[str]]:
+    """The selected releases of the environment, and every release key in the spec."""
+    everything = resolve(proj, args.environment, cli_layers(args))
+    return select(everything, selectors(args.selector)), [r.key for r in everything]
+
+
+def render_states(
+    args: argparse.Namespace,
+    proj: Project,
+    releases: Sequence[DesiredRelease],
+    *,
+    kube_version: str | None,
+    api_versions: Sequence[str],
+    log: Callable[[str], None],
+) -> list[DesiredState]:
+    helm, charts = helm_and_charts(args, proj, log)
+    merged = {r.key: merge_layers(list(r.layers)) for r in releases}
+    installed = [r for r in releases if r.installed]
+    rendered = asyncio.run(
+        render_all(
+            helm,
+            charts,
+            installed,
+            {k: m.values for k, m in merged.items()},
+            concurrency=args.concurrency,
+            kube_version=kube_version,
+            api_versions=api_versions,
+            log=log,
+            render_cache=cache_dir(os.environ) / "renders",
+        )
+    )
+    by_key = {r.release.key: r for r in rendered}
+    states = []
+    for rel in releases:
+        item = by_key.get(rel.key)
+        states.append(
+            DesiredState(
+                release=rel,
+                values=merged[rel.key].values,
+                origins=merged[rel.key].origins,
+                manifest=item.manifest if item else "",
+                chart_version=item.chart_version if item else "",
+            )
+        )
+    cached = sum(1 for r in rendered if r.cached)
+    log(f"rendered {len(rendered)} release(s) ({cached} from the render cache) with helm {helm.version_text}")
+    return states
+
+
+def guard_context(proj: Project, env_name: str, context: str) -> None:
+    wanted = proj.environment(env_name).kube_context
+    if wanted and wanted != context:
+        raise UsageError(
+            f"environment '{env_name}' must run against kube context '{wanted}', but the selected context "
+            f"is '{context}'",
+            hint=f"pass --kube-context {wanted} (or switch context); nothing was done",
+        )
+
+
+def cluster_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None]) -> tuple[Plan, Any]:
+    from deployer.kube import Cluster, resolve_target
+    from deployer.observed import current_releases
+
+    releases, spec_keys = desired_releases(args, proj)
+    target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
+    guard_context(proj, args.environment, target.context)
+    cluster = Cluster(target)
+    kube_version = args.kube_version or cluster.version()
+    api_versions = cluster.api_versions()
+    before = cluster.requests
+    secrets, how = cluster.helm_release_secrets([r.namespace for r in releases])
+    observed = current_releases(secrets)
+    reads = cluster.requests - before
+    log(
+        f"observed {len(observed)} helm release(s) in {reads} API request(s) ({how}-wide list) "
+        f"on {target.context}, Kubernetes {kube_version}"
+    )
+    states = render_states(
+        args, proj, releases, kube_version=kube_version, api_versions=api_versions, log=log
+    )
+    notes = []
+    if how == "namespaces":
+        notes.append(
+            "cluster-wide Secret list forbidden: releases outside the spec's namespaces were not checked"
+        )
+    plan = make_plan(
+        args.environment,
+        states,
+        observed,
+        prune_candidates=not args.selector,
+        spec_keys=spec_keys,
+        show_secrets=args.show_secrets,
+        notes=notes,
+    )
+    return plan, {"observed_requests": reads, "target": target}
+
+
+def base_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None]) -> Plan:
+    from deployer.gitbase import worktree_at
+
+    kube_version = args.kube_version or proj.environment(args.environment).kube_version
+    releases = desired_releases(args, proj)[0]
+    head = render_states(args, proj, releases, kube_version=kube_version, api_versions=(), log=log)
+    with worktree_at(proj.root, args.base) as base_root:
+        from deployer.project import load_project
+
+        base_spec = base_root / proj.path.relative_to(_git_top(proj.root))
+        base_proj = load_project(base_spec)
+        if args.environment in base_proj.spec.environments:
+            base_releases = desired_releases(args, base_proj)[0]
+            base = render_states(
+                args, base_proj, base_releases, kube_version=kube_version, api_versions=(), log=log
+            )
+        else:
+            base = []
+    observed = {
+        s.release.key: ObservedRelease(
+            name=s.release.name,
+            namespace=s.release.namespace,
+            revision=0,
+            status="deployed",
+            chart=s.release.chart.name,
+            chart_version=s.chart_version,
+            values=s.values,
+            manifest=s.manifest,
+            labels={ENV_LABEL: args.environment},
+            description=f"as of {args.base}",
+            deployed_at="",
+            last_deployed_revision=0,
+        )
+        for s in base
+        if s.release.installed
+    }
+    return make_plan(
+        args.environment,
+        head,
+        observed,
+        prune_candidates=not args.selector,
+        spec_keys=(),
+        show_secrets=args.show_secrets,
+        notes=[f"compared with {args.base} (no cluster access)"],
+    )
+
+
+def _git_top(path: Path) -> Path:
+    from deployer.gitbase import toplevel
+
+    return toplevel(path)
+
+
+def diff(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    proj = project(args)
+    log = progress()
+    if args.base:
+        plan = base_plan(args, proj, log)
+    else:
+        plan, _ = cluster_plan(args, proj, log)
+    from deployer.commands.output import emit_plan
+
+    emit_plan(plan, args.output)
+    return 2 if args.detailed_exitcode and plan.has_changes else 0

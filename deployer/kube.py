@@ -1,0 +1,218 @@
+"""The Kubernetes API edge: kubeconfig and context resolved as helm does, one lightkube client, and
+the few reads deployer needs (version, discovery, Helm's release Secrets in one list).
+
+Nothing outside this module imports lightkube.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer.errors import DeployerError, UsageError
+
+
+class KubeError(DeployerError):
+    """The cluster could not be read (unreachable, unauthorised, ...)."""
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    """Which cluster: the same kubeconfig and context helm will be given."""
+
+    kubeconfig: str | None  # the --kubeconfig value passed on to helm (None: helm resolves it itself)
+    context: str
+    server: str
+    config: Mapping[str, Any]
+    source: str  # for messages: the file(s) the configuration came from
+
+    def helm_flags(self) -> list[str]:
+        flags = ["--kube-context", self.context]
+        if self.kubeconfig:
+            flags += ["--kubeconfig", self.kubeconfig]
+        return flags
+
+
+def _kubeconfig_files(explicit: str | None, environ: Mapping[str, str]) -> list[Path]:
+    if explicit:
+        return [Path(explicit).expanduser()]
+    if environ.get("KUBECONFIG"):
+        return [Path(p).expanduser() for p in environ["KUBECONFIG"].split(os.pathsep) if p]
+    return [Path.home() / ".kube" / "config"]
+
+
+def resolve_target(explicit: str | None, context: str | None, environ: Mapping[str, str]) -> KubeTarget:
+    """Merge kubeconfig files like kubectl and helm (first file wins per name) and pick a context."""
+    files = _kubeconfig_files(explicit, environ)
+    merged: dict[str, Any] = {"clusters": [], "contexts": [], "users": []}
+    seen: dict[str, set[str]] = {k: set() for k in merged}
+    current = None
+    found = []
+    for path in files:
+        if not path.is_file():
+            if explicit:
+                raise UsageError(f"kubeconfig {path} does not exist", hint="fix --kubeconfig")
+            continue
+        found.append(str(path))
+        data = yaml.safe_load(path.read_text()) or {}
+        current = current or data.get("current-context")
+        for kind, entries in merged.items():
+            for entry in data.get(kind) or []:
+                if entry.get("name") not in seen[kind]:
+                    seen[kind].add(entry["name"])
+                    entries.append({**entry, "_dir": str(path.parent)})
+    source = ", ".join(found) or ", ".join(map(str, files))
+    if not found:
+        raise UsageError(
+            f"no kubeconfig found (looked at {source})",
+            hint="pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config",
+        )
+    name = context or current
+    contexts = {c["name"]: c for c in merged["contexts"]}
+    if not name or name not in contexts:
+        known = ", ".join(sorted(contexts)) or "(none)"
+        what = f"kube context '{name}' not found" if name else "no current kube context"
+        raise UsageError(f"{what} in {source} (known: {known})", hint="pass --kube-context NAME")
+    merged["current-context"] = name
+    cluster_name = contexts[name].get("context", {}).get("cluster")
+    server = next(
+        (c.get("cluster", {}).get("server", "") for c in merged["clusters"] if c["name"] == cluster_name), ""
+    )
+    kubeconfig = os.pathsep.join(str(f) for f in files) if explicit else None
+    return KubeTarget(kubeconfig=kubeconfig, context=name, server=server, config=merged, source=source)
+
+
+@dataclass
+class Cluster:
+    """A connection to one cluster, counting the API requests it makes."""
+
+    target: KubeTarget
+    timeout: float = 30.0
+    requests: int = 0
+    _client: Any = field(default=None, repr=False)
+
+    def client(self) -> Any:
+        if self._client is None:
+            from lightkube import Client, KubeConfig
+
+            first_dir = next((e["_dir"] for e in self.target.config["contexts"]), None)
+            config = {k: v for k, v in self.target.config.items()}
+            fname = Path(first_dir) / "kubeconfig" if first_dir else None
+            kube = KubeConfig.from_dict(config, fname=fname)
+            import httpx2
+
+            self._client = Client(kube, timeout=httpx2.Timeout(self.timeout), field_manager="deployer")
+            http = self._client._client._client  # lightkube keeps its httpx client here
+            http.event_hooks["request"].append(self._count)
+        return self._client
+
+    def _count(self, _request: Any) -> None:
+        self.requests += 1
+
+    def _call(self, what: str, fn: Any) -> Any:
+        from lightkube import ApiError
+
+        try:
+            return fn()
+        except ApiError as exc:
+            raise KubeError(
+                f"Kubernetes API refused to {what}: {exc.status.message}",
+                hint=f"check your access to context '{self.target.context}' ({self.target.server})",
+            ) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith(("httpx", "httpcore", "ssl")) or isinstance(exc, OSError):
+                raise KubeError(
+                    f"cannot reach the Kubernetes API at {self.target.server} "
+                    f"(context '{self.target.context}'): {exc}",
+                    hint="check that the cluster is up and the kubeconfig/context are right",
+                ) from None
+            raise
+
+    def raw_get(self, path: str, accept: str = "application/json") -> Any:
+        client = self.client()
+        http = client._client._client
+
+        def get() -> Any:
+            response = http.get(path, headers={"Accept": accept})
+            response.raise_for_status()
+            return response.json()
+
+        return self._call(f"read {path}", get)
+
+    def version(self) -> str:
+        return str(self.raw_get("/version")["gitVersion"])
+
+    def api_versions(self) -> list[str]:
+        """group/version and group/version/Kind for every served resource (aggregated discovery:
+        two requests however many groups)."""
+        accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+        out: set[str] = set()
+        for path in ("/api", "/apis"):
+            doc = self.raw_get(path, accept)
+            for group in doc.get("items", []):
+                gname = group.get("metadata", {}).get("name", "")
+                for version in group.get("versions", []):
+                    gv = f"{gname}/{version['version']}" if gname else version["version"]
+                    out.add(gv)
+                    for res in version.get("resources", []):
+                        if res.get("responseKind", {}).get("kind"):
+                            out.add(f"{gv}/{res['responseKind']['kind']}")
+        return sorted(out)
+
+    def helm_release_secrets(self, namespaces: list[str]) -> tuple[list[dict[str, Any]], str]:
+        """Every Helm release Secret (owner=helm) in one cluster-wide list, or one list per namespace
+        when RBAC forbids the cluster-wide one. Returns the raw objects and how they were read."""
+        from lightkube import ALL_NS, ApiError
+        from lightkube.resources.core_v1 import Secret
+
+        client = self.client()
+        try:
+            items = self._call("list Secrets", lambda: _list_or_raise(client, Secret, ALL_NS))
+            return items, "cluster"
+        except _Forbidden:
+            pass
+        items = []
+        for ns in sorted(set(namespaces)):
+            try:
+                items += _list_or_raise(client, Secret, ns)
+            except _Forbidden as exc:
+                raise KubeError(
+                    f"not allowed to list Secrets in namespace {ns}: {exc}",
+                    hint="deployer reads Helm's release Secrets (label owner=helm); grant list on secrets",
+                ) from None
+            except ApiError as exc:
+                raise KubeError(
+                    f"Kubernetes API refused to list Secrets in {ns}: {exc.status.message}"
+                ) from None
+        return items, "namespaces"
+
+
+class _Forbidden(Exception):
+    pass
+
+
+def _list_or_raise(client: Any, secret: Any, namespace: Any) -> list[dict[str, Any]]:
+    from lightkube import ApiError
+
+    try:
+        objs = list(client.list(secret, namespace=namespace, labels={"owner": "helm"}))
+    except ApiError as exc:
+        if exc.status.code == 403:
+            raise _Forbidden(exc.status.message) from None
+        raise
+    return [
+        {
+            "metadata": {
+                "name": o.metadata.name,
+                "namespace": o.metadata.namespace,
+                "labels": o.metadata.labels or {},
+            },
+            "data": o.data or {},
+        }
+        for o in objs
+    ]

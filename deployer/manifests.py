@@ -1,0 +1,147 @@
+"""Rendered manifests as resources keyed by (API group, kind, namespace, name), normalized for an
+exact, noise-free diff. Pure.
+
+Normalization rules (docs/diff.md lists them for users):
+1. YAML comments (helm's `# Source:` lines) and empty documents are dropped.
+2. Mapping keys are sorted; the YAML is re-serialized in one style.
+3. A namespaced resource without `metadata.namespace` is keyed by the release's namespace (where
+   helm installs it); kinds in CLUSTER_SCOPED keep an empty namespace.
+4. A Secret's `data` and `stringData` values are never shown: each key becomes
+   `<redacted: N bytes>`, plus `, changed` on the new side when its value differs.
+Nothing else is ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+SECRET_FIELDS = ("data", "stringData")
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "CertificateSigningRequest",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
+
+
+@dataclass(frozen=True, order=True)
+class ResourceKey:
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        kind = f"{self.group}/{self.kind}" if self.group else self.kind
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{kind} {where}"
+
+
+def parse_manifest(text: str, namespace: str = "") -> dict[ResourceKey, dict[str, Any]]:
+    resources: dict[ResourceKey, dict[str, Any]] = {}
+    for doc in yaml.safe_load_all(text):
+        if not isinstance(doc, dict) or not doc:
+            continue
+        api = str(doc.get("apiVersion", ""))
+        group = api.rsplit("/", 1)[0] if "/" in api else ""
+        meta = doc.get("metadata") or {}
+        kind = str(doc.get("kind", ""))
+        ns = "" if kind in CLUSTER_SCOPED else str(meta.get("namespace") or namespace)
+        key = ResourceKey(group, kind, ns, str(meta.get("name", "")))
+        resources[key] = doc
+    return resources
+
+
+def _size(field: str, value: Any) -> int:
+    if value is None:
+        return 0
+    if field == "data":
+        try:
+            return len(base64.b64decode(str(value), validate=True))
+        except (binascii.Error, ValueError):
+            return len(str(value))
+    return len(str(value).encode())
+
+
+def redact_secret(doc: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A Secret with every data value replaced by its size (and `changed` versus `other`)."""
+    out = dict(doc)
+    for field in SECRET_FIELDS:
+        values = doc.get(field)
+        if not isinstance(values, Mapping):
+            continue
+        before = (other or {}).get(field) or {}
+        shown = {}
+        for key, value in values.items():
+            changed = other is not None and key in before and before[key] != value
+            shown[key] = f"<redacted: {_size(field, value)} bytes{', changed' if changed else ''}>"
+        out[field] = shown
+    return out
+
+
+def is_secret(key: ResourceKey) -> bool:
+    return key.group == "" and key.kind == "Secret"
+
+
+def to_yaml(doc: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(doc), sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000)
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    key: ResourceKey
+    change: str  # added | removed | changed
+    diff: str  # unified diff of normalized YAML, secrets redacted
+
+
+def diff_manifests(before: str, after: str, namespace: str = "") -> list[ResourceChange]:
+    """Every resource added, removed or changed between two manifests, sorted by key."""
+    old, new = parse_manifest(before, namespace), parse_manifest(after, namespace)
+    changes: list[ResourceChange] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if is_secret(key):
+            a_doc = redact_secret(a) if a is not None else None
+            b_doc = redact_secret(b, a) if b is not None else None
+        else:
+            a_doc, b_doc = a, b
+        a_text = to_yaml(a_doc) if a_doc is not None else ""
+        b_text = to_yaml(b_doc) if b_doc is not None else ""
+        change = "added" if a is None else "removed" if b is None else "changed"
+        diff = "".join(
+            difflib.unified_diff(
+                a_text.splitlines(keepends=True),
+                b_text.splitlines(keepends=True),
+                fromfile=f"before: {key}" if a is not None else "/dev/null",
+                tofile=f"after: {key}" if b is not None else "/dev/null",
+                n=3,
+            )
+        )
+        changes.append(ResourceChange(key, change, diff))
+    return changes

@@ -1,0 +1,89 @@
+"""`deployer diff --base GIT_REF`: the spec as of a ref against the working tree, no cluster at all."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from testing.cli import run
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.helm
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A Git repository holding the example, with one commit."""
+    dst = tmp_path / "gitops"
+    dst.mkdir()
+    for name in ("deployer.yaml", "values", "environments"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / name)
+    shutil.copytree(ROOT / "charts", dst / "charts", ignore=shutil.ignore_patterns("*.tgz"))
+    (dst / ".gitignore").write_text("charts/*/charts/\n")
+    git(dst, "init", "-q", "-b", "main")
+    git(dst, "add", "-A")
+    git(dst, "commit", "-qm", "base")
+    return dst
+
+
+# No kubeconfig anywhere: any attempt to reach a cluster would fail the run.
+OFFLINE = {"KUBECONFIG": "/nonexistent/kubeconfig", "API_KEY": None}
+
+
+def test_unchanged_working_tree_has_no_changes(repo: Path, helm: Path, cache: Path) -> None:
+    result = run(["diff", "-e", "prod", "--base", "HEAD", "--detailed-exitcode"], repo,
+                 {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    assert result.code == 0, result.err
+    assert result.out == "No changes: 3 release(s) in prod are up to date.\n"
+
+
+def test_a_committed_overlay_change_shows_exactly_that_field(repo: Path, helm: Path, cache: Path) -> None:
+    overlay = repo / "environments" / "prod" / "values.yaml"
+    overlay.write_text(overlay.read_text().replace("replicaCount: 3", "replicaCount: 5"))
+    git(repo, "commit", "-qam", "prod: five api replicas")
+    result = run(["diff", "-e", "prod", "--base", "HEAD~1", "--output", "json", "--detailed-exitcode"], repo,
+                 {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    assert result.code == 2, result.err
+    doc = json.loads(result.out)
+    changed = {r["key"]: r for r in doc["releases"] if r["action"] != "noop"}
+    assert list(changed) == ["shop/api"]
+    [resource] = changed["shop/api"]["resources"]
+    assert (resource["group"], resource["kind"], resource["namespace"], resource["name"]) == (
+        "apps", "Deployment", "shop", "api")
+    lines = [x for x in resource["diff"].splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
+    assert lines == ["-  replicas: 3", "+  replicas: 5"]
+    assert changed["shop/api"]["values"] == [{
+        "path": "replicaCount", "change": "changed", "before": 3, "after": 5,
+        "source": "environments/prod/values.yaml:6:17",
+    }]
+    assert git(repo, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
+
+
+def test_a_release_removed_from_the_spec_would_be_pruned(repo: Path, helm: Path, cache: Path) -> None:
+    spec = repo / "deployer.yaml"
+    text = spec.read_text()
+    spec.write_text(text[: text.index("  - name: worker")])
+    overlay = repo / "environments" / "prod" / "values.yaml"
+    overlay.write_text(overlay.read_text()[: overlay.read_text().index("worker:")])
+    result = run(["diff", "-e", "prod", "--base", "HEAD"], repo, {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    assert result.code == 0, result.err
+    assert "- shop/worker  prune  worker 0.3.0" in result.out
+
+
+def test_an_unknown_ref_fails_clearly(repo: Path, helm: Path, cache: Path) -> None:
+    result = run(["diff", "-e", "prod", "--base", "origin/main"], repo, {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    assert result.code == 1
+    assert result.err.endswith(
+        f"error: Git ref 'origin/main' not found in {repo}\n"
+        "  hint: fetch it first (e.g. git fetch origin main), or check the name\n"
+    )
