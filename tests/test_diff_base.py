@@ -16,8 +16,12 @@ pytestmark = pytest.mark.helm
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
-                          check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 @pytest.fixture
@@ -41,8 +45,11 @@ OFFLINE = {"KUBECONFIG": "/nonexistent/kubeconfig", "API_KEY": None}
 
 
 def test_unchanged_working_tree_has_no_changes(repo: Path, helm: Path, cache: Path) -> None:
-    result = run(["diff", "-e", "prod", "--base", "HEAD", "--detailed-exitcode"], repo,
-                 {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    result = run(
+        ["diff", "-e", "prod", "--base", "HEAD", "--detailed-exitcode"],
+        repo,
+        {**OFFLINE, "DEPLOYER_HELM": str(helm)},
+    )
     assert result.code == 0, result.err
     assert result.out == "No changes: 3 release(s) in prod are up to date.\n"
 
@@ -51,21 +58,33 @@ def test_a_committed_overlay_change_shows_exactly_that_field(repo: Path, helm: P
     overlay = repo / "environments" / "prod" / "values.yaml"
     overlay.write_text(overlay.read_text().replace("replicaCount: 3", "replicaCount: 5"))
     git(repo, "commit", "-qam", "prod: five api replicas")
-    result = run(["diff", "-e", "prod", "--base", "HEAD~1", "--output", "json", "--detailed-exitcode"], repo,
-                 {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    result = run(
+        ["diff", "-e", "prod", "--base", "HEAD~1", "--output", "json", "--detailed-exitcode"],
+        repo,
+        {**OFFLINE, "DEPLOYER_HELM": str(helm)},
+    )
     assert result.code == 2, result.err
     doc = json.loads(result.out)
     changed = {r["key"]: r for r in doc["releases"] if r["action"] != "noop"}
     assert list(changed) == ["shop/api"]
     [resource] = changed["shop/api"]["resources"]
     assert (resource["group"], resource["kind"], resource["namespace"], resource["name"]) == (
-        "apps", "Deployment", "shop", "api")
+        "apps",
+        "Deployment",
+        "shop",
+        "api",
+    )
     lines = [x for x in resource["diff"].splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
     assert lines == ["-  replicas: 3", "+  replicas: 5"]
-    assert changed["shop/api"]["values"] == [{
-        "path": "replicaCount", "change": "changed", "before": 3, "after": 5,
-        "source": "environments/prod/values.yaml:6:17",
-    }]
+    assert changed["shop/api"]["values"] == [
+        {
+            "path": "replicaCount",
+            "change": "changed",
+            "before": 3,
+            "after": 5,
+            "source": "environments/prod/values.yaml:6:17",
+        }
+    ]
     assert git(repo, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
 
 
@@ -81,7 +100,9 @@ def test_a_release_removed_from_the_spec_would_be_pruned(repo: Path, helm: Path,
 
 
 def test_an_unknown_ref_fails_clearly(repo: Path, helm: Path, cache: Path) -> None:
-    result = run(["diff", "-e", "prod", "--base", "origin/main"], repo, {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    result = run(
+        ["diff", "-e", "prod", "--base", "origin/main"], repo, {**OFFLINE, "DEPLOYER_HELM": str(helm)}
+    )
     assert result.code == 1
     assert result.err.endswith(
         f"error: Git ref 'origin/main' not found in {repo}\n"
