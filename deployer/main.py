@@ -18,6 +18,9 @@ VERBS = {
     "values": "print the merged values of one release (--explain: where each came from)",
     "template": "render the selected releases with helm (multi-document YAML)",
     "diff": "show what apply would change, per release: resources and values",
+    "apply": "install/upgrade/uninstall what changed, in needs order",
+    "sync": "upgrade every selected release, changed or not",
+    "unlock": "remove an environment's run lock (--force: also one held by another run)",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
 }
@@ -128,6 +131,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _value_flags(p)
 
+    for verb in ("apply", "sync"):
+        p = sub.add_parser(verb, help=VERBS[verb], description=VERBS[verb])
+        _common(p, env=True, env_required=True, selector=True, helm=True)
+        _kube_flags(p)
+        p.add_argument("--yes", "-y", action="store_true", help="confirm changes to a protected environment")
+        p.add_argument("--concurrency", type=int, default=4, metavar="N", help="releases changed at once")
+        p.add_argument(
+            "--rollback-on-failure",
+            dest="rollback_on_failure",
+            action="store_true",
+            default=None,
+            help="roll back every release this run changed if any fails (default on if protected)",
+        )
+        p.add_argument("--no-rollback-on-failure", dest="rollback_on_failure", action="store_false")
+        p.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=60.0,
+            metavar="SECONDS",
+            help="wait this long for another run's lock (default 60)",
+        )
+        p.add_argument("--output", "-o", choices=["text", "json"], default="text")
+        p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
+        _value_flags(p)
+
+    p = sub.add_parser("unlock", help=VERBS["unlock"], description=VERBS["unlock"])
+    _common(p, env=True, env_required=True)
+    _kube_flags(p)
+    p.add_argument("--force", action="store_true", help="required: the lock may belong to a running apply")
+
     p = sub.add_parser("repos", help=VERBS["repos"], description=VERBS["repos"])
     _common(p, helm=True)
     p.add_argument("--refresh", action="store_true", help="refresh every index even when fresh")
@@ -160,6 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from deployer.commands.diff import diff
 
             return diff(args)
+        if args.verb in ("apply", "sync"):
+            from deployer.commands.apply import apply
+
+            return apply(args)
+        if args.verb == "unlock":
+            from deployer.commands.unlock import unlock
+
+            return unlock(args)
         if args.verb == "repos":
             from deployer.commands.repos import repos
 

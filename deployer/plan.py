@@ -219,8 +219,14 @@ def make_plan(
     spec_keys: Sequence[str] = (),
     show_secrets: bool = False,
     notes: Sequence[str] = (),
+    everything: bool = False,
 ) -> Plan:
     plans = [plan_release(d, observed.get(d.release.key), show_secrets=show_secrets) for d in desired]
+    if everything:  # sync: upgrade every installed release, changed or not
+        plans = [
+            replace(p, action=UPGRADE, reasons=("sync",)) if p.action == NOOP and p.revision else p
+            for p in plans
+        ]
     if prune_candidates:
         known = set(spec_keys) | {d.release.key for d in desired}
         plans += [

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,20 @@ def guard_context(proj: Project, env_name: str, context: str) -> None:
         )
 
 
-def cluster_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None]) -> tuple[Plan, Any]:
+@dataclass
+class ClusterPlan:
+    plan: Plan
+    states: list[DesiredState]
+    target: Any  # deployer.kube.KubeTarget
+    cluster: Any  # deployer.kube.Cluster
+    observed: dict[str, ObservedRelease]
+    observed_requests: int
+
+
+def cluster_plan(
+    args: argparse.Namespace, proj: Project, log: Callable[[str], None], *, everything: bool = False
+) -> ClusterPlan:
+    """The plan against the cluster; `everything` (sync) upgrades releases that did not change too."""
     from deployer.kube import Cluster, resolve_target
     from deployer.observed import current_releases
 
@@ -112,10 +126,11 @@ def cluster_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], N
         observed,
         prune_candidates=not args.selector,
         spec_keys=spec_keys,
-        show_secrets=args.show_secrets,
+        show_secrets=getattr(args, "show_secrets", False),
         notes=notes,
+        everything=everything,
     )
-    return plan, {"observed_requests": reads, "target": target}
+    return ClusterPlan(plan, states, target, cluster, observed, reads)
 
 
 def base_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None]) -> Plan:
@@ -176,10 +191,7 @@ def diff(args: argparse.Namespace) -> int:
         raise UsageError("--concurrency must be at least 1")
     proj = project(args)
     log = progress()
-    if args.base:
-        plan = base_plan(args, proj, log)
-    else:
-        plan, _ = cluster_plan(args, proj, log)
+    plan = base_plan(args, proj, log) if args.base else cluster_plan(args, proj, log).plan
     from deployer.commands.output import emit_plan
 
     emit_plan(plan, args.output)
