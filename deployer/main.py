@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from deployer import __version__
 
@@ -20,6 +21,9 @@ VERBS = {
     "diff": "show what apply would change, per release: resources and values",
     "apply": "install/upgrade/uninstall what changed, in needs order",
     "sync": "upgrade every selected release, changed or not",
+    "rollback": "undo the last apply of an environment, or roll one release back",
+    "destroy": "uninstall the environment's releases, dependents first",
+    "status": "what is deployed, by which run and commit",
     "unlock": "remove an environment's run lock (--force: also one held by another run)",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
@@ -113,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _value_flags(p)
 
+    _cluster_verbs(sub)
+
+    p = sub.add_parser("repos", help=VERBS["repos"], description=VERBS["repos"])
+    _common(p, helm=True)
+    p.add_argument("--refresh", action="store_true", help="refresh every index even when fresh")
+
+    p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
+    p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
+    return parser
+
+
+def _cluster_verbs(sub: Any) -> None:
     p = sub.add_parser("diff", help=VERBS["diff"], description=VERBS["diff"])
     _common(p, env=True, env_required=True, selector=True, helm=True)
     _kube_flags(p)
@@ -156,18 +172,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
         _value_flags(p)
 
+    p = sub.add_parser("rollback", help=VERBS["rollback"], description=VERBS["rollback"])
+    _common(p, env=True, env_required=True, helm=True)
+    _kube_flags(p)
+    p.add_argument("release", nargs="?", help="one release (default: every release the last apply changed)")
+    p.add_argument("--revision", type=int, default=None, help="with RELEASE: the revision to return to")
+    p.add_argument("--yes", "-y", action="store_true", help="confirm for a protected environment")
+    p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
+
+    p = sub.add_parser("destroy", help=VERBS["destroy"], description=VERBS["destroy"])
+    _common(p, env=True, env_required=True, selector=True, helm=True)
+    _kube_flags(p)
+    p.add_argument("--yes", "-y", action="store_true", help="confirm for a protected environment")
+    p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
+
+    p = sub.add_parser("status", help=VERBS["status"], description=VERBS["status"])
+    _common(p, env=True, env_required=True)
+    _kube_flags(p)
+
     p = sub.add_parser("unlock", help=VERBS["unlock"], description=VERBS["unlock"])
     _common(p, env=True, env_required=True)
     _kube_flags(p)
     p.add_argument("--force", action="store_true", help="required: the lock may belong to a running apply")
-
-    p = sub.add_parser("repos", help=VERBS["repos"], description=VERBS["repos"])
-    _common(p, helm=True)
-    p.add_argument("--refresh", action="store_true", help="refresh every index even when fresh")
-
-    p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
-    p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,38 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from deployer.errors import DeployerError
 
     try:
-        if args.verb == "validate":
-            from deployer.commands.validate import validate
+        import importlib
 
-            return validate(args)
-        if args.verb == "values":
-            from deployer.commands.values import values
-
-            return values(args)
-        if args.verb == "template":
-            from deployer.commands.template import template
-
-            return template(args)
-        if args.verb == "diff":
-            from deployer.commands.diff import diff
-
-            return diff(args)
-        if args.verb in ("apply", "sync"):
-            from deployer.commands.apply import apply
-
-            return apply(args)
-        if args.verb == "unlock":
-            from deployer.commands.unlock import unlock
-
-            return unlock(args)
-        if args.verb == "repos":
-            from deployer.commands.repos import repos
-
-            return repos(args)
-        if args.verb == "schema":
-            from deployer.commands.schema import schema
-
-            return schema(args)
+        module_name = "apply" if args.verb == "sync" else args.verb
+        module = importlib.import_module(f"deployer.commands.{module_name}")
+        return int(getattr(module, module_name)(args))
     except DeployerError as exc:
         print(exc.render(), file=sys.stderr)
         return 1
@@ -217,7 +216,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
-    raise AssertionError(f"unhandled verb {args.verb}")
 
 
 if __name__ == "__main__":

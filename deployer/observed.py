@@ -84,3 +84,26 @@ def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, Observed
             last_deployed_revision=good[-1] if good else None,
         )
     return out
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: int
+    status: str
+    labels: Mapping[str, str]
+
+
+def histories(secrets: Iterable[Mapping[str, Any]]) -> dict[str, list[Revision]]:
+    """Every stored revision of every release, oldest first, from the Secrets' labels alone."""
+    out: dict[str, list[Revision]] = {}
+    for secret in secrets:
+        labels = secret["metadata"].get("labels") or {}
+        if labels.get("owner") != "helm":
+            continue
+        key = f"{secret['metadata']['namespace']}/{labels.get('name')}"
+        out.setdefault(key, []).append(
+            Revision(int(labels.get("version", 0)), str(labels.get("status")), labels)
+        )
+    for revs in out.values():
+        revs.sort(key=lambda r: r.revision)
+    return out

@@ -21,6 +21,7 @@ SPEC_FILE = "deployer.yaml"
 # Helm's release name rule: DNS-1123 subdomain, at most 53 characters.
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 RELEASE_NAME_MAX = 53
+LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -187,6 +188,16 @@ def _check(project: Project) -> list[SpecError]:
                 except SpecError as exc:
                     errors.append(exc)
     errors.extend(_check_needs(project))
+    for env_name in spec.environments:
+        if len(env_name) > 63 or not LABEL_VALUE.match(env_name):
+            errors.append(
+                SpecError(
+                    f"invalid environment name '{env_name}'",
+                    mark=doc.mark(("environments", env_name), key=True),
+                    hint="deployer labels releases with it: use letters, digits, '-', '_' and '.', "
+                    "at most 63 characters, starting and ending with a letter or digit",
+                )
+            )
     for env_name, env in spec.environments.items():
         for rel_name, override in env.releases.items() if env else []:
             at_env = ("environments", env_name, "releases", rel_name)

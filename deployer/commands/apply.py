@@ -12,23 +12,11 @@ from collections.abc import Callable
 from deployer.commands.common import helm_and_charts, progress, project
 from deployer.commands.diff import cluster_plan
 from deployer.commands.output import emit_plan
+from deployer.commands.session import confirm
 from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
 from deployer.plan import BLOCKED
 from deployer.runinfo import holder, new_run_id, spec_commit
-
-
-def confirm(proj_env_protected: bool, args: argparse.Namespace) -> None:
-    if not proj_env_protected or args.yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"environment '{args.environment}' is protected: {args.verb} needs confirmation",
-            hint="re-run with --yes after reviewing `deployer diff`",
-        )
-    answer = input(f"Apply these changes to protected environment '{args.environment}'? Type 'yes': ")
-    if answer.strip() != "yes":
-        raise UsageError("not confirmed; nothing was changed")
 
 
 def apply(args: argparse.Namespace) -> int:
@@ -48,7 +36,7 @@ def apply(args: argparse.Namespace) -> int:
         return 0
     if env.protected and not args.yes:
         emit_plan(plan, "text")
-    confirm(env.protected, args)
+    confirm(env.protected, args, "the plan above")
     rollback = args.rollback_on_failure if args.rollback_on_failure is not None else env.protected
     helm, charts = helm_and_charts(args, proj, log)
     commit = spec_commit(proj.root)

@@ -13,6 +13,7 @@ from typing import Any
 
 from deployer.cache import cache_dir
 from deployer.commands.common import cli_layers, helm_and_charts, progress, project, selectors
+from deployer.commands.session import guard_context
 from deployer.desired import resolve, select
 from deployer.errors import UsageError
 from deployer.merge import merge_layers
@@ -69,16 +70,6 @@ def render_states(
     cached = sum(1 for r in rendered if r.cached)
     log(f"rendered {len(rendered)} release(s) ({cached} from the render cache) with helm {helm.version_text}")
     return states
-
-
-def guard_context(proj: Project, env_name: str, context: str) -> None:
-    wanted = proj.environment(env_name).kube_context
-    if wanted and wanted != context:
-        raise UsageError(
-            f"environment '{env_name}' must run against kube context '{wanted}', but the selected context "
-            f"is '{context}'",
-            hint=f"pass --kube-context {wanted} (or switch context); nothing was done",
-        )
 
 
 @dataclass

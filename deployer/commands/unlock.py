@@ -8,7 +8,7 @@ from deployer.errors import UsageError
 
 
 def unlock(args: argparse.Namespace) -> int:
-    from deployer.commands.diff import guard_context
+    from deployer.commands.session import guard_context
     from deployer.kube import Cluster, resolve_target
     from deployer.lock import lease_name, release
 

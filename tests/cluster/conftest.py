@@ -3,19 +3,14 @@ DEPLOYER_TEST_KUBECONFIG points at). Every test in this directory is marked `clu
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-# The repository's `testing` package is not installed; pytest's rootdir is not on sys.path unless
-# pyproject.toml says `pythonpath = ["."]` under [tool.pytest.ini_options].
-if str(HERE.parent.parent) not in sys.path:
-    sys.path.insert(0, str(HERE.parent.parent))
+from testing import sandbox, tools
 
-from testing import sandbox, tools  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

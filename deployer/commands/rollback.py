@@ -1,0 +1,77 @@
+"""`deployer rollback`: undo the last apply of an environment (every release it changed, in reverse
+`needs` order), or roll back one release to a revision."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from deployer.commands.session import confirm, locked, open_session
+from deployer.desired import resolve
+from deployer.errors import HelmError, UsageError
+from deployer.graph import topological_order
+from deployer.observed import ENV_LABEL, RUN_LABEL, Revision, histories
+
+
+def rollback(args: argparse.Namespace) -> int:
+    session = open_session(args)
+    releases = {r.key: r for r in resolve(session.proj, args.environment)}
+    secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
+    history = histories(secrets)
+    ours = {k: h for k, h in history.items() if h[-1].labels.get(ENV_LABEL) == args.environment}
+    if args.release:
+        matches = [k for k in ours if args.release in (k, k.split("/", 1)[1])]
+        if len(matches) != 1:
+            known = ", ".join(sorted(ours)) or "(none)"
+            raise UsageError(
+                f"no deployed release '{args.release}' in environment '{args.environment}'",
+                hint=f"releases deployed by deployer here: {known}",
+            )
+        key = matches[0]
+        target = args.revision or _previous(ours[key])
+        if target is None:
+            raise UsageError(f"{key} has no earlier revision to roll back to")
+        plan = [(key, target)]
+    else:
+        if args.revision:
+            raise UsageError("--revision needs a RELEASE")
+        runs = sorted({h[-1].labels.get(RUN_LABEL, "") for h in ours.values()} - {""})
+        if not runs:
+            raise UsageError(f"no apply of environment '{args.environment}' found in the cluster")
+        last = runs[-1]
+        changed = [k for k, h in ours.items() if h[-1].labels.get(RUN_LABEL) == last]
+        needs = {k: releases[k].needs if k in releases else () for k in changed}
+        plan = [(k, _previous(ours[k])) for k in reversed(topological_order(changed, needs))]
+        session.log(f"rolling back run {last}: {', '.join(k for k, _ in plan)}")
+    confirm(session.env.protected, args, "`deployer status`")
+    failed = False
+    with locked(session, args):
+        for key, revision in plan:
+            namespace, name = key.split("/", 1)
+            flags = ["--namespace", namespace, *session.target.helm_flags()]
+            wait = "--wait" if session.helm.major < 4 else "--wait=watcher"
+            try:
+                if revision is None:
+                    asyncio.run(session.helm.run(["uninstall", name, wait, *flags], release=key))
+                    sys.stdout.write(f"{key}\tuninstalled (the run installed it)\n")
+                else:
+                    asyncio.run(
+                        session.helm.run(["rollback", name, str(revision), wait, *flags], release=key)
+                    )
+                    sys.stdout.write(f"{key}\trolled back to revision {revision}\n")
+            except HelmError as exc:
+                failed = True
+                sys.stdout.write(
+                    f"{key}\tFAILED: {exc.stderr.splitlines()[-1] if exc.stderr else exc.message}\n"
+                )
+    return 1 if failed else 0
+
+
+def _previous(revisions: list[Revision]) -> int | None:
+    """The newest revision before the current one that was ever deployed (None: installed fresh)."""
+    current = revisions[-1].revision
+    earlier = [
+        r.revision for r in revisions if r.revision < current and r.status in ("superseded", "deployed")
+    ]
+    return earlier[-1] if earlier else None

@@ -1,0 +1,71 @@
+"""What the cluster-changing verbs share: target, context guard, confirmation, lock, helm flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from deployer.commands.common import helm_and_charts, progress, project
+from deployer.errors import UsageError
+from deployer.project import Project
+from deployer.runinfo import holder
+
+
+@dataclass
+class Session:
+    proj: Project
+    env: Any
+    target: Any  # KubeTarget
+    cluster: Any  # Cluster
+    helm: Any  # Helm
+    log: Callable[[str], None]
+
+
+def guard_context(proj: Project, env_name: str, context: str) -> None:
+    wanted = proj.environment(env_name).kube_context
+    if wanted and wanted != context:
+        raise UsageError(
+            f"environment '{env_name}' must run against kube context '{wanted}', but the selected context "
+            f"is '{context}'",
+            hint=f"pass --kube-context {wanted} (or switch context); nothing was done",
+        )
+
+
+def confirm(protected: bool, args: argparse.Namespace, what: str) -> None:
+    if not protected or args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"environment '{args.environment}' is protected: {args.verb} needs confirmation",
+            hint=f"re-run with --yes after reviewing {what}",
+        )
+    answer = input(f"{args.verb} protected environment '{args.environment}'? Type 'yes': ")
+    if answer.strip() != "yes":
+        raise UsageError("not confirmed; nothing was changed")
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    from deployer.kube import Cluster, resolve_target
+
+    proj = project(args)
+    env = proj.environment(args.environment)
+    target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
+    guard_context(proj, args.environment, target.context)
+    log = progress()
+    helm, _charts = helm_and_charts(args, proj, log)
+    return Session(proj, env, target, Cluster(target), helm, log)
+
+
+@contextmanager
+def locked(session: Session, args: argparse.Namespace) -> Iterator[None]:
+    from deployer.lock import environment_lock
+
+    with environment_lock(
+        session.cluster, args.environment, holder(os.environ), timeout=args.lock_timeout, log=session.log
+    ):
+        yield

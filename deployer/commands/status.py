@@ -1,0 +1,56 @@
+"""`deployer status`: what is deployed for an environment, by which run and commit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+from deployer.commands.common import project
+from deployer.commands.session import guard_context
+from deployer.desired import resolve
+from deployer.observed import RUN_LABEL, current_releases
+
+
+def status(args: argparse.Namespace) -> int:
+    from deployer.kube import Cluster, resolve_target
+
+    proj = project(args)
+    releases = resolve(proj, args.environment)
+    target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
+    guard_context(proj, args.environment, target.context)
+    secrets, _how = Cluster(target).helm_release_secrets([r.namespace for r in releases])
+    observed = current_releases(secrets)
+    rows = [("RELEASE", "REVISION", "STATUS", "CHART", "RUN", "COMMIT", "UPDATED")]
+    for rel in sorted(releases, key=lambda r: r.key):
+        o = observed.get(rel.key)
+        if o is None:
+            rows.append(
+                (
+                    rel.key,
+                    "-",
+                    "not installed" if rel.installed else "absent (installed: false)",
+                    rel.chart.name,
+                    "-",
+                    "-",
+                    "-",
+                )
+            )
+            continue
+        commit = re.search(r"commit (\S+)", o.description)
+        rows.append(
+            (
+                rel.key,
+                str(o.revision),
+                o.status,
+                f"{o.chart} {o.chart_version}",
+                o.labels.get(RUN_LABEL, "-"),
+                commit[1] if commit else "-",
+                o.deployed_at[:19] or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    return 0

@@ -1,0 +1,158 @@
+"""`deployer diff` against the sandbox: no noise, exact changes, every action, secrets never shown."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from testing.chartrepo import make_chart
+from testing.cluster_run import Deployer
+from testing.example import copy_example
+
+
+@pytest.fixture
+def deployer(tmp_path: Path, namespace: str, helm: Path, kubeconfig: Path, cache: Path) -> Deployer:
+    project = copy_example(tmp_path / "gitops", namespace=namespace, env_suffix=f"-{namespace[-8:]}")
+    return Deployer(project, helm, kubeconfig, cache)
+
+
+def env(namespace: str, name: str = "dev") -> str:
+    return f"{name}-{namespace[-8:]}"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def changed_lines(diff: str) -> list[str]:
+    return [x for x in diff.splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
+
+
+def test_after_apply_the_same_spec_shows_no_changes(deployer: Deployer, namespace: str) -> None:
+    e = env(namespace)
+    applied = deployer("apply", "-e", e)
+    assert applied.code == 0, applied.err
+    result = deployer("diff", "-e", e, "--detailed-exitcode")
+    assert result.code == 0, result.err
+    assert result.out == f"No changes: 3 release(s) in {e} are up to date.\n"
+
+
+def test_one_overlay_value_shows_exactly_that_field_and_where_it_came_from(
+    deployer: Deployer, namespace: str
+) -> None:
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    edit(deployer.project / "environments" / e / "values.yaml", "api:\n", "api:\n  replicaCount: 2\n")
+    result = deployer("diff", "-e", e, "--output", "json", "--detailed-exitcode")
+    assert result.code == 2, result.err
+    doc = json.loads(result.out)
+    changed = [r for r in doc["releases"] if r["action"] != "noop"]
+    assert [r["key"] for r in changed] == [f"{namespace}/api"]
+    [resource] = changed[0]["resources"]
+    assert (resource["kind"], resource["namespace"], resource["name"]) == ("Deployment", namespace, "api")
+    assert changed_lines(resource["diff"]) == ["-  replicas: 1", "+  replicas: 2"]
+    assert changed[0]["values"] == [{"path": "replicaCount", "change": "changed", "before": 1, "after": 2,
+                                     "source": f"environments/{e}/values.yaml:4:17"}]
+
+
+def test_chart_bump_added_and_removed_resources_uninstall_and_prune(deployer: Deployer, namespace: str) -> None:
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    charts = deployer.project / "charts"
+    edit(charts / "worker" / "Chart.yaml", "version: 0.3.0", "version: 0.4.0")
+    (charts / "worker" / "templates" / "pdb.yaml").write_text(
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: worker}\n"
+        "spec: {minAvailable: 1, selector: {matchLabels: {app.kubernetes.io/name: worker}}}\n")
+    (charts / "web" / "templates" / "service.yaml").unlink()
+    spec = deployer.project / "deployer.yaml"
+    edit(spec, f"  {e}: {{}}", f"  {e}:\n    releases:\n      platform-config: {{installed: false}}")
+    result = deployer("diff", "-e", e, "--output", "json")
+    assert result.code == 0, result.err
+    by_key = {r["key"]: r for r in json.loads(result.out)["releases"]}
+    worker = by_key[f"{namespace}/worker"]
+    assert worker["action"] == "upgrade"
+    assert worker["versionBefore"] == "0.3.0" and worker["versionAfter"] == "0.4.0"
+    assert {(r["kind"], r["change"]) for r in worker["resources"]} >= {("PodDisruptionBudget", "added")}
+    api = by_key[f"{namespace}/api"]
+    assert [(r["kind"], r["change"]) for r in api["resources"]] == [("Service", "removed")]
+    assert by_key[f"{namespace}/platform-config"]["action"] == "uninstall"
+
+    # A release removed from the spec is proposed for pruning (it carries this environment's label).
+    text = spec.read_text()
+    spec.write_text(text[: text.index("  - name: worker")])
+    edit(deployer.project / "environments" / e / "values.yaml", "worker:", "unused:")
+    overlay = deployer.project / "environments" / e / "values.yaml"
+    overlay.write_text(overlay.read_text().split("unused:")[0])
+    pruned = deployer("diff", "-e", e)
+    assert pruned.code == 0, pruned.err
+    assert f"- {namespace}/worker  prune  worker 0.3.0" in pruned.out
+
+
+def test_a_release_stuck_in_pending_upgrade_is_blocked(deployer: Deployer, namespace: str) -> None:
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    chart = deployer.project / "charts" / "web"
+    # An upgrade whose pods can never be scheduled waits; killing helm then leaves it pending-upgrade.
+    proc = subprocess.Popen([str(deployer.helm), "upgrade", "api", str(chart), "--namespace", namespace,
+                             "--reuse-values", "--set", "nodeSelector.disk=none", "--timeout", "120s",
+                             "--kubeconfig", str(deployer.kubeconfig),
+                             "--wait" if "v3" in deployer.helm.parent.name else "--wait=watcher"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while deployer.history("api", namespace)[-1]["status"] != "pending-upgrade":
+        assert time.monotonic() < deadline, "helm never reached pending-upgrade"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = deployer("diff", "-e", e, "--detailed-exitcode")
+    assert result.code == 2
+    assert f"! {namespace}/api  blocked  web 1.2.0  (revision 2 is pending-upgrade; run `deployer apply --recover`)" \
+        in result.out
+
+
+def test_a_canary_secret_appears_in_no_output_of_any_format(deployer: Deployer, namespace: str) -> None:
+    e = env(namespace)
+    canary = "canary-s3cr3t-9d2f"
+    assert deployer("apply", "-e", e, env={"API_KEY": "first-value"}).code == 0
+    outputs = []
+    for fmt in ("text", "markdown", "json"):
+        result = deployer("diff", "-e", e, "--output", fmt, env={"API_KEY": canary})
+        assert result.code == 0, result.err
+        assert "API_KEY: '<redacted: 18 bytes, changed>'" in result.out or fmt == "json"
+        outputs.append(result.out + result.err)
+    values = deployer("values", "-e", e, "api", "--explain", env={"API_KEY": canary})
+    outputs.append(values.out + values.err)
+    for text in outputs:
+        assert canary not in text
+        assert "Y2FuYXJ5" not in text  # base64 of the canary's start
+
+
+def test_observed_state_costs_the_same_api_requests_for_1_and_20_releases(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
+    e = env(namespace)
+    chart = make_chart(tmp_path / "charts", "hello", "1.0.0")
+    counts = []
+    for wanted in (1, 20):
+        spec = deployer.project / "deployer.yaml"
+        releases = "".join(f"  - name: hello-{i}\n    chart: {chart}\n" for i in range(wanted))
+        text = spec.read_text()
+        spec.write_text(text[: text.index("releases:")] + "releases:\n" + releases)
+        (deployer.project / "environments" / e / "values.yaml").write_text("{}\n")
+        for i in range(wanted):
+            deployer.helm_cmd("upgrade", "--install", f"hello-{i}", str(chart), "--namespace", namespace)
+        result = deployer("diff", "-e", e)
+        assert result.code == 0, result.err
+        match = re.search(r"observed (\d+) helm release\(s\) in (\d+) API request\(s\)", result.err)
+        assert match, result.err
+        assert int(match[1]) >= wanted
+        counts.append(int(match[2]))
+    assert counts[0] == counts[1] == 1
