@@ -168,6 +168,11 @@ def _cluster_verbs(sub: Any) -> None:
             metavar="SECONDS",
             help="wait this long for another run's lock (default 60)",
         )
+        p.add_argument(
+            "--recover",
+            action="store_true",
+            help="first roll back releases a dead run left pending-* (uninstall if never deployed)",
+        )
         p.add_argument("--output", "-o", choices=["text", "json"], default="text")
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
         _value_flags(p)

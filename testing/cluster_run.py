@@ -22,9 +22,14 @@ class Deployer:
         self.project, self.helm, self.kubeconfig, self.cache = project, helm, kubeconfig, cache
 
     def env(self, extra: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
-        return {"DEPLOYER_HELM": str(self.helm), "KUBECONFIG": str(self.kubeconfig),
-                "DEPLOYER_CACHE_DIR": str(self.cache), "API_KEY": None, "PROD_KUBE_CONTEXT": None,
-                **(extra or {})}
+        return {
+            "DEPLOYER_HELM": str(self.helm),
+            "KUBECONFIG": str(self.kubeconfig),
+            "DEPLOYER_CACHE_DIR": str(self.cache),
+            "API_KEY": None,
+            "PROD_KUBE_CONTEXT": None,
+            **(extra or {}),
+        }
 
     def __call__(self, *argv: str, env: Mapping[str, str | None] | None = None) -> Result:
         return run(list(argv), self.project, self.env(env))
@@ -36,12 +41,22 @@ class Deployer:
                 full.pop(k, None)
             else:
                 full[k] = v
-        return subprocess.Popen([sys.executable, "-m", "deployer", *argv], cwd=self.project, env=full,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "deployer", *argv],
+            cwd=self.project,
+            env=full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def helm_cmd(self, *argv: str, check: bool = True) -> str:
-        return subprocess.run([str(self.helm), *argv, "--kubeconfig", str(self.kubeconfig)], check=check,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [str(self.helm), *argv, "--kubeconfig", str(self.kubeconfig)],
+            check=check,
+            capture_output=True,
+            text=True,
+        ).stdout
 
     def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
         out = self.helm_cmd("history", release, "--namespace", namespace, "--output", "json", check=False)

@@ -42,9 +42,9 @@ def sandbox_up(directory: Path | None = None) -> Path:
         argv += ["--dir", str(directory)]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
+        # tools/sandbox's message already says what is missing and how to use another cluster.
         raise SandboxError(
-            f"`tools/sandbox up` failed (exit status {result.returncode}):\n{tail(result.stderr)}\n"
-            f"To use an existing cluster instead, set {KUBECONFIG_ENV}=/path/to/kubeconfig."
+            f"`tools/sandbox up` failed (exit status {result.returncode}):\n{tail(result.stderr)}"
         )
     return parse_kubeconfig_line(result.stdout)
 

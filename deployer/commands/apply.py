@@ -5,63 +5,82 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Callable
 
-from deployer.commands.common import helm_and_charts, progress, project
+from deployer.commands.common import helm_and_charts
 from deployer.commands.diff import cluster_plan
 from deployer.commands.output import emit_plan
-from deployer.commands.session import confirm
+from deployer.commands.session import Session, confirm, locked, open_session
 from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
-from deployer.plan import BLOCKED
-from deployer.runinfo import holder, new_run_id, spec_commit
+from deployer.observed import current_releases
+from deployer.plan import BLOCKED, Plan
+from deployer.runinfo import new_run_id, spec_commit
 
 
 def apply(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    proj = project(args)
-    env = proj.environment(args.environment)
-    log = progress()
+    session = open_session(args)  # the kube-context guard refuses here, before anything else
     run_id = new_run_id()
-    planned = cluster_plan(args, proj, log, everything=args.verb == "sync")
-    plan = planned.plan
-    blocked = [r for r in plan.releases if r.action == BLOCKED]
-    if not plan.has_changes:
-        sys.stdout.write(
-            f"No changes: {len(plan.releases)} release(s) in {args.environment} are up to date.\n"
+    # Plan under the lock: a run that waited for another must see what that run did.
+    with locked(session, args):
+        planned = cluster_plan(
+            args, session.proj, session.log, everything=args.verb == "sync", cluster=session.cluster
         )
-        return 0
-    if env.protected and not args.yes:
-        emit_plan(plan, "text")
-    confirm(env.protected, args, "the plan above")
-    rollback = args.rollback_on_failure if args.rollback_on_failure is not None else env.protected
-    helm, charts = helm_and_charts(args, proj, log)
-    commit = spec_commit(proj.root)
-    executor = Executor(
-        helm=helm,
-        charts=charts,
-        kube_flags=planned.target.helm_flags(),
-        environment=args.environment,
-        run_id=run_id,
-        description=f"deployer run {run_id} commit {commit}",
-        concurrency=args.concurrency,
-        on_event=_printer(log),
-    )
-    desired = {s.release.key: s.release for s in planned.states}
-    values = {s.release.key: s.values for s in planned.states}
-    from deployer.lock import environment_lock
-
-    with environment_lock(
-        planned.cluster, args.environment, holder(os.environ), timeout=args.lock_timeout, log=log
-    ):
+        if args.recover and recover(session, planned.plan):
+            planned = cluster_plan(
+                args, session.proj, session.log, everything=args.verb == "sync", cluster=session.cluster
+            )
+        plan = planned.plan
+        if not plan.has_changes:
+            sys.stdout.write(
+                f"No changes: {len(plan.releases)} release(s) in {args.environment} are up to date.\n"
+            )
+            return 0
+        if session.env.protected and not args.yes:
+            emit_plan(plan, "text")
+        confirm(session.env.protected, args, "the plan above")
+        rollback = args.rollback_on_failure if args.rollback_on_failure is not None else session.env.protected
+        _helm, charts = helm_and_charts(args, session.proj, session.log)
+        executor = Executor(
+            helm=session.helm,
+            charts=charts,
+            kube_flags=session.target.helm_flags(),
+            environment=args.environment,
+            run_id=run_id,
+            description=f"deployer run {run_id} commit {spec_commit(session.proj.root)}",
+            concurrency=args.concurrency,
+            on_event=_printer(session.log),
+        )
+        desired = {s.release.key: s.release for s in planned.states}
+        values = {s.release.key: s.values for s in planned.states}
         report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
-    for rel in blocked:
-        report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))
+    for rel in plan.releases:
+        if rel.action == BLOCKED:
+            report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))
     _emit(report, args.output)
     return 0 if report.ok else 1
+
+
+def recover(session: Session, plan: Plan) -> bool:
+    """Unstick releases left pending-* by a run that died: roll each back to its last deployed
+    revision, or uninstall one that never deployed. True if anything was done."""
+    stuck = [r for r in plan.releases if r.action == BLOCKED and "pending-" in r.reasons[0]]
+    secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in stuck])
+    observed = current_releases(secrets)
+    wait = "--wait" if session.helm.major < 4 else "--wait=watcher"
+    for rel in stuck:
+        flags = ["--namespace", rel.namespace, wait, *session.target.helm_flags()]
+        last = observed[rel.key].last_deployed_revision if rel.key in observed else None
+        if last is None:
+            asyncio.run(session.helm.run(["uninstall", rel.name, *flags], release=rel.key))
+            session.log(f"{rel.key}: recovered by uninstalling (it never deployed)")
+        else:
+            asyncio.run(session.helm.run(["rollback", rel.name, str(last), *flags], release=rel.key))
+            session.log(f"{rel.key}: recovered by rolling back to revision {last}")
+    return bool(stuck)
 
 
 def _printer(log: Callable[[str], None]) -> Callable[[StepResult], None]:

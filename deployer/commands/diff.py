@@ -83,7 +83,12 @@ class ClusterPlan:
 
 
 def cluster_plan(
-    args: argparse.Namespace, proj: Project, log: Callable[[str], None], *, everything: bool = False
+    args: argparse.Namespace,
+    proj: Project,
+    log: Callable[[str], None],
+    *,
+    everything: bool = False,
+    cluster: Any = None,
 ) -> ClusterPlan:
     """The plan against the cluster; `everything` (sync) upgrades releases that did not change too."""
     from deployer.kube import Cluster, resolve_target
@@ -92,7 +97,7 @@ def cluster_plan(
     releases, spec_keys = desired_releases(args, proj)
     target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
     guard_context(proj, args.environment, target.context)
-    cluster = Cluster(target)
+    cluster = cluster or Cluster(target)
     kube_version = args.kube_version or cluster.version()
     api_versions = cluster.api_versions()
     before = cluster.requests

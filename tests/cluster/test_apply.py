@@ -50,23 +50,32 @@ def test_apply_from_empty_deploys_each_release_after_what_it_needs_then_is_idemp
 def test_a_values_change_gives_only_that_release_a_new_revision(deployer: Deployer, namespace: str) -> None:
     e = f"dev-{namespace[-8:]}"
     assert deployer("apply", "-e", e).code == 0
-    edit(deployer.project / "environments" / e / "values.yaml", "worker", "worker")  # keep the file shape
     overlay = deployer.project / "environments" / e / "values.yaml"
     overlay.write_text(overlay.read_text() + "worker:\n  concurrency: 7\n")
     result = deployer("apply", "-e", e)
     assert result.code == 0, result.err
     assert {name: deployer.revision(name, namespace) for name in RELEASES} == {
-        "platform-config": 1, "api": 1, "worker": 2}
+        "platform-config": 1,
+        "api": 1,
+        "worker": 2,
+    }
 
 
-def test_a_failed_release_skips_its_dependents_and_the_run_rolls_back(deployer: Deployer, namespace: str) -> None:
+def test_a_failed_release_skips_its_dependents_and_the_run_rolls_back(
+    deployer: Deployer, namespace: str
+) -> None:
     e = f"dev-{namespace[-8:]}"
     assert deployer("apply", "-e", e).code == 0
     before = {name: deployer.manifest(name, namespace) for name in RELEASES}
     overlay = deployer.project / "environments" / e / "values.yaml"
-    edit(overlay, "platform-config:\n  environment: dev\n", "platform-config:\n  environment: dev\n  region: moon-1\n")
+    edit(
+        overlay,
+        "platform-config:\n  environment: dev\n",
+        "platform-config:\n  environment: dev\n  region: moon-1\n",
+    )
     # api's pods can never be scheduled: its upgrade times out and fails.
     edit(overlay, "api:\n", "api:\n  nodeSelector: {disk: none}\n")
+    overlay.write_text(overlay.read_text() + "worker:\n  concurrency: 9\n")
     edit(deployer.project / "deployer.yaml", "  timeout: 120", "  timeout: 15")
     result = deployer("apply", "-e", e, "--rollback-on-failure", "--output", "json")
     assert result.code == 1, result.err
@@ -83,16 +92,29 @@ def test_a_held_lock_makes_a_second_apply_fail_clearly_and_change_nothing(
 ) -> None:
     e = f"dev-{namespace[-8:]}"
     lease = {
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
         "metadata": {"name": f"deployer-{e}", "namespace": "default"},
-        "spec": {"holderIdentity": "alice@laptop pid 42", "leaseDurationSeconds": 600,
-                 "renewTime": "2099-01-01T00:00:00.000000Z", "acquireTime": "2099-01-01T00:00:00.000000Z"},
+        "spec": {
+            "holderIdentity": "alice@laptop pid 42",
+            "leaseDurationSeconds": 600,
+            "renewTime": "2099-01-01T00:00:00.000000Z",
+            "acquireTime": "2099-01-01T00:00:00.000000Z",
+        },
     }
-    subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", "-"], input=json.dumps(lease),
-                   text=True, check=True, capture_output=True)
+    subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
+        input=json.dumps(lease),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     result = deployer("apply", "-e", e, "--lock-timeout", "1")
     assert result.code == 1
-    assert f"error: environment '{e}' is locked by alice@laptop pid 42 (Lease default/deployer-{e})" in result.err
+    assert (
+        f"error: environment '{e}' is locked by alice@laptop pid 42 (Lease default/deployer-{e})"
+        in result.err
+    )
     assert all(deployer.revision(name, namespace) == 0 for name in RELEASES)
     unlocked = deployer("unlock", "-e", e, "--force")
     assert unlocked.out == f"{e}: lock deployer-{e} removed\n"
@@ -110,13 +132,16 @@ def test_two_concurrent_applies_never_interleave(deployer: Deployer, namespace: 
     assert {name: deployer.revision(name, namespace) for name in RELEASES} == dict.fromkeys(RELEASES, 1)
 
 
-def test_the_wrong_kube_context_is_refused_before_anything_changes(deployer: Deployer, namespace: str) -> None:
+def test_the_wrong_kube_context_is_refused_before_anything_changes(
+    deployer: Deployer, namespace: str
+) -> None:
     e = f"prod-{namespace[-8:]}"
     result = deployer("apply", "-e", e, "--yes", env={"PROD_KUBE_CONTEXT": "prod-eu-1"})
     assert result.code == 1
     assert result.err.endswith(
         f"error: environment '{e}' must run against kube context 'prod-eu-1', but the selected context is "
-        "'sandbox'\n  hint: pass --kube-context prod-eu-1 (or switch context); nothing was done\n")
+        "'sandbox'\n  hint: pass --kube-context prod-eu-1 (or switch context); nothing was done\n"
+    )
     assert all(deployer.revision(name, namespace) == 0 for name in RELEASES)
 
 

@@ -116,7 +116,16 @@ def test_uninstall_removes_the_release_objects(run_helm: Helm) -> None:
 
     left = sandbox.kubectl(run_helm.kubeconfig, "-n", run_helm.namespace, "get", "deploy,svc", "-o=name")
     assert left.stdout == ""
-    assert run_helm.json("list", "--all") == []
+    release_secrets = sandbox.kubectl(
+        run_helm.kubeconfig,
+        "-n",
+        run_helm.namespace,
+        "get",
+        "secrets",
+        f"-l=owner=helm,name={RELEASE}",
+        "-o=name",
+    )
+    assert release_secrets.stdout == ""
 
 
 def test_deleting_a_namespace_with_a_release_completes(run_helm: Helm) -> None:
