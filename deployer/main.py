@@ -169,6 +169,11 @@ def _cluster_verbs(sub: Any) -> None:
             help="wait this long for another run's lock (default 60)",
         )
         p.add_argument(
+            "--prune",
+            action="store_true",
+            help="also uninstall releases labelled with this environment that left the spec",
+        )
+        p.add_argument(
             "--recover",
             action="store_true",
             help="first roll back releases a dead run left pending-* (uninstall if never deployed)",

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 from deployer.commands.common import helm_and_charts
 from deployer.commands.diff import cluster_plan
@@ -15,7 +16,7 @@ from deployer.commands.session import Session, confirm, locked, open_session
 from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
 from deployer.observed import current_releases
-from deployer.plan import BLOCKED, Plan
+from deployer.plan import BLOCKED, PRUNE, Plan
 from deployer.runinfo import new_run_id, spec_commit
 
 
@@ -34,6 +35,8 @@ def apply(args: argparse.Namespace) -> int:
                 args, session.proj, session.log, everything=args.verb == "sync", cluster=session.cluster
             )
         plan = planned.plan
+        if not args.prune:  # releases that left the spec are only shown by diff unless asked
+            plan = without_prunes(plan)
         if not plan.has_changes:
             sys.stdout.write(
                 f"No changes: {len(plan.releases)} release(s) in {args.environment} are up to date.\n"
@@ -131,3 +134,9 @@ def _emit(report: RunReport, fmt: str) -> None:
     if report.rolled_back:
         verdict += " (changes of this run rolled back)"
     sys.stdout.write(f"{verdict}: {summary}. Run {report.run_id}.\n")
+
+
+def without_prunes(plan: Plan) -> Plan:
+    pruned = {r.key for r in plan.releases if r.action == PRUNE}
+    order = tuple(kept for batch in plan.order if (kept := tuple(k for k in batch if k not in pruned)))
+    return replace(plan, releases=tuple(r for r in plan.releases if r.key not in pruned), order=order)
