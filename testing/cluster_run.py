@@ -48,6 +48,7 @@ class Deployer:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, so a test can kill it with its helm
         )
 
     def helm_cmd(self, *argv: str, check: bool = True) -> str:
