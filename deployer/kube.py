@@ -94,6 +94,7 @@ class Cluster:
     target: KubeTarget
     timeout: float = 30.0
     requests: int = 0
+    resources: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
     _client: Any = field(default=None, repr=False)
 
     def client(self) -> Any:
@@ -160,9 +161,52 @@ class Cluster:
                     gv = f"{gname}/{version['version']}" if gname else version["version"]
                     out.add(gv)
                     for res in version.get("resources", []):
-                        if res.get("responseKind", {}).get("kind"):
-                            out.add(f"{gv}/{res['responseKind']['kind']}")
+                        kind = res.get("responseKind", {}).get("kind")
+                        if kind:
+                            out.add(f"{gv}/{kind}")
+                            self.resources[(gv, kind)] = (res["resource"], res.get("scope") == "Namespaced")
         return sorted(out)
+
+    def object_path(self, doc: Mapping[str, Any], namespace: str) -> str | None:
+        """The REST path of a manifest object, or None when the cluster does not serve its kind."""
+        api, kind = str(doc.get("apiVersion", "")), str(doc.get("kind", ""))
+        if not self.resources:
+            self.api_versions()
+        found = self.resources.get((api, kind))
+        if found is None:
+            return None
+        plural, namespaced = found
+        base = f"/api/{api}" if "/" not in api else f"/apis/{api}"
+        name = (doc.get("metadata") or {}).get("name", "")
+        ns = (doc.get("metadata") or {}).get("namespace") or namespace
+        return f"{base}/namespaces/{ns}/{plural}/{name}" if namespaced else f"{base}/{plural}/{name}"
+
+    def live_and_applied(self, doc: Mapping[str, Any], namespace: str) -> tuple[Any, Any]:
+        """The live object and what it would become if `doc` were applied now (a server-side
+        apply dry run, forced, so the server computes the result). (None, None): kind not served."""
+        import json as _json
+
+        path = self.object_path(doc, namespace)
+        if path is None:
+            return None, None
+        http = self.client()._client._client
+
+        def fetch() -> tuple[Any, Any]:
+            live = http.get(path)
+            if live.status_code == 404:
+                return None, "missing"
+            live.raise_for_status()
+            applied = http.patch(
+                path,
+                params={"fieldManager": "deployer-drift", "force": "true", "dryRun": "All"},
+                content=_json.dumps(doc),
+                headers={"Content-Type": "application/apply-patch+yaml"},
+            )
+            applied.raise_for_status()
+            return live.json(), applied.json()
+
+        result: tuple[Any, Any] = self._call(f"dry-run apply {path}", fetch)
+        return result
 
     def helm_release_secrets(self, namespaces: list[str]) -> tuple[list[dict[str, Any]], str]:
         """Every Helm release Secret (owner=helm) in one cluster-wide list, or one list per namespace

@@ -135,6 +135,11 @@ def _cluster_verbs(sub: Any) -> None:
     p.add_argument("--output", "-o", choices=["text", "markdown", "json"], default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when anything would change")
     p.add_argument(
+        "--live",
+        action="store_true",
+        help="also compare the live objects with the deployed revision (server-side apply dry run)",
+    )
+    p.add_argument(
         "--base",
         default=None,
         metavar="GIT_REF",

@@ -64,6 +64,7 @@ class ReleasePlan:
     needs: tuple[str, ...] = ()
     resources: tuple[ResourceChange, ...] = ()
     values: tuple[ValueChange, ...] = ()
+    drift: tuple[ResourceChange, ...] = ()  # live objects that differ from the deployed revision
 
 
 @dataclass(frozen=True)
@@ -243,3 +244,26 @@ def make_plan(
     by_key = {p.key: p for p in plans}
     ordered = [by_key[k] for k in sorted(by_key)]
     return Plan(environment=environment, releases=tuple(ordered), order=tuple(order), notes=tuple(notes))
+
+
+def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Plan:
+    """The plan with live drift attached; a release that only drifted becomes an upgrade (helm's
+    upgrade puts the drifted fields back)."""
+    out = []
+    for rel in plan.releases:
+        found = tuple(drift.get(rel.key, ()))
+        if not found:
+            out.append(rel)
+            continue
+        reason = f"{len(found)} resource(s) drifted from the deployed revision"
+        reasons = (*rel.reasons, reason) if rel.action == UPGRADE else (reason,)
+        action = UPGRADE if rel.action == NOOP else rel.action
+        out.append(replace(rel, action=action, reasons=reasons, drift=found))
+    releases = tuple(out)
+    needs = {r.key: r.needs for r in releases}
+    changing = [r.key for r in releases if r.action in (INSTALL, UPGRADE)]
+    removing = [r.key for r in releases if r.action in (UNINSTALL, PRUNE)]
+    order = [tuple(b) for b in batches(changing, needs)] + [
+        tuple(b) for b in reversed(batches(removing, needs))
+    ]
+    return replace(plan, releases=releases, order=tuple(order))

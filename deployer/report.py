@@ -78,6 +78,14 @@ def text_lines(plan: Plan) -> list[Line]:
                     body = f"{v.path}: {_value(v.before)}"
                 src = f"    ({v.source})" if v.source else ""
                 lines.append((f"      {mark} {body}{src}", ""))
+        if r.drift:
+            lines.append(("    drift (live cluster vs deployed revision):", "bold"))
+            for res in r.drift:
+                lines.append((f"      ! {res.key} {res.change}", "bold"))
+                for line in res.diff.splitlines():
+                    if line.startswith(("---", "+++")):
+                        continue
+                    lines.append((f"        {line}", _diff_style(line)))
         if r.resources:
             lines.append(("    resources:", "bold"))
             for res in r.resources:
@@ -87,16 +95,7 @@ def text_lines(plan: Plan) -> list[Line]:
                     for line in res.diff.splitlines():
                         if line.startswith(("---", "+++")):
                             continue
-                        diff_style = (
-                            "green"
-                            if line.startswith("+")
-                            else "red"
-                            if line.startswith("-")
-                            else "cyan"
-                            if line.startswith("@@")
-                            else ""
-                        )
-                        lines.append((f"        {line}", diff_style))
+                        lines.append((f"        {line}", _diff_style(line)))
     lines.append(("", ""))
     if plan.order:
         lines.append((f"Apply order: {order_text(plan)}", ""))
@@ -104,6 +103,12 @@ def text_lines(plan: Plan) -> list[Line]:
         lines.append((f"Note: {note}", "yellow"))
     lines.append((summary(plan), "bold"))
     return lines
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith("@@"):
+        return "cyan"
+    return "green" if line.startswith("+") else "red" if line.startswith("-") else ""
 
 
 def text(plan: Plan) -> str:
@@ -151,6 +156,17 @@ def to_json(plan: Plan) -> str:
                     }
                     for x in r.resources
                 ],
+                "drift": [
+                    {
+                        "group": x.key.group,
+                        "kind": x.key.kind,
+                        "namespace": x.key.namespace,
+                        "name": x.key.name,
+                        "change": x.change,
+                        "diff": x.diff,
+                    }
+                    for x in r.drift
+                ],
             }
             for r in plan.releases
         ],
@@ -189,6 +205,10 @@ def _release_section(r: ReleasePlan, diff_limit: int | None) -> str:
             before = f"`{_cell(_value(v.before))}`" if v.change != "added" else ""
             after = f"`{_cell(_value(v.after))}`" if v.change != "removed" else ""
             parts.append(f"| `{_cell(v.path)}` | {before} | {after} | {_cell(v.source)} |\n")
+        parts.append("\n")
+    if r.drift:
+        parts.append("**Drift** (live cluster vs deployed revision)\n\n")
+        parts.append(_fence("".join(d.diff for d in r.drift)))
         parts.append("\n")
     if r.resources:
         parts.append("**Resources**\n\n")

@@ -18,7 +18,7 @@ from deployer.desired import resolve, select
 from deployer.errors import UsageError
 from deployer.merge import merge_layers
 from deployer.observed import ENV_LABEL, ObservedRelease
-from deployer.plan import DesiredState, Plan, make_plan
+from deployer.plan import NOOP, UPGRADE, DesiredState, Plan, make_plan, with_drift
 from deployer.project import DesiredRelease, Project
 from deployer.render import render_all
 
@@ -176,6 +176,18 @@ def base_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None
     )
 
 
+def live_plan(planned: ClusterPlan, log: Callable[[str], None]) -> Plan:
+    from deployer.drift import live_drift
+
+    drift = {}
+    for rel in planned.plan.releases:
+        observed = planned.observed.get(rel.key)
+        if observed is not None and rel.action in (NOOP, UPGRADE):
+            drift[rel.key] = live_drift(planned.cluster, observed.manifest, observed.namespace)
+    log(f"compared live objects of {len(drift)} release(s) through server-side apply dry runs")
+    return with_drift(planned.plan, drift)
+
+
 def _git_top(path: Path) -> Path:
     from deployer.gitbase import toplevel
 
@@ -187,7 +199,15 @@ def diff(args: argparse.Namespace) -> int:
         raise UsageError("--concurrency must be at least 1")
     proj = project(args)
     log = progress()
-    plan = base_plan(args, proj, log) if args.base else cluster_plan(args, proj, log).plan
+    if args.base:
+        if args.live:
+            raise UsageError("--live compares with the cluster; it cannot be combined with --base")
+        plan = base_plan(args, proj, log)
+    else:
+        planned = cluster_plan(args, proj, log)
+        plan = planned.plan
+        if args.live:
+            plan = live_plan(planned, log)
     from deployer.commands.output import emit_plan
 
     emit_plan(plan, args.output)

@@ -180,3 +180,34 @@ def test_observed_state_costs_the_same_api_requests_for_1_and_20_releases(
         assert int(match[1]) >= wanted
         counts.append(int(match[2]))
     assert counts[0] == counts[1] == 1
+
+
+def test_live_shows_a_manual_scale_that_the_stored_manifest_cannot(
+    deployer: Deployer, namespace: str, kubeconfig: Path
+) -> None:
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    assert deployer("diff", "-e", e, "--live", "--detailed-exitcode").code == 0
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(kubeconfig),
+            "-n",
+            namespace,
+            "scale",
+            "deployment/api",
+            "--replicas=4",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0  # the stored manifest did not change
+    result = deployer("diff", "-e", e, "--live", "--output", "json", "--detailed-exitcode")
+    assert result.code == 2, result.err
+    [api] = [r for r in json.loads(result.out)["releases"] if r["action"] != "noop"]
+    assert api["key"] == f"{namespace}/api"
+    assert api["reasons"] == ["1 resource(s) drifted from the deployed revision"]
+    [drift] = api["drift"]
+    assert (drift["kind"], drift["name"], drift["change"]) == ("Deployment", "api", "drifted")
+    assert changed_lines(drift["diff"]) == ["-  replicas: 4", "+  replicas: 1"]

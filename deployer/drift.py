@@ -1,0 +1,55 @@
+"""Drift: desired objects against the live ones, through a server-side-apply dry run, so a manual
+`kubectl edit` or `kubectl scale` shows up (a diff against helm's stored manifest misses it).
+
+The comparison drops what only the server writes and never a user: managedFields, resourceVersion,
+generation, uid, creationTimestamp and status. Secret data is redacted as in every diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from deployer.kube import Cluster
+from deployer.manifests import ResourceChange, ResourceKey, is_secret, parse_manifest, redact_secret, to_yaml
+
+SERVER_ONLY_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
+
+
+def _normalize(obj: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_ONLY_METADATA}
+    out["metadata"] = meta
+    return out
+
+
+def live_drift(cluster: Cluster, manifest: str, namespace: str) -> list[ResourceChange]:
+    changes: list[ResourceChange] = []
+    for key, doc in sorted(parse_manifest(manifest, namespace).items()):
+        live, applied = cluster.live_and_applied(doc, namespace)
+        if applied == "missing":
+            changes.append(
+                ResourceChange(key, "missing", f"{key} is in the release but not in the cluster\n")
+            )
+            continue
+        if live is None:
+            continue
+        before, after = _normalize(live), _normalize(applied)
+        if before == after:
+            continue
+        changes.append(ResourceChange(key, "drifted", _diff(key, before, after)))
+    return changes
+
+
+def _diff(key: ResourceKey, live: dict[str, Any], applied: dict[str, Any]) -> str:
+    if is_secret(key):
+        live, applied = redact_secret(live), redact_secret(applied, live)
+    return "".join(
+        difflib.unified_diff(
+            to_yaml(live).splitlines(keepends=True),
+            to_yaml(applied).splitlines(keepends=True),
+            fromfile=f"live: {key}",
+            tofile=f"after apply: {key}",
+        )
+    )
