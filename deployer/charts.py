@@ -136,5 +136,15 @@ def chart_digest(chart: Path) -> str:
         return digest.hexdigest()
     for path in sorted(p for p in chart.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(chart)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        if path.suffix == ".tgz":  # a built dependency: its content, not its timestamps
+            _digest_archive(digest, path)
+        else:
+            digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _digest_archive(digest: Any, path: Path) -> None:
+    with tarfile.open(path) as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            handle = tar.extractfile(member) if member.isfile() else None
+            digest.update(member.name.encode() + b"\0" + (handle.read() if handle else b"") + b"\0")

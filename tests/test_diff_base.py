@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from testing.cli import run
+from testing.fakes import RecordingHelm
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.helm
@@ -108,3 +109,19 @@ def test_an_unknown_ref_fails_clearly(repo: Path, helm: Path, cache: Path) -> No
         f"error: Git ref 'origin/main' not found in {repo}\n"
         "  hint: fetch it first (e.g. git fetch origin main), or check the name\n"
     )
+
+
+def test_an_unchanged_release_is_not_rendered_again(
+    repo: Path, helm: Path, cache: Path, tmp_path: Path
+) -> None:
+    recorder = RecordingHelm(helm, tmp_path / "recorder")
+    env = {**OFFLINE, "DEPLOYER_HELM": str(recorder.path)}
+    first = run(["diff", "-e", "prod", "--base", "HEAD"], repo, env)
+    assert first.code == 0, first.err
+    assert recorder.commands().count("template") == 3  # HEAD and the working tree render the same
+    overlay = repo / "environments" / "prod" / "values.yaml"
+    overlay.write_text(overlay.read_text().replace("concurrency: 8", "concurrency: 9"))
+    second = run(["diff", "-e", "prod", "--base", "HEAD"], repo, env)
+    assert second.code == 0, second.err
+    assert recorder.commands().count("template") == 4  # only the changed worker was rendered again
+    assert "rendered 3 release(s) (2 from the render cache)" in second.err

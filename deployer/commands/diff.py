@@ -104,8 +104,11 @@ def cluster_plan(
     secrets, how = cluster.helm_release_secrets([r.namespace for r in releases])
     observed = current_releases(secrets)
     reads = cluster.requests - before
+    how_text = (
+        "one cluster-wide list" if how == "cluster" else "per-namespace lists: cluster-wide list forbidden"
+    )
     log(
-        f"observed {len(observed)} helm release(s) in {reads} API request(s) ({how}-wide list) "
+        f"observed {len(observed)} helm release(s) in {reads} API request(s) ({how_text}) "
         f"on {target.context}, Kubernetes {kube_version}"
     )
     states = render_states(

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from testing.chartrepo import make_chart
 from testing.cluster_run import Deployer
@@ -211,3 +212,38 @@ def test_live_shows_a_manual_scale_that_the_stored_manifest_cannot(
     [drift] = api["drift"]
     assert (drift["kind"], drift["name"], drift["change"]) == ("Deployment", "api", "drifted")
     assert changed_lines(drift["diff"]) == ["-  replicas: 4", "+  replicas: 1"]
+
+
+def test_without_a_cluster_wide_secret_list_it_reads_each_namespace(
+    deployer: Deployer, namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig), "-n", namespace]
+    subprocess.run([*kubectl, "create", "serviceaccount", "ci"], check=True, capture_output=True)
+    subprocess.run(
+        [*kubectl, "create", "role", "read-secrets", "--verb=get,list", "--resource=secrets"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*kubectl, "create", "rolebinding", "ci", "--role=read-secrets", f"--serviceaccount={namespace}:ci"],
+        check=True,
+        capture_output=True,
+    )
+    token = subprocess.run(
+        [*kubectl, "create", "token", "ci"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["users"] = [{"name": "ci", "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "ci"
+    limited = tmp_path / "limited-kubeconfig"
+    limited.write_text(yaml.safe_dump(config))
+
+    result = deployer("diff", "-e", e, "--detailed-exitcode", env={"KUBECONFIG": str(limited)})
+    assert result.code == 0, result.err
+    assert (
+        "in 2 API request(s) (per-namespace lists: cluster-wide list forbidden)" in result.err
+    )  # one forbidden, one namespace
+    assert result.out == f"No changes: 3 release(s) in {e} are up to date.\n"
