@@ -8,16 +8,19 @@ live in deployer's cache, so a run never edits the user's own helm setup.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from deployer.errors import HelmError, HelmNotFound
 
+log = logging.getLogger("deployer.helm")
 MIN_HELM = (3, 17, 0)
 DEFAULT_TIMEOUT = 600.0
 
@@ -56,6 +59,7 @@ class Helm:
         cwd: Path | None = None,
     ) -> str:
         command = [self.path, *args]
+        started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
@@ -77,6 +81,7 @@ class Helm:
         except asyncio.CancelledError:
             await _kill(proc)
             raise
+        log.debug("helm %s -> exit %s in %.2fs", " ".join(args), proc.returncode, time.monotonic() - started)
         if proc.returncode != 0:
             raise HelmError(
                 command=["helm", *args],

@@ -6,6 +6,7 @@ Nothing outside this module imports lightkube.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any
 import yaml
 
 from deployer.errors import DeployerError, UsageError
+
+log = logging.getLogger("deployer.kube")
 
 
 class KubeError(DeployerError):
@@ -112,8 +115,9 @@ class Cluster:
             http.event_hooks["request"].append(self._count)
         return self._client
 
-    def _count(self, _request: Any) -> None:
+    def _count(self, request: Any) -> None:
         self.requests += 1
+        log.debug("kubernetes %s %s", request.method, request.url)
 
     def _call(self, what: str, fn: Any) -> Any:
         from lightkube import ApiError

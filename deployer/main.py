@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative Helm deployments: one spec, per-environment overlays, exact diffs.",
     )
     parser.add_argument("--version", action="version", version=f"deployer {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="log every helm command and API request to stderr"
+    )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
 
@@ -215,6 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "no_color", False):
         os.environ["NO_COLOR"] = "1"
+    if args.debug or os.environ.get("DEPLOYER_DEBUG"):
+        import logging
+
+        logger = logging.getLogger("deployer")
+        logger.handlers = [logging.StreamHandler(sys.stderr)]  # stderr as it is now (tests swap it)
+        logger.handlers[0].setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        logger.setLevel(logging.DEBUG)
     from deployer.errors import DeployerError
 
     try:

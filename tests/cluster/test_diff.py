@@ -15,6 +15,7 @@ import yaml
 from testing.chartrepo import make_chart
 from testing.cluster_run import Deployer
 from testing.example import copy_example
+from testing.fakes import RecordingHelm
 
 
 @pytest.fixture
@@ -143,19 +144,29 @@ def test_a_release_stuck_in_pending_upgrade_is_blocked(deployer: Deployer, names
     )
 
 
-def test_a_canary_secret_appears_in_no_output_of_any_format(deployer: Deployer, namespace: str) -> None:
+def test_a_canary_secret_appears_in_no_output_log_or_helm_argv(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
     e = env(namespace)
-    canary = "canary-s3cr3t-9d2f"
-    assert deployer("apply", "-e", e, env={"API_KEY": "first-value"}).code == 0
+    canary = "canary-s3cr3t-9d2f"  # in the api Secret and in the sensitive values path secret.apiKey
+    recorder = RecordingHelm(deployer.helm, tmp_path / "recorder")
+    debug = {"DEPLOYER_HELM": str(recorder.path), "DEPLOYER_DEBUG": "1"}
+    assert deployer("apply", "-e", e, env={**debug, "API_KEY": "first-value"}).code == 0
     outputs = []
     for fmt in ("text", "markdown", "json"):
-        result = deployer("diff", "-e", e, "--output", fmt, env={"API_KEY": canary})
+        result = deployer("diff", "-e", e, "--output", fmt, "--live", env={**debug, "API_KEY": canary})
         assert result.code == 0, result.err
+        assert "debug: deployer.kube: kubernetes GET " in result.err
         assert "API_KEY: '<redacted: 18 bytes, changed>'" in result.out or fmt == "json"
         outputs.append(result.out + result.err)
-    values = deployer("values", "-e", e, "api", "--explain", env={"API_KEY": canary})
+    applied = deployer("apply", "-e", e, "--output", "json", env={**debug, "API_KEY": canary})
+    assert applied.code == 0, applied.err
+    outputs.append(applied.out + applied.err)
+    values = deployer("values", "-e", e, "api", "--explain", env={**debug, "API_KEY": canary})
     outputs.append(values.out + values.err)
-    for text in outputs:
+    assert "debug: deployer.helm: helm upgrade --install api " in applied.err
+    argv = [arg for call in recorder.calls() for arg in call]
+    for text in [*outputs, *argv]:
         assert canary not in text
         assert "Y2FuYXJ5" not in text  # base64 of the canary's start
 
