@@ -11,6 +11,8 @@ from dataclasses import replace
 
 from deployer.commands.common import helm_and_charts
 from deployer.commands.diff import cluster_plan
+from deployer.commands.live_table import live_table
+from deployer.commands.live_table import wanted as live_table_wanted
 from deployer.commands.output import emit_plan
 from deployer.commands.session import Session, confirm, locked, open_session
 from deployer.errors import UsageError
@@ -59,7 +61,12 @@ def apply(args: argparse.Namespace) -> int:
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}
-        report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
+        if live_table_wanted():
+            with live_table() as table:
+                executor.on_event = table.on_event
+                report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
+        else:
+            report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
     for rel in plan.releases:
         if rel.action == BLOCKED:
             report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +155,25 @@ def test_a_protected_environment_needs_yes(deployer: Deployer, namespace: str) -
     assert f"error: environment '{e}' is protected: apply needs confirmation" in refused.err
     assert all(deployer.revision(name, namespace) == 0 for name in RELEASES)
     assert deployer("apply", "-e", e, "--yes").code == 0
+
+
+def test_on_a_terminal_apply_draws_a_live_table(deployer: Deployer, namespace: str, tmp_path: Path) -> None:
+    e = f"dev-{namespace[-8:]}"
+    env = {k: v for k, v in deployer.env().items() if v is not None}
+    command = f"{sys.executable} -m deployer apply -e {e}"
+    # `script` gives the command a real terminal, as a user at a shell has.
+    terminal = {**os.environ, **env, "TERM": "xterm", "COLUMNS": "200"}
+    proc = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        cwd=deployer.project,
+        capture_output=True,
+        text=True,
+        env=terminal,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", proc.stdout)
+    assert re.search(r"RELEASE\s+ACTION\s+STATE\s+ELAPSED", screen)
+    assert re.search(rf"{namespace}/worker\s+install\s+succeeded\s+\d+\.\d+s", screen)
+    assert "Apply complete: 3 succeeded." in screen
