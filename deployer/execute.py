@@ -72,10 +72,6 @@ class Executor:
     concurrency: int = 4
     on_event: Event = lambda _step: None
 
-    def wait_flag(self) -> str:
-        # Helm 4's plain --wait means "hookOnly"; watcher waits for resources like Helm 3's --wait.
-        return "--wait" if self.helm.major < 4 else "--wait=watcher"
-
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
             "upgrade",
@@ -96,7 +92,7 @@ class Executor:
             *self.kube_flags,
         ]
         if release.wait:
-            args.append(self.wait_flag())
+            args.append(self.helm.wait_flag())
         if release.atomic:
             args.append("--atomic" if self.helm.major < 4 else "--rollback-on-failure")
         return args
@@ -167,20 +163,7 @@ class Executor:
         self, step: ReleasePlan, release: DesiredRelease | None, values: Mapping[str, Any], tmp: Path
     ) -> None:
         if step.action in (UNINSTALL, PRUNE):
-            await self.helm.run(
-                [
-                    "uninstall",
-                    step.name,
-                    "--namespace",
-                    step.namespace,
-                    self.wait_flag(),
-                    "--timeout",
-                    "300s",
-                    *self.kube_flags,
-                ],
-                release=step.key,
-                timeout=330,
-            )
+            await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
             return
         assert release is not None
         chart = await self.charts.get(release.chart)
@@ -195,31 +178,10 @@ class Executor:
             if step.action in (UNINSTALL, PRUNE):
                 result.restored = "not restored: uninstalled releases cannot be rolled back"
             elif result.revision_before is None:
-                await self.helm.run(
-                    [
-                        "uninstall",
-                        step.name,
-                        "--namespace",
-                        step.namespace,
-                        self.wait_flag(),
-                        *self.kube_flags,
-                    ],
-                    release=step.key,
-                )
+                await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
                 result.restored = "uninstalled (installed fresh by this run)"
             else:
-                await self.helm.run(
-                    [
-                        "rollback",
-                        step.name,
-                        str(result.revision_before),
-                        "--namespace",
-                        step.namespace,
-                        self.wait_flag(),
-                        *self.kube_flags,
-                    ],
-                    release=step.key,
-                )
+                await self.helm.rollback(step.name, step.namespace, result.revision_before, self.kube_flags)
                 result.restored = f"rolled back to revision {result.revision_before}"
             result.status = (
                 ROLLED_BACK if result.restored.startswith(("rolled", "uninstalled")) else result.status

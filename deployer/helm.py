@@ -49,6 +49,24 @@ class Helm:
         )
         return env
 
+    def wait_flag(self) -> str:
+        # Helm 4's plain --wait means "hookOnly"; watcher waits for resources like Helm 3's --wait.
+        return "--wait" if self.major < 4 else "--wait=watcher"
+
+    async def uninstall(
+        self, name: str, namespace: str, kube_flags: Sequence[str], *, timeout: int = 300
+    ) -> None:
+        await self._waited(["uninstall", name], namespace, kube_flags, timeout)
+
+    async def rollback(
+        self, name: str, namespace: str, revision: int, kube_flags: Sequence[str], *, timeout: int = 300
+    ) -> None:
+        await self._waited(["rollback", name, str(revision)], namespace, kube_flags, timeout)
+
+    async def _waited(self, verb: list[str], namespace: str, kube_flags: Sequence[str], timeout: int) -> None:
+        args = [*verb, "--namespace", namespace, self.wait_flag(), "--timeout", f"{timeout}s", *kube_flags]
+        await self.run(args, release=f"{namespace}/{verb[1]}", timeout=timeout + 30)
+
     async def run(
         self,
         args: Sequence[str],

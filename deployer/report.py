@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from deployer.manifests import ResourceChange
 from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, Plan, ReleasePlan
 
 JSON_SCHEMA_VERSION = 1
@@ -115,6 +116,18 @@ def text(plan: Plan) -> str:
     return "".join(f"{t}\n" for t, _ in text_lines(plan))
 
 
+def _resource_json(change: ResourceChange) -> dict[str, str]:
+    key = change.key
+    return {
+        "group": key.group,
+        "kind": key.kind,
+        "namespace": key.namespace,
+        "name": key.name,
+        "change": change.change,
+        "diff": change.diff,
+    }
+
+
 def to_json(plan: Plan) -> str:
     doc = {
         "schemaVersion": JSON_SCHEMA_VERSION,
@@ -145,28 +158,8 @@ def to_json(plan: Plan) -> str:
                     }
                     for v in r.values
                 ],
-                "resources": [
-                    {
-                        "group": x.key.group,
-                        "kind": x.key.kind,
-                        "namespace": x.key.namespace,
-                        "name": x.key.name,
-                        "change": x.change,
-                        "diff": x.diff,
-                    }
-                    for x in r.resources
-                ],
-                "drift": [
-                    {
-                        "group": x.key.group,
-                        "kind": x.key.kind,
-                        "namespace": x.key.namespace,
-                        "name": x.key.name,
-                        "change": x.change,
-                        "diff": x.diff,
-                    }
-                    for x in r.drift
-                ],
+                "resources": [_resource_json(x) for x in r.resources],
+                "drift": [_resource_json(x) for x in r.drift],
             }
             for r in plan.releases
         ],

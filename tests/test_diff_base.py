@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from testing.cli import run
+from testing.example import copy_example
 from testing.fakes import RecordingHelm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,12 +28,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A Git repository holding the example, with one commit."""
-    dst = tmp_path / "gitops"
-    dst.mkdir()
-    for name in ("deployer.yaml", "values", "environments"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / name)
-    shutil.copytree(ROOT / "charts", dst / "charts", ignore=shutil.ignore_patterns("*.tgz"))
+    dst = copy_example(tmp_path / "gitops")
     (dst / ".gitignore").write_text("charts/*/charts/\n")
     git(dst, "init", "-q", "-b", "main")
     git(dst, "add", "-A")

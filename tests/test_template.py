@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from testing.cli import run
+from testing.example import copy_example
 from testing.fakes import RecordingHelm, fake_helm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,16 +18,7 @@ pytestmark = pytest.mark.helm
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     """A copy of the repository's example (without built chart dependencies)."""
-    dst = tmp_path / "example"
-    dst.mkdir()
-    for name in ("deployer.yaml", "values", "environments"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name)
-        else:
-            shutil.copy(src, dst / name)
-    shutil.copytree(ROOT / "charts", dst / "charts", ignore=shutil.ignore_patterns("*.tgz"))
-    return dst
+    return copy_example(tmp_path / "example")
 
 
 def documents(text: str) -> list[dict[str, object]]:

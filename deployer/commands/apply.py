@@ -80,15 +80,14 @@ def recover(session: Session, plan: Plan) -> bool:
     stuck = [r for r in plan.releases if r.action == BLOCKED and "pending-" in r.reasons[0]]
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in stuck])
     observed = current_releases(secrets)
-    wait = "--wait" if session.helm.major < 4 else "--wait=watcher"
     for rel in stuck:
-        flags = ["--namespace", rel.namespace, wait, *session.target.helm_flags()]
+        flags = session.target.helm_flags()
         last = observed[rel.key].last_deployed_revision if rel.key in observed else None
         if last is None:
-            asyncio.run(session.helm.run(["uninstall", rel.name, *flags], release=rel.key))
+            asyncio.run(session.helm.uninstall(rel.name, rel.namespace, flags))
             session.log(f"{rel.key}: recovered by uninstalling (it never deployed)")
         else:
-            asyncio.run(session.helm.run(["rollback", rel.name, str(last), *flags], release=rel.key))
+            asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags))
             session.log(f"{rel.key}: recovered by rolling back to revision {last}")
     return bool(stuck)
 

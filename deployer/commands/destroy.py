@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from deployer.commands.common import selectors
-from deployer.commands.session import confirm, locked, open_session
+from deployer.commands.session import confirm, locked, open_session, step
 from deployer.desired import resolve, select
-from deployer.errors import HelmError
 from deployer.graph import topological_order
 from deployer.observed import histories
 
@@ -24,29 +22,13 @@ def destroy(args: argparse.Namespace) -> int:
         sys.stdout.write(f"Nothing to destroy: no release of {args.environment} is installed.\n")
         return 0
     confirm(session.env.protected, args, "the releases listed by `deployer status`")
-    failed = False
+    ok = True
     with locked(session, args):
         for key in order:
             rel = releases[key]
-            wait = "--wait" if session.helm.major < 4 else "--wait=watcher"
-            try:
-                asyncio.run(
-                    session.helm.run(
-                        [
-                            "uninstall",
-                            rel.name,
-                            "--namespace",
-                            rel.namespace,
-                            wait,
-                            *session.target.helm_flags(),
-                        ],
-                        release=key,
-                    )
-                )
-                sys.stdout.write(f"{key}\tuninstalled\n")
-            except HelmError as exc:
-                failed = True
-                sys.stdout.write(
-                    f"{key}\tFAILED: {exc.stderr.splitlines()[-1] if exc.stderr else exc.message}\n"
-                )
-    return 1 if failed else 0
+            ok &= step(
+                key,
+                "uninstalled",
+                session.helm.uninstall(rel.name, rel.namespace, session.target.helm_flags()),
+            )
+    return 0 if ok else 1

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 
-from deployer.commands.session import confirm, locked, open_session
+from deployer.commands.session import confirm, locked, open_session, step
 from deployer.desired import resolve
-from deployer.errors import HelmError, UsageError
+from deployer.errors import UsageError
 from deployer.graph import topological_order
 from deployer.observed import ENV_LABEL, RUN_LABEL, Revision, histories
 
@@ -45,27 +43,22 @@ def rollback(args: argparse.Namespace) -> int:
         plan = [(k, _previous(ours[k])) for k in reversed(topological_order(changed, needs))]
         session.log(f"rolling back run {last}: {', '.join(k for k, _ in plan)}")
     confirm(session.env.protected, args, "`deployer status`")
-    failed = False
+    ok = True
     with locked(session, args):
         for key, revision in plan:
             namespace, name = key.split("/", 1)
-            flags = ["--namespace", namespace, *session.target.helm_flags()]
-            wait = "--wait" if session.helm.major < 4 else "--wait=watcher"
-            try:
-                if revision is None:
-                    asyncio.run(session.helm.run(["uninstall", name, wait, *flags], release=key))
-                    sys.stdout.write(f"{key}\tuninstalled (the run installed it)\n")
-                else:
-                    asyncio.run(
-                        session.helm.run(["rollback", name, str(revision), wait, *flags], release=key)
-                    )
-                    sys.stdout.write(f"{key}\trolled back to revision {revision}\n")
-            except HelmError as exc:
-                failed = True
-                sys.stdout.write(
-                    f"{key}\tFAILED: {exc.stderr.splitlines()[-1] if exc.stderr else exc.message}\n"
+            flags = session.target.helm_flags()
+            if revision is None:
+                ok &= step(
+                    key, "uninstalled (the run installed it)", session.helm.uninstall(name, namespace, flags)
                 )
-    return 1 if failed else 0
+            else:
+                ok &= step(
+                    key,
+                    f"rolled back to revision {revision}",
+                    session.helm.rollback(name, namespace, revision, flags),
+                )
+    return 0 if ok else 1
 
 
 def _previous(revisions: list[Revision]) -> int | None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from deployer.commands.common import helm_and_charts, progress, project
-from deployer.errors import UsageError
+from deployer.errors import HelmError, UsageError
 from deployer.project import Project
 from deployer.runinfo import holder
 
@@ -59,6 +60,17 @@ def open_session(args: argparse.Namespace) -> Session:
     log = progress()
     helm, _charts = helm_and_charts(args, proj, log)
     return Session(proj, env, target, Cluster(target), helm, log)
+
+
+def step(key: str, done: str, action: Coroutine[Any, Any, None]) -> bool:
+    """Run one helm action for a release and print its outcome line; False when it failed."""
+    try:
+        asyncio.run(action)
+    except HelmError as exc:
+        sys.stdout.write(f"{key}\tFAILED: {exc.stderr.splitlines()[-1] if exc.stderr else exc.message}\n")
+        return False
+    sys.stdout.write(f"{key}\t{done}\n")
+    return True
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testing import sandbox, tools
+from testing import sandbox
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,15 +34,3 @@ def namespace(kubeconfig: Path, request: pytest.FixtureRequest) -> Iterator[str]
     name = sandbox.create_namespace(kubeconfig, hint=request.node.name)
     yield name
     sandbox.delete_namespace(kubeconfig, name)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param(3, id="helm3", marks=pytest.mark.helm),
-        pytest.param(4, id="helm4", marks=pytest.mark.helm),
-    ]
-)
-def helm(request: pytest.FixtureRequest) -> Path:
-    """The pinned helm binary of each major version."""
-    major: int = request.param
-    return tools.helm_binary(major)
