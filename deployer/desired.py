@@ -16,13 +16,14 @@ from deployer.merge import Layer
 from deployer.project import (
     DesiredRelease,
     Project,
-    _find_release,
-    _namespace,
-    _unknown_release,
-    _values_doc,
     chart_ref,
     doc_layer,
+    find_release,
+    namespace_of,
+    release_key,
     resolve_need,
+    unknown_release,
+    values_doc,
 )
 from deployer.yamlsource import Document, display_path, load_file
 
@@ -66,10 +67,8 @@ def load_overlays(project: Project, env_name: str) -> list[Document]:
             )
             continue
         for key, value in doc.data.items():
-            if not any(
-                r.name == key or f"{_namespace(project, r)}/{r.name}" == key for r in project.spec.releases
-            ):
-                errors.append(_unknown_release(project, key, doc.mark((key,), key=True), "overlay key"))
+            if not any(r.name == key or release_key(project, r) == key for r in project.spec.releases):
+                errors.append(unknown_release(project, key, doc.mark((key,), key=True), "overlay key"))
             elif value is not None and not isinstance(value, dict):
                 errors.append(
                     SpecError(
@@ -95,7 +94,7 @@ def resolve(
     out: list[DesiredRelease] = []
     errors: list[SpecError] = []
     for i, rel in enumerate(project.spec.releases):
-        namespace = _namespace(project, rel)
+        namespace = namespace_of(project, rel)
         key = f"{namespace}/{rel.name}"
         override = _override(project, env, rel, key)
         layers: list[Layer] = []
@@ -103,7 +102,7 @@ def resolve(
             at = ("releases", i, "values", j)
             if isinstance(entry, str):
                 try:
-                    vdoc = _values_doc(project, entry, project.doc.mark(at))
+                    vdoc = values_doc(project, entry, project.doc.mark(at))
                 except SpecError as exc:
                     errors.append(exc)
                     continue
@@ -141,7 +140,7 @@ def resolve(
 
 def _override(project: Project, env: Any, rel: Any, key: str) -> Any:
     for name in (rel.name, key):
-        if name in env.releases and _find_release(project, name) is rel:
+        if name in env.releases and find_release(project, name) is rel:
             return env.releases[name]
     return None
 

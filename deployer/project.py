@@ -158,7 +158,7 @@ def _check(project: Project) -> list[SpecError]:
                     f"with a letter or digit, at most {RELEASE_NAME_MAX} characters",
                 )
             )
-        namespace = _namespace(project, rel)
+        namespace = namespace_of(project, rel)
         if not NAMESPACE.match(namespace) or len(namespace) > 63:
             errors.append(
                 SpecError(
@@ -184,7 +184,7 @@ def _check(project: Project) -> list[SpecError]:
         for j, entry in enumerate(rel.values):
             if isinstance(entry, str):
                 try:
-                    _values_doc(project, entry, doc.mark((*at, "values", j)))
+                    values_doc(project, entry, doc.mark((*at, "values", j)))
                 except SpecError as exc:
                     errors.append(exc)
     errors.extend(_check_needs(project))
@@ -201,16 +201,14 @@ def _check(project: Project) -> list[SpecError]:
     for env_name, env in spec.environments.items():
         for rel_name, override in env.releases.items() if env else []:
             at_env = ("environments", env_name, "releases", rel_name)
-            if not any(
-                r.name == rel_name or f"{_namespace(project, r)}/{r.name}" == rel_name for r in spec.releases
-            ):
+            if not any(r.name == rel_name or release_key(project, r) == rel_name for r in spec.releases):
                 errors.append(
-                    _unknown_release(
+                    unknown_release(
                         project, rel_name, doc.mark(at_env, key=True), f"environment '{env_name}'"
                     )
                 )
             elif override.chart or override.version:
-                rel = _find_release(project, rel_name)
+                rel = find_release(project, rel_name)
                 errors.extend(
                     _check_chart(
                         project, override.chart or rel.chart, override.version or rel.version, repos, at_env
@@ -219,17 +217,19 @@ def _check(project: Project) -> list[SpecError]:
     return errors
 
 
-def _namespace(project: Project, rel: Any) -> str:
+def namespace_of(project: Project, rel: Any) -> str:
     return str(rel.namespace or project.spec.defaults.namespace or "default")
 
 
-def _find_release(project: Project, ref: str) -> Any:
-    return next(
-        r for r in project.spec.releases if r.name == ref or f"{_namespace(project, r)}/{r.name}" == ref
-    )
+def release_key(project: Project, rel: Any) -> str:
+    return f"{namespace_of(project, rel)}/{rel.name}"
 
 
-def _unknown_release(project: Project, ref: str, mark: Mark, where: str) -> SpecError:
+def find_release(project: Project, ref: str) -> Any:
+    return next(r for r in project.spec.releases if r.name == ref or release_key(project, r) == ref)
+
+
+def unknown_release(project: Project, ref: str, mark: Mark, where: str) -> SpecError:
     names = sorted({r.name for r in project.spec.releases})
     close = difflib.get_close_matches(ref.rsplit("/", maxsplit=1)[-1], names, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"known releases: {', '.join(names) or '(none)'}"
@@ -316,7 +316,7 @@ def _check_needs(project: Project) -> list[SpecError]:
     errors: list[SpecError] = []
     edges: dict[str, list[str]] = {}
     for i, rel in enumerate(project.spec.releases):
-        key = f"{_namespace(project, rel)}/{rel.name}"
+        key = release_key(project, rel)
         edges.setdefault(key, [])
         for j, need in enumerate(rel.needs):
             mark = project.doc.mark(("releases", i, "needs", j))
@@ -326,9 +326,7 @@ def _check_needs(project: Project) -> list[SpecError]:
                 errors.append(SpecError(f"release '{rel.name}' {exc.message}", mark=mark, hint=exc.hint))
     cycle = find_cycle(edges)
     if cycle:
-        first = next(
-            i for i, r in enumerate(project.spec.releases) if f"{_namespace(project, r)}/{r.name}" == cycle[0]
-        )
+        first = next(i for i, r in enumerate(project.spec.releases) if release_key(project, r) == cycle[0])
         errors.append(
             SpecError(
                 "needs form a cycle: " + " -> ".join(cycle),
@@ -342,11 +340,11 @@ def _check_needs(project: Project) -> list[SpecError]:
 def resolve_need(project: Project, need: str) -> str:
     releases = project.spec.releases
     if "/" in need:
-        if any(f"{_namespace(project, r)}/{r.name}" == need for r in releases):
+        if any(release_key(project, r) == need for r in releases):
             return need
         matches = []
     else:
-        matches = [f"{_namespace(project, r)}/{r.name}" for r in releases if r.name == need]
+        matches = [release_key(project, r) for r in releases if r.name == need]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -360,7 +358,7 @@ def resolve_need(project: Project, need: str) -> str:
     raise SpecError(f"needs '{need}', which is not a release in this spec", hint=hint)
 
 
-def _values_doc(project: Project, file: str, mark: Mark) -> Document:
+def values_doc(project: Project, file: str, mark: Mark) -> Document:
     path = (project.root / file).resolve()
     if path in project.values_docs:
         return project.values_docs[path]
