@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 
 SECRET_FIELDS = ("data", "stringData")
+# libyaml's C loader when PyYAML has it: several times faster on large manifests, same data.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CLUSTER_SCOPED = frozenset(
     {
         "APIService",
@@ -63,7 +65,7 @@ class ResourceKey:
 
 def parse_manifest(text: str, namespace: str = "") -> dict[ResourceKey, dict[str, Any]]:
     resources: dict[ResourceKey, dict[str, Any]] = {}
-    for doc in yaml.safe_load_all(text):
+    for doc in yaml.load_all(text, Loader=_LOADER):
         if not isinstance(doc, dict) or not doc:
             continue
         api = str(doc.get("apiVersion", ""))
