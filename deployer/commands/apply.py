@@ -40,9 +40,12 @@ def apply(args: argparse.Namespace) -> int:
         if not args.prune:  # releases that left the spec are only shown by diff unless asked
             plan = without_prunes(plan)
         if not plan.has_changes:
-            sys.stdout.write(
-                f"No changes: {len(plan.releases)} release(s) in {args.environment} are up to date.\n"
-            )
+            if args.output == "json":
+                _emit(RunReport(args.environment, run_id), "json")
+            else:
+                sys.stdout.write(
+                    f"No changes: {len(plan.releases)} release(s) in {args.environment} are up to date.\n"
+                )
             return 0
         if session.env.protected and not args.yes:
             emit_plan(plan, "text")

@@ -47,6 +47,8 @@ def test_apply_from_empty_deploys_each_release_after_what_it_needs_then_is_idemp
     again = deployer("apply", "-e", e)
     assert again.code == 0, again.err
     assert again.out == f"No changes: 3 release(s) in {e} are up to date.\n"
+    as_json = json.loads(deployer("apply", "-e", e, "--output", "json").out)
+    assert (as_json["ok"], as_json["releases"]) == (True, [])
     assert {name: deployer.revision(name, namespace) for name in RELEASES} == dict.fromkeys(RELEASES, 1)
 
 
