@@ -32,6 +32,21 @@ class ChartStore:
     log: Callable[[str], None] = lambda _msg: None
     _tasks: dict[str, asyncio.Task[Path]] = field(default_factory=dict)
 
+    _metadata: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    _digests: dict[Path, str] = field(default_factory=dict)
+
+    def metadata(self, chart: Path) -> dict[str, Any]:
+        """Chart.yaml, read once per run (many releases share a chart)."""
+        if chart not in self._metadata:
+            self._metadata[chart] = chart_metadata(chart)
+        return self._metadata[chart]
+
+    def digest(self, chart: Path) -> str:
+        """The chart's content digest, computed once per run."""
+        if chart not in self._digests:
+            self._digests[chart] = chart_digest(chart)
+        return self._digests[chart]
+
     def cached_path(self, ref: ChartRef) -> Path:
         origin = ref.repository_url or ref.ref
         digest = hashlib.sha256(f"{origin}\0{ref.ref}\0{ref.version}".encode()).hexdigest()[:16]
@@ -113,7 +128,7 @@ def _safe(text: str) -> str:
 
 
 def chart_metadata(chart: Path) -> dict[str, Any]:
-    """Chart.yaml of a chart directory or packaged .tgz."""
+    """Chart.yaml of a chart directory or packaged .tgz ."""
     if chart.is_dir():
         text = (chart / "Chart.yaml").read_text()
     else:

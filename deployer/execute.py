@@ -16,7 +16,7 @@ from typing import Any
 from deployer.charts import ChartStore
 from deployer.errors import HelmError
 from deployer.helm import Helm
-from deployer.observed import ENV_LABEL, RUN_LABEL
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
 from deployer.plan import INSTALL, PRUNE, UNINSTALL, UPGRADE, Plan, ReleasePlan
 from deployer.project import DesiredRelease
 from deployer.render import private_dir, write_values
@@ -69,6 +69,7 @@ class Executor:
     environment: str
     run_id: str
     description: str
+    project: str = "default"
     concurrency: int = 4
     on_event: Event = lambda _step: None
 
@@ -86,7 +87,7 @@ class Executor:
             "--timeout",
             f"{release.timeout}s",
             "--labels",
-            f"{ENV_LABEL}={self.environment},{RUN_LABEL}={self.run_id}",
+            f"{PROJECT_LABEL}={self.project},{ENV_LABEL}={self.environment},{RUN_LABEL}={self.run_id}",
             "--description",
             self.description,
             *self.kube_flags,

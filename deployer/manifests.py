@@ -122,6 +122,8 @@ class ResourceChange:
 
 def diff_manifests(before: str, after: str, namespace: str = "") -> list[ResourceChange]:
     """Every resource added, removed or changed between two manifests, sorted by key."""
+    if before == after:  # the common case of an unchanged release: nothing to parse
+        return []
     old, new = parse_manifest(before, namespace), parse_manifest(after, namespace)
     changes: list[ResourceChange] = []
     for key in sorted(set(old) | set(new)):

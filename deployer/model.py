@@ -92,6 +92,11 @@ class Environment(_Model):
 
 
 class Spec(_Model):
+    project: str | None = Field(
+        None,
+        description="Names this spec's releases in a shared cluster (label deployer-project); prune and "
+        "rollback only ever touch releases of this project. Default: the name of deployer.yaml's directory.",
+    )
     repositories: list[Repository] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)
     environments: dict[str, Environment | None] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ENV_LABEL = "deployer-environment"
+PROJECT_LABEL = "deployer-project"
 RUN_LABEL = "deployer-run"
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
@@ -41,6 +42,10 @@ class ObservedRelease:
     @property
     def environment(self) -> str | None:
         return self.labels.get(ENV_LABEL)
+
+    def belongs_to(self, project: str, environment: str) -> bool:
+        """Deployed by deployer for this project's environment (the only releases prune may touch)."""
+        return self.labels.get(PROJECT_LABEL) == project and self.labels.get(ENV_LABEL) == environment
 
 
 def decode_release(data: str) -> dict[str, Any]:

@@ -221,6 +221,7 @@ def make_plan(
     show_secrets: bool = False,
     notes: Sequence[str] = (),
     everything: bool = False,
+    project: str = "default",
 ) -> Plan:
     plans = [plan_release(d, observed.get(d.release.key), show_secrets=show_secrets) for d in desired]
     if everything:  # sync: upgrade every installed release, changed or not
@@ -233,7 +234,7 @@ def make_plan(
         plans += [
             plan_prune(o)
             for k, o in sorted(observed.items())
-            if o.environment == environment and k not in known
+            if o.belongs_to(project, environment) and k not in known
         ]
     needs = {p.key: p.needs for p in plans}
     changing = [p.key for p in plans if p.action in (INSTALL, UPGRADE)]

@@ -71,6 +71,11 @@ class Project:
         return self.path.parent
 
     @property
+    def name(self) -> str:
+        """The project identity releases are labelled with: `project:` or the spec's directory name."""
+        return str(self.spec.project or label_value(self.root.name))
+
+    @property
     def environment_names(self) -> list[str]:
         return sorted(self.spec.environments)
 
@@ -188,6 +193,15 @@ def _check(project: Project) -> list[SpecError]:
                 except SpecError as exc:
                     errors.append(exc)
     errors.extend(_check_needs(project))
+    if spec.project is not None and (len(spec.project) > 63 or not LABEL_VALUE.match(spec.project)):
+        errors.append(
+            SpecError(
+                f"invalid project name '{spec.project}'",
+                mark=doc.mark(("project",)),
+                hint="deployer labels releases with it: use letters, digits, '-', '_' and '.', "
+                "at most 63 characters",
+            )
+        )
     for env_name in spec.environments:
         if len(env_name) > 63 or not LABEL_VALUE.match(env_name):
             errors.append(
@@ -215,6 +229,12 @@ def _check(project: Project) -> list[SpecError]:
                     )
                 )
     return errors
+
+
+def label_value(text: str) -> str:
+    """`text` made into a valid label value (letters, digits, '-', '_', '.'; at most 63)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:63].strip("-_.")
+    return cleaned or "default"
 
 
 def namespace_of(project: Project, rel: Any) -> str:
@@ -388,12 +408,20 @@ def _kind(value: Any) -> str:
 
 
 def doc_layer(doc: Document, data: Mapping[str, Any], prefix: PathKey = ()) -> Layer:
-    """A merge layer from a (part of a) document, each path carrying its file:line:column."""
+    """A merge layer from a (part of a) document, each path carrying its file:line:column.
+
+    Walks `data` (not every mark of the document), so the cost is the size of this layer only.
+    """
     origins: dict[ValuePath, Origin] = {}
-    for path, mark in doc.value_marks.items():
-        if path[: len(prefix)] != prefix or len(path) == len(prefix):
-            continue
-        rest = path[len(prefix) :]
-        if all(isinstance(p, str) for p in rest):
-            origins[tuple(str(p) for p in rest)] = Origin(str(mark))
+
+    def walk(node: Mapping[str, Any], rest: ValuePath) -> None:
+        for key, value in node.items():
+            path = (*rest, str(key))
+            mark = doc.value_marks.get((*prefix, *path))
+            if mark is not None:
+                origins[path] = Origin(str(mark))
+            if isinstance(value, Mapping):
+                walk(value, path)
+
+    walk(data, ())
     return Layer(values=data, origins=origins)

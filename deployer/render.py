@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from deployer.charts import ChartStore, chart_digest, chart_metadata
+from deployer.charts import ChartStore
 from deployer.helm import Helm
 from deployer.project import DesiredRelease
 
@@ -76,11 +76,16 @@ async def render_all(
 
         async def one(index: int, release: DesiredRelease) -> Rendered:
             chart = await charts.get(release.chart)
-            version = str(chart_metadata(chart).get("version", ""))
+            version = str(charts.metadata(chart).get("version", ""))
             cache_file = None
             if render_cache is not None:
                 key = _cache_key(
-                    release, chart, values[release.key], kube_version, api_versions, helm.version_text
+                    release,
+                    charts.digest(chart),
+                    values[release.key],
+                    kube_version,
+                    api_versions,
+                    helm.version_text,
                 )
                 cache_file = render_cache / f"{key}.yaml"
                 if cache_file.exists():
@@ -118,7 +123,7 @@ async def render_all(
 
 def _cache_key(  # noqa: PLR0917
     release: DesiredRelease,
-    chart: Path,
+    digest: str,
     values: Mapping[str, Any],
     kube_version: str | None,
     api_versions: Sequence[str],
@@ -128,7 +133,7 @@ def _cache_key(  # noqa: PLR0917
         [
             release.name,
             release.namespace,
-            chart_digest(chart),
+            digest,
             values,
             kube_version,
             sorted(api_versions),

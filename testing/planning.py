@@ -9,7 +9,7 @@ import yaml
 
 from deployer.errors import Mark
 from deployer.merge import Layer, Origin, merge_layers
-from deployer.observed import ENV_LABEL, ObservedRelease
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease
 from deployer.plan import DesiredState
 from deployer.project import ChartRef, DesiredRelease
 
@@ -87,6 +87,7 @@ def observed(
     labels = {"owner": "helm", "name": name, "status": status, "version": str(revision)}
     if environment:
         labels[ENV_LABEL] = environment
+        labels[PROJECT_LABEL] = "default"
     return ObservedRelease(
         name=name,
         namespace=namespace,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, make_plan
 from testing.planning import configmap, deployment, desired, observed, secret
 
@@ -119,3 +121,10 @@ def test_sensitive_values_paths_are_masked_in_the_values_diff() -> None:
 def test_a_selector_run_never_proposes_to_prune() -> None:
     plan = make_plan("prod", [], {"shop/gone": observed("gone", {}, [])}, prune_candidates=False)
     assert plan.releases == ()
+
+
+def test_prune_never_proposes_releases_of_another_project_with_the_same_environment_name() -> None:
+    theirs = observed("theirs", {}, [])
+    theirs = replace(theirs, labels={**theirs.labels, "deployer-project": "other-repo"})
+    plan = make_plan("prod", [], {"shop/gone": observed("gone", {}, []), "shop/theirs": theirs})
+    assert [(r.key, r.action) for r in plan.releases] == [("shop/gone", PRUNE)]

@@ -57,6 +57,7 @@ def apply(args: argparse.Namespace) -> int:
             charts=charts,
             kube_flags=session.target.helm_flags(),
             environment=args.environment,
+            project=session.proj.name,
             run_id=run_id,
             description=f"deployer run {run_id} commit {spec_commit(session.proj.root)}",
             concurrency=args.concurrency,

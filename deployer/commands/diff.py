@@ -17,7 +17,7 @@ from deployer.commands.session import guard_context
 from deployer.desired import resolve, select
 from deployer.errors import UsageError
 from deployer.merge import merge_layers
-from deployer.observed import ENV_LABEL, ObservedRelease
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease
 from deployer.plan import NOOP, UPGRADE, DesiredState, Plan, make_plan, with_drift
 from deployer.project import DesiredRelease, Project
 from deployer.render import render_all
@@ -128,6 +128,7 @@ def cluster_plan(
         show_secrets=getattr(args, "show_secrets", False),
         notes=notes,
         everything=everything,
+        project=proj.name,
     )
     return ClusterPlan(plan, states, target, cluster, observed, reads)
 
@@ -160,7 +161,7 @@ def base_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None
             chart_version=s.chart_version,
             values=s.values,
             manifest=s.manifest,
-            labels={ENV_LABEL: args.environment},
+            labels={ENV_LABEL: args.environment, PROJECT_LABEL: proj.name},
             description=f"as of {args.base}",
             deployed_at="",
             last_deployed_revision=0,
@@ -176,6 +177,7 @@ def base_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None
         spec_keys=(),
         show_secrets=args.show_secrets,
         notes=[f"compared with {args.base} (no cluster access)"],
+        project=proj.name,
     )
 
 

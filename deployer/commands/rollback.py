@@ -9,7 +9,7 @@ from deployer.commands.session import confirm, locked, open_session, step
 from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.graph import topological_order
-from deployer.observed import ENV_LABEL, RUN_LABEL, Revision, histories
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL, Revision, histories
 
 
 def rollback(args: argparse.Namespace) -> int:
@@ -17,7 +17,12 @@ def rollback(args: argparse.Namespace) -> int:
     releases = {r.key: r for r in resolve(session.proj, args.environment)}
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
     history = histories(secrets)
-    ours = {k: h for k, h in history.items() if h[-1].labels.get(ENV_LABEL) == args.environment}
+    ours = {
+        k: h
+        for k, h in history.items()
+        if h[-1].labels.get(ENV_LABEL) == args.environment
+        and h[-1].labels.get(PROJECT_LABEL) == session.proj.name
+    }
     if args.release:
         matches = [k for k in ours if args.release in (k, k.split("/", 1)[1])]
         if len(matches) != 1:
