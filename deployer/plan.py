@@ -236,15 +236,19 @@ def make_plan(
             for k, o in sorted(observed.items())
             if o.belongs_to(project, environment) and k not in known
         ]
-    needs = {p.key: p.needs for p in plans}
-    changing = [p.key for p in plans if p.action in (INSTALL, UPGRADE)]
-    removing = [p.key for p in plans if p.action in (UNINSTALL, PRUNE)]
+    ordered = tuple(sorted(plans, key=lambda p: p.key))
+    return Plan(environment=environment, releases=ordered, order=apply_order(ordered), notes=tuple(notes))
+
+
+def apply_order(releases: Sequence[ReleasePlan]) -> tuple[tuple[str, ...], ...]:
+    """Batches of changing releases in apply order: installs and upgrades after what they need,
+    then removals, dependents first (the reverse of `needs`)."""
+    needs = {r.key: r.needs for r in releases}
+    changing = [r.key for r in releases if r.action in (INSTALL, UPGRADE)]
+    removing = [r.key for r in releases if r.action in (UNINSTALL, PRUNE)]
     order = [tuple(b) for b in batches(changing, needs)]
-    # Removals run after everything else, dependents first (the reverse of `needs`).
     order += [tuple(b) for b in reversed(batches(removing, needs))]
-    by_key = {p.key: p for p in plans}
-    ordered = [by_key[k] for k in sorted(by_key)]
-    return Plan(environment=environment, releases=tuple(ordered), order=tuple(order), notes=tuple(notes))
+    return tuple(order)
 
 
 def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Plan:
@@ -261,10 +265,4 @@ def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Pla
         action = UPGRADE if rel.action == NOOP else rel.action
         out.append(replace(rel, action=action, reasons=reasons, drift=found))
     releases = tuple(out)
-    needs = {r.key: r.needs for r in releases}
-    changing = [r.key for r in releases if r.action in (INSTALL, UPGRADE)]
-    removing = [r.key for r in releases if r.action in (UNINSTALL, PRUNE)]
-    order = [tuple(b) for b in batches(changing, needs)] + [
-        tuple(b) for b in reversed(batches(removing, needs))
-    ]
-    return replace(plan, releases=releases, order=tuple(order))
+    return replace(plan, releases=releases, order=apply_order(releases))

@@ -23,20 +23,21 @@ class Result:
 def _environment(cwd: Path, env: Mapping[str, str | None]) -> Iterator[None]:
     old_cwd, saved = Path.cwd(), {k: os.environ.get(k) for k in env}
     os.chdir(cwd)
+    _set(env)
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        _set(saved)
+
+
+def _set(env: Mapping[str, str | None]) -> None:
+    """Set each variable; None unsets it."""
     for key, value in env.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    try:
-        yield
-    finally:
-        os.chdir(old_cwd)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str | None] | None = None) -> Result:

@@ -18,7 +18,7 @@ from deployer.commands.session import Session, confirm, locked, open_session
 from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
 from deployer.observed import current_releases
-from deployer.plan import BLOCKED, PRUNE, Plan
+from deployer.plan import BLOCKED, PRUNE, Plan, apply_order
 from deployer.runinfo import new_run_id, spec_commit
 
 
@@ -147,6 +147,5 @@ def _emit(report: RunReport, fmt: str) -> None:
 
 
 def without_prunes(plan: Plan) -> Plan:
-    pruned = {r.key for r in plan.releases if r.action == PRUNE}
-    order = tuple(kept for batch in plan.order if (kept := tuple(k for k in batch if k not in pruned)))
-    return replace(plan, releases=tuple(r for r in plan.releases if r.key not in pruned), order=order)
+    releases = tuple(r for r in plan.releases if r.action != PRUNE)
+    return replace(plan, releases=releases, order=apply_order(releases))

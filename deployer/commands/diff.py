@@ -8,7 +8,6 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from deployer.cache import cache_dir
@@ -95,9 +94,11 @@ def cluster_plan(
     from deployer.observed import current_releases
 
     releases, spec_keys = desired_releases(args, proj)
-    target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
-    guard_context(proj, args.environment, target.context)
-    cluster = cluster or Cluster(target)
+    if cluster is None:  # apply passes the cluster of its session, already resolved and guarded
+        target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
+        guard_context(proj, args.environment, target.context)
+        cluster = Cluster(target)
+    target = cluster.target
     kube_version = args.kube_version or cluster.version()
     api_versions = cluster.api_versions()
     before = cluster.requests
@@ -134,7 +135,7 @@ def cluster_plan(
 
 
 def base_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None]) -> Plan:
-    from deployer.gitbase import worktree_at
+    from deployer.gitbase import toplevel, worktree_at
 
     kube_version = args.kube_version or proj.environment(args.environment).kube_version
     releases = desired_releases(args, proj)[0]
@@ -142,7 +143,7 @@ def base_plan(args: argparse.Namespace, proj: Project, log: Callable[[str], None
     with worktree_at(proj.root, args.base) as base_root:
         from deployer.project import load_project
 
-        base_spec = base_root / proj.path.relative_to(_git_top(proj.root))
+        base_spec = base_root / proj.path.relative_to(toplevel(proj.root))
         base_proj = load_project(base_spec)
         if args.environment in base_proj.spec.environments:
             base_releases = desired_releases(args, base_proj)[0]
@@ -191,12 +192,6 @@ def live_plan(planned: ClusterPlan, log: Callable[[str], None]) -> Plan:
             drift[rel.key] = live_drift(planned.cluster, observed.manifest, observed.namespace)
     log(f"compared live objects of {len(drift)} release(s) through server-side apply dry runs")
     return with_drift(planned.plan, drift)
-
-
-def _git_top(path: Path) -> Path:
-    from deployer.gitbase import toplevel
-
-    return toplevel(path)
 
 
 def diff(args: argparse.Namespace) -> int:
