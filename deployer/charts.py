@@ -10,7 +10,7 @@ import os
 import re
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,13 @@ class ChartStore:
 
     _metadata: dict[Path, dict[str, Any]] = field(default_factory=dict)
     _digests: dict[Path, str] = field(default_factory=dict)
+    _contents: dict[Path, ChartContents] = field(default_factory=dict)
+
+    def contents(self, chart: Path) -> ChartContents:
+        """What the plan needs to know of a chart's files, read once per run."""
+        if chart not in self._contents:
+            self._contents[chart] = chart_contents(chart)
+        return self._contents[chart]
 
     def metadata(self, chart: Path) -> dict[str, Any]:
         """Chart.yaml, read once per run (many releases share a chart)."""
@@ -141,6 +148,60 @@ def chart_metadata(chart: Path) -> dict[str, Any]:
             text = handle.read().decode()
     meta = yaml.safe_load(text) or {}
     return meta if isinstance(meta, dict) else {}
+
+
+@dataclass(frozen=True)
+class ChartContents:
+    crds: Mapping[str, str]  # the chart's own crds/ files (helm's file names) -> sha256
+    uses_lookup: bool  # a template of the chart or of any subchart calls `lookup`
+
+
+# `lookup` as a template function call: `{{ lookup ...`, `(lookup ...`, `| lookup`. A false positive
+# only costs a render against the cluster.
+_LOOKUP = re.compile(rb"(?:\{\{-?|\(|\|)\s*lookup\b")
+
+
+def chart_contents(chart: Path) -> ChartContents:
+    """The crds/ digests and whether any template uses `lookup`, for a directory or a .tgz."""
+    crds: dict[str, str] = {}
+    lookup = False
+    for name, read in _chart_files(chart):
+        parts = name.split("/")
+        if parts[0] == "crds" and len(parts) > 1:
+            crds[name] = hashlib.sha256(read()).hexdigest()
+        elif "templates" in parts[:-1] and not lookup:
+            lookup = bool(_LOOKUP.search(read()))
+        elif parts[0] == "charts" and name.endswith(".tgz") and not lookup:
+            lookup = _archive_uses_lookup(read())
+    return ChartContents(crds=dict(sorted(crds.items())), uses_lookup=lookup)
+
+
+def _chart_files(chart: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(path inside the chart, reader) for every file of a chart directory or .tgz."""
+    if chart.is_dir():
+        for path in sorted(p for p in chart.rglob("*") if p.is_file()):
+            yield str(path.relative_to(chart).as_posix()), path.read_bytes
+        return
+    with tarfile.open(chart) as tar:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None and "/" in member.name:
+                yield member.name.split("/", 1)[1], handle.read
+
+
+def _archive_uses_lookup(data: bytes) -> bool:
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is None:
+                continue
+            if member.name.endswith(".tgz") and _archive_uses_lookup(handle.read()):
+                return True
+            if "/templates/" in member.name and _LOOKUP.search(handle.read()):
+                return True
+    return False
 
 
 def chart_digest(chart: Path) -> str:

@@ -1,5 +1,10 @@
-"""Run a plan: install/upgrade/uninstall releases through helm in `needs` order, each as soon as what
-it needs has succeeded (no level barriers), and roll the run back when asked and something failed.
+"""Run a plan: install/upgrade/uninstall releases through helm in the order the plan prints.
+
+Installs and upgrades run in `needs` order, each as soon as what it needs has succeeded (no level
+barriers); a release whose need is blocked, failed or skipped is skipped with the reason. Removals
+(uninstall, prune) start after every install and upgrade, dependents first. An error in one step
+fails that step only; with rollback-on-failure, every release the run touched is put back, the
+failed one included.
 
 No printing: progress goes to the `on_event` callback; the result is a RunReport.
 """
@@ -17,7 +22,7 @@ from deployer.charts import ChartStore
 from deployer.errors import HelmError
 from deployer.helm import Helm
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
-from deployer.plan import INSTALL, PRUNE, UNINSTALL, UPGRADE, Plan, ReleasePlan
+from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, ReleasePlan
 from deployer.project import DesiredRelease
 from deployer.render import private_dir, write_values
 
@@ -61,6 +66,47 @@ class RunReport:
 Event = Callable[[StepResult], None]
 
 
+class _RunState:
+    """The steps of one run, their results, and the order rules between them."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.steps = {r.key: r for r in plan.releases if r.action in CHANGING}
+        self.planned = {r.key: r for r in plan.releases}
+        self.results = {
+            k: StepResult(k, s.action, revision_before=None if s.replace else s.revision)
+            for k, s in sorted(self.steps.items())
+        }
+        self.done = {k: asyncio.Event() for k in self.steps}
+
+    def prerequisites(self, step: ReleasePlan) -> list[str]:
+        """The steps that must succeed first: an install's or upgrade's changing needs; for a
+        removal, the removals of what needs it."""
+        if step.action in (INSTALL, UPGRADE):
+            return [n for n in step.needs if n in self.steps]
+        return [k for k, s in self.steps.items() if s.action in REMOVING and step.key in s.needs]
+
+    def waits_for(self, step: ReleasePlan) -> list[str]:
+        if step.action in (INSTALL, UPGRADE):
+            return self.prerequisites(step)
+        # Removals come after every install and upgrade, as the printed apply order says.
+        changing = [k for k, s in self.steps.items() if s.action in (INSTALL, UPGRADE)]
+        return changing + self.prerequisites(step)
+
+    def blockers(self, step: ReleasePlan) -> list[str]:
+        out = [
+            f"{d} {self.results[d].status}"
+            for d in self.prerequisites(step)
+            if self.results[d].status != SUCCEEDED
+        ]
+        if step.action in (INSTALL, UPGRADE):  # a need that does not change in this run
+            out += [
+                f"{n} blocked"
+                for n in step.needs
+                if n not in self.steps and n in self.planned and self.planned[n].action == BLOCKED
+            ]
+        return out
+
+
 @dataclass
 class Executor:
     helm: Helm
@@ -84,6 +130,9 @@ class Executor:
             "--create-namespace",
             "--values",
             str(values_file),
+            # Values are exactly the merged values we pass: without this, helm reuses the previous
+            # release's values when it is given none, and a removed value would stay forever.
+            "--reset-values",
             "--timeout",
             f"{release.timeout}s",
             "--labels",
@@ -106,67 +155,59 @@ class Executor:
         *,
         rollback_on_failure: bool,
     ) -> RunReport:
-        steps = {r.key: r for r in plan.releases if r.action in (INSTALL, UPGRADE, UNINSTALL, PRUNE)}
-        report = RunReport(self.environment, self.run_id)
-        results = {
-            k: StepResult(k, steps[k].action, revision_before=steps[k].revision) for k in sorted(steps)
-        }
-        report.steps = list(results.values())
-        done: dict[str, asyncio.Event] = {k: asyncio.Event() for k in steps}
+        state = _RunState(plan)
+        report = RunReport(self.environment, self.run_id, steps=list(state.results.values()))
         limit = asyncio.Semaphore(max(1, self.concurrency))
-        order: list[str] = []  # completion order of changed releases, for a reverse rollback
-
-        def waits_for(step: ReleasePlan) -> list[str]:
-            if step.action in (INSTALL, UPGRADE):
-                return [n for n in step.needs if n in steps and steps[n].action in (INSTALL, UPGRADE)]
-            # Removing: first remove what needs this release.
-            return [k for k, s in steps.items() if s.action in (UNINSTALL, PRUNE) and step.key in s.needs]
+        touched: list[str] = []  # releases this run changed or tried to, in order, for a reverse rollback
 
         with private_dir() as tmp:
 
             async def one(step: ReleasePlan) -> None:
-                result = results[step.key]
+                result = state.results[step.key]
                 try:
-                    for dep in waits_for(step):
-                        await done[dep].wait()
-                    blocked = [d for d in waits_for(step) if results[d].status != SUCCEEDED]
+                    for dep in state.waits_for(step):
+                        await state.done[dep].wait()
+                    blocked = state.blockers(step)
                     if blocked:
                         result.status = SKIPPED
-                        result.detail = "not started: " + ", ".join(
-                            f"{d} {results[d].status}" for d in blocked
-                        )
+                        result.detail = "not started: " + ", ".join(blocked)
                         self.on_event(result)
                         return
                     async with limit:
                         result.started = time.monotonic()
                         result.status = "running"
                         self.on_event(result)
+                        touched.append(step.key)
                         try:
                             await self._apply_one(step, desired.get(step.key), values, tmp)
                             result.status = SUCCEEDED
-                            order.append(step.key)
                         except HelmError as exc:
                             result.status = FAILED
                             result.detail = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
+                        except Exception as exc:  # one step's surprise must not abandon the others
+                            result.status = FAILED
+                            result.detail = f"internal error: {type(exc).__name__}: {exc}"
                         result.finished = time.monotonic()
                         self.on_event(result)
                 finally:
-                    done[step.key].set()
+                    state.done[step.key].set()
 
-            await asyncio.gather(*(one(steps[k]) for k in sorted(steps)))
+            await asyncio.gather(*(one(state.steps[k]) for k in sorted(state.steps)))
             if rollback_on_failure and not report.ok:
                 report.rolled_back = True
-                for key in reversed(order):
-                    await self._restore(steps[key], results[key])
+                for key in reversed(touched):
+                    await self._restore(state.steps[key], state.results[key])
         return report
 
     async def _apply_one(
         self, step: ReleasePlan, release: DesiredRelease | None, values: Mapping[str, Any], tmp: Path
     ) -> None:
-        if step.action in (UNINSTALL, PRUNE):
+        if step.action in REMOVING:
             await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
             return
         assert release is not None
+        if step.replace:  # its only revision failed: nothing to upgrade from
+            await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
         chart = await self.charts.get(release.chart)
         values_file = write_values(tmp, f"{release.namespace}-{release.name}", values[release.key])
         await self.helm.run(
@@ -176,7 +217,7 @@ class Executor:
     async def _restore(self, step: ReleasePlan, result: StepResult) -> None:
         """Put one release back as it was before this run."""
         try:
-            if step.action in (UNINSTALL, PRUNE):
+            if step.action in REMOVING:
                 result.restored = "not restored: uninstalled releases cannot be rolled back"
             elif result.revision_before is None:
                 await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
@@ -184,9 +225,12 @@ class Executor:
             else:
                 await self.helm.rollback(step.name, step.namespace, result.revision_before, self.kube_flags)
                 result.restored = f"rolled back to revision {result.revision_before}"
-            result.status = (
-                ROLLED_BACK if result.restored.startswith(("rolled", "uninstalled")) else result.status
-            )
+            if result.status != FAILED and result.restored.startswith(("rolled", "uninstalled")):
+                result.status = ROLLED_BACK
         except HelmError as exc:
-            result.restored = f"rollback failed: {exc.stderr.splitlines()[-1] if exc.stderr else exc.message}"
+            if result.status == FAILED and "not found" in exc.stderr:
+                result.restored = "nothing to restore: helm already removed it"
+            else:
+                why = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
+                result.restored = f"rollback failed: {why}"
         self.on_event(result)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,9 @@ from typing import Any
 import yaml
 
 SECRET_FIELDS = ("data", "stringData")
+HOOK_ANNOTATION = "helm.sh/hook"
+# helm's own document separator (releaseutil.SplitManifests): a line that starts with `---`.
+_SEPARATOR = re.compile(r"^---[ \t]*(?:#[^\n]*)?$\n?", re.M)
 # libyaml's C loader when PyYAML has it: several times faster on large manifests, same data.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CLUSTER_SCOPED = frozenset(
@@ -76,6 +80,40 @@ def parse_manifest(text: str, namespace: str = "") -> dict[ResourceKey, dict[str
         key = ResourceKey(group, kind, ns, str(meta.get("name", "")))
         resources[key] = doc
     return resources
+
+
+def split_documents(text: str) -> list[str]:
+    """The non-empty YAML documents of a multi-document manifest, as text, in order."""
+    return [d.strip("\n") for d in _SEPARATOR.split(text) if d.strip()]
+
+
+def join_documents(docs: list[str]) -> str:
+    """Documents written the way helm stores a release manifest."""
+    return "".join(f"---\n{d}\n" for d in docs)
+
+
+def split_hooks(text: str) -> tuple[str, str]:
+    """`helm template` output split as a release stores it: (manifest, hooks).
+
+    A document is a hook when it carries the `helm.sh/hook` annotation (helm's
+    releaseutil.SortManifests); test hooks included. Only documents that mention the annotation
+    are parsed, so a chart without hooks costs one regex split.
+    """
+    manifest: list[str] = []
+    hooks: list[str] = []
+    for doc in split_documents(text):
+        (hooks if HOOK_ANNOTATION in doc and _is_hook(doc) else manifest).append(doc)
+    return join_documents(manifest), join_documents(hooks)
+
+
+def _is_hook(doc: str) -> bool:
+    try:
+        data = yaml.load(doc, Loader=_LOADER)
+    except yaml.YAMLError:
+        return False
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    return isinstance(annotations, dict) and HOOK_ANNOTATION in annotations
 
 
 def _size(field: str, value: Any) -> int:

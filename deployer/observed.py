@@ -9,15 +9,43 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+from deployer.manifests import join_documents, split_documents
 
 ENV_LABEL = "deployer-environment"
 PROJECT_LABEL = "deployer-project"
 RUN_LABEL = "deployer-run"
-PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+
+
+class Status(StrEnum):
+    """A Helm release revision's status (helm's release.Status)."""
+
+    UNKNOWN = "unknown"
+    DEPLOYED = "deployed"
+    UNINSTALLED = "uninstalled"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+    UNINSTALLING = "uninstalling"
+    PENDING_INSTALL = "pending-install"
+    PENDING_UPGRADE = "pending-upgrade"
+    PENDING_ROLLBACK = "pending-rollback"
+
+    @classmethod
+    def parse(cls, text: str) -> Status:
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+PENDING = (Status.PENDING_INSTALL, Status.PENDING_UPGRADE, Status.PENDING_ROLLBACK)
+DEPLOYED_ONCE = (Status.DEPLOYED, Status.SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -25,7 +53,7 @@ class ObservedRelease:
     name: str
     namespace: str
     revision: int
-    status: str  # deployed, failed, pending-upgrade, superseded, uninstalling, ...
+    status: Status
     chart: str
     chart_version: str
     values: Mapping[str, Any]  # the user-supplied values helm stored (release.config)
@@ -34,6 +62,8 @@ class ObservedRelease:
     description: str
     deployed_at: str
     last_deployed_revision: int | None  # the newest revision whose status is deployed/superseded
+    hooks: str = ""  # the stored hooks' manifests, tests included, written like `manifest`
+    crds: Mapping[str, str] = field(default_factory=dict)  # the chart's crds/ files: path -> sha256
 
     @property
     def key(self) -> str:
@@ -71,23 +101,43 @@ def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, Observed
         revs.sort(key=lambda r: r[0])
         revision, secret = revs[-1]
         release = decode_release(secret["data"]["release"])
-        good = [r for r, s in revs if s["metadata"]["labels"].get("status") in ("deployed", "superseded")]
+        good = [r for r, s in revs if s["metadata"]["labels"].get("status") in DEPLOYED_ONCE]
         meta = (release.get("chart") or {}).get("metadata") or {}
         info = release.get("info") or {}
         out[key] = ObservedRelease(
             name=release["name"],
             namespace=release.get("namespace") or secret["metadata"]["namespace"],
             revision=revision,
-            status=str(info.get("status") or secret["metadata"]["labels"].get("status", "unknown")),
+            status=Status.parse(str(info.get("status") or secret["metadata"]["labels"].get("status", ""))),
             chart=str(meta.get("name", "")),
             chart_version=str(meta.get("version", "")),
             values=release.get("config") or {},
-            manifest=release.get("manifest") or "",
+            manifest=join_documents(split_documents(release.get("manifest") or "")),
             labels=dict(secret["metadata"].get("labels") or {}),
             description=str(info.get("description", "")),
             deployed_at=str(info.get("last_deployed", "")),
             last_deployed_revision=good[-1] if good else None,
+            hooks=stored_hooks(release.get("hooks") or []),
+            crds=stored_crds(release.get("chart") or {}),
         )
+    return out
+
+
+def stored_hooks(hooks: Iterable[Mapping[str, Any]]) -> str:
+    """A release's hooks as one manifest, in the order helm stored (and `helm template` prints) them."""
+    return join_documents(
+        [f"# Source: {h.get('path', '')}\n{str(h.get('manifest') or '').strip()}" for h in hooks]
+    )
+
+
+def stored_crds(chart: Mapping[str, Any]) -> dict[str, str]:
+    """The digests of the `crds/` files of the chart a release was installed from (helm keeps the
+    chart's files, base64, in the release)."""
+    out = {}
+    for item in chart.get("files") or []:
+        name = str(item.get("name", ""))
+        if name.startswith("crds/"):
+            out[name] = hashlib.sha256(base64.b64decode(item.get("data") or "")).hexdigest()
     return out
 
 

@@ -1,8 +1,14 @@
 """plan(desired, observed) -> Plan: what apply would do to each release, and why. Pure.
 
-Actions: install (not in the cluster), upgrade (chart, values or manifests differ), noop,
-uninstall (`installed: false`), prune (labelled with this environment but gone from the spec),
-blocked (stuck in pending-* or failed: needs `apply --recover` or a human).
+Like is compared with like: the desired manifest (hooks taken out of `helm template` output) with
+the stored manifest, the desired hooks (tests included) with the stored hooks, the chart's name and
+version from Chart.yaml with the stored chart metadata. CRDs in `crds/` are never part of either
+(helm installs them once and never upgrades them): a changed CRD file is a note, not a change.
+
+Actions: install (not in the cluster, or replacing a release whose only revision failed), upgrade
+(chart, values, manifest or hooks differ, or the latest revision failed), noop, uninstall
+(`installed: false`), prune (labelled with this project and environment but gone from the spec),
+blocked (pending-* needs `apply --recover`; uninstalling needs a human).
 """
 
 from __future__ import annotations
@@ -10,35 +16,44 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from deployer.graph import batches
 from deployer.manifests import ResourceChange, diff_manifests
 from deployer.merge import Origin, ValuePath, leaves
-from deployer.observed import PENDING, ObservedRelease
+from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
 from deployer.secrets import MASK, is_sensitive
 
-INSTALL, UPGRADE, NOOP, UNINSTALL, PRUNE, BLOCKED = (
-    "install",
-    "upgrade",
-    "noop",
-    "uninstall",
-    "prune",
-    "blocked",
-)
+
+class Action(StrEnum):
+    INSTALL = "install"
+    UPGRADE = "upgrade"
+    NOOP = "noop"
+    UNINSTALL = "uninstall"
+    PRUNE = "prune"
+    BLOCKED = "blocked"
+
+
+INSTALL, UPGRADE, NOOP, UNINSTALL, PRUNE, BLOCKED = Action
 CHANGING = (INSTALL, UPGRADE, UNINSTALL, PRUNE)
+REMOVING = (UNINSTALL, PRUNE)
 
 
 @dataclass(frozen=True)
 class DesiredState:
-    """One release as this run would deploy it."""
+    """One release as this run would deploy it: what helm would store."""
 
     release: DesiredRelease
     values: Mapping[str, Any]
     origins: Mapping[ValuePath, Origin]
-    manifest: str
+    manifest: str  # without hooks
     chart_version: str
+    hooks: str = ""  # hook manifests, tests included
+    chart_name: str = ""  # Chart.yaml's name ("" for a release that is not rendered)
+    crds: Mapping[str, str] = field(default_factory=dict)  # crds/ files -> sha256
+    uses_lookup: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ class ReleasePlan:
     key: str
     name: str
     namespace: str
-    action: str
+    action: Action
     reasons: tuple[str, ...]
     chart: str
     version_before: str | None
@@ -65,6 +80,9 @@ class ReleasePlan:
     resources: tuple[ResourceChange, ...] = ()
     values: tuple[ValueChange, ...] = ()
     drift: tuple[ResourceChange, ...] = ()  # live objects that differ from the deployed revision
+    hooks: tuple[ResourceChange, ...] = ()  # hook resources (tests included) that differ
+    notes: tuple[str, ...] = ()  # facts that change nothing by themselves (CRD files, ...)
+    replace: bool = False  # install after uninstalling a release whose only revision failed
 
 
 @dataclass(frozen=True)
@@ -79,10 +97,13 @@ class Plan:
         return any(r.action in CHANGING or r.action == BLOCKED for r in self.releases)
 
     def counts(self) -> dict[str, int]:
-        out = {a: 0 for a in (INSTALL, UPGRADE, UNINSTALL, PRUNE, BLOCKED, NOOP)}
+        out = {str(a): 0 for a in (INSTALL, UPGRADE, UNINSTALL, PRUNE, BLOCKED, NOOP)}
         for r in self.releases:
             out[r.action] += 1
         return out
+
+    def release(self, key: str) -> ReleasePlan | None:
+        return next((r for r in self.releases if r.key == key), None)
 
 
 def canonical(values: Mapping[str, Any]) -> Any:
@@ -127,56 +148,46 @@ def plan_release(
         namespace=rel.namespace,
         action=NOOP,
         reasons=(),
-        chart=rel.chart.name,
-        version_before=None,
-        version_after=None,
-        revision=None,
+        chart=desired.chart_name or rel.chart.name,
+        version_before=None if observed is None else observed.chart_version,
+        version_after=desired.chart_version or None,
+        revision=None if observed is None else observed.revision,
         needs=rel.needs,
     )
     if not rel.installed:
-        if observed is None:
-            return replace(
-                base,
-                action=NOOP,
-                reasons=("not installed, and installed: false",),
-                version_before=None,
-                version_after=None,
-                revision=None,
-            )
+        if observed is None or observed.status == Status.UNINSTALLED:
+            return replace(base, reasons=("not installed, and installed: false",), version_after=None)
         return replace(
             base,
             action=UNINSTALL,
             reasons=("installed: false",),
-            version_before=observed.chart_version,
+            chart=observed.chart,
             version_after=None,
-            revision=observed.revision,
             resources=tuple(diff_manifests(observed.manifest, "", observed.namespace)),
         )
-    if observed is None:
-        return replace(
-            base,
-            action=INSTALL,
-            reasons=("not in the cluster",),
-            version_before=None,
-            version_after=desired.chart_version,
-            revision=None,
-            resources=tuple(diff_manifests("", desired.manifest, rel.namespace)),
-            values=tuple(value_changes({}, desired.values, desired.origins, sensitive)),
+    if observed is None or observed.status == Status.UNINSTALLED:
+        return _install(base, desired, sensitive, ("not in the cluster",))
+    if observed.status in PENDING:
+        why = f"revision {observed.revision} is {observed.status}; run `deployer apply --recover`"
+        return replace(base, action=BLOCKED, reasons=(why,))
+    if observed.status == Status.UNINSTALLING:
+        why = (
+            f"revision {observed.revision} is uninstalling (helm is removing it, or a removal died); "
+            f"finish it with `helm uninstall {rel.name} -n {rel.namespace}`, then apply"
         )
-    if observed.status in PENDING or observed.status == "failed":
-        hint = "run `deployer apply --recover`" if observed.status in PENDING else "fix it, then apply"
-        return replace(
-            base,
-            action=BLOCKED,
-            reasons=(f"revision {observed.revision} is {observed.status}; {hint}",),
-            version_before=observed.chart_version,
-            version_after=desired.chart_version,
-            revision=observed.revision,
-        )
+        return replace(base, action=BLOCKED, reasons=(why,))
+    if observed.status == Status.FAILED and observed.last_deployed_revision is None:
+        why = f"revision {observed.revision} failed and never deployed: uninstall it, then install anew"
+        return _install(replace(base, replace=True), desired, sensitive, (why,))
     reasons = []
-    if observed.chart != rel.chart.name or observed.chart_version != desired.chart_version:
+    if observed.status == Status.FAILED:
         reasons.append(
-            f"chart {observed.chart} {observed.chart_version} -> {rel.chart.name} {desired.chart_version}"
+            f"revision {observed.revision} failed; helm upgrades from revision "
+            f"{observed.last_deployed_revision}, the last deployed"
+        )
+    if observed.chart != base.chart or observed.chart_version != desired.chart_version:
+        reasons.append(
+            f"chart {observed.chart} {observed.chart_version} -> {base.chart} {desired.chart_version}"
         )
     values = value_changes(observed.values, desired.values, desired.origins, sensitive)
     if values:
@@ -184,16 +195,54 @@ def plan_release(
     resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace)
     if resources:
         reasons.append(f"{len(resources)} resource(s) changed")
+    hooks = diff_manifests(observed.hooks, desired.hooks, rel.namespace)
+    if hooks:
+        reasons.append(f"{len(hooks)} hook(s) changed")
     return replace(
         base,
         action=UPGRADE if reasons else NOOP,
         reasons=tuple(reasons) or ("up to date",),
-        version_before=observed.chart_version,
-        version_after=desired.chart_version,
-        revision=observed.revision,
         resources=tuple(resources),
         values=tuple(values),
+        hooks=tuple(hooks),
+        notes=crd_notes(desired.crds, observed.crds),
     )
+
+
+def _install(
+    base: ReleasePlan, desired: DesiredState, sensitive: Sequence[str], reasons: tuple[str, ...]
+) -> ReleasePlan:
+    rel = desired.release
+    notes: tuple[str, ...] = ()
+    if desired.crds:
+        notes = (
+            f"installs {len(desired.crds)} CRD(s) from crds/ before anything else "
+            "(helm never upgrades or deletes them afterwards)",
+        )
+    return replace(
+        base,
+        action=INSTALL,
+        reasons=reasons,
+        resources=tuple(diff_manifests("", desired.manifest, rel.namespace)),
+        hooks=tuple(diff_manifests("", desired.hooks, rel.namespace)),
+        values=tuple(value_changes({}, desired.values, desired.origins, sensitive)),
+        notes=notes,
+    )
+
+
+def crd_notes(desired: Mapping[str, str], installed: Mapping[str, str]) -> tuple[str, ...]:
+    """What differs between the chart's crds/ files and those of the installed chart: helm will not
+    act on it, so it is said, not planned."""
+    notes = []
+    for path in sorted(desired):
+        if path not in installed:
+            notes.append(f"{path} is new: helm does not install CRDs on upgrade; apply it with kubectl")
+        elif desired[path] != installed[path]:
+            notes.append(
+                f"{path} changed since the release was installed: helm never upgrades CRDs; "
+                f"apply it with `kubectl apply -f {path}` (from the chart)"
+            )
+    return tuple(notes)
 
 
 def plan_prune(observed: ObservedRelease) -> ReleasePlan:
@@ -245,7 +294,7 @@ def apply_order(releases: Sequence[ReleasePlan]) -> tuple[tuple[str, ...], ...]:
     then removals, dependents first (the reverse of `needs`)."""
     needs = {r.key: r.needs for r in releases}
     changing = [r.key for r in releases if r.action in (INSTALL, UPGRADE)]
-    removing = [r.key for r in releases if r.action in (UNINSTALL, PRUNE)]
+    removing = [r.key for r in releases if r.action in REMOVING]
     order = [tuple(b) for b in batches(changing, needs)]
     order += [tuple(b) for b in reversed(batches(removing, needs))]
     return tuple(order)

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,17 +20,31 @@ from typing import Any
 
 import yaml
 
-from deployer.charts import ChartStore
+from deployer.charts import ChartContents, ChartStore
 from deployer.helm import Helm
+from deployer.manifests import split_hooks
 from deployer.project import DesiredRelease
 
 
 @dataclass(frozen=True)
 class Rendered:
+    """One release rendered as helm would install or upgrade it."""
+
     release: DesiredRelease
-    manifest: str
+    output: str  # `helm template` output: manifest, then hooks (tests included)
+    chart_name: str  # from Chart.yaml, as helm stores it (never the directory name)
     chart_version: str
+    contents: ChartContents
     cached: bool = False
+    looked_up: bool = False  # rendered against the cluster, so `lookup` saw the live objects
+
+    @property
+    def manifest(self) -> str:
+        return split_hooks(self.output)[0]
+
+    @property
+    def hooks(self) -> str:
+        return split_hooks(self.output)[1]
 
 
 @contextmanager
@@ -65,31 +79,47 @@ async def render_all(
     api_versions: Sequence[str] = (),
     log: Callable[[str], None] = lambda _msg: None,
     render_cache: Path | None = None,
+    upgrades: Collection[str] = (),
+    cluster_flags: Sequence[str] | None = None,
 ) -> list[Rendered]:
     """Render `releases` (keyed values in `values`) and return them in the order given.
 
-    With `render_cache`, a release whose chart digest, values, kube version, API versions and helm
-    version are unchanged since an earlier render is not rendered again.
+    Releases in `upgrades` (keys of releases helm will upgrade) render with `--is-upgrade`, so
+    `.Release.IsUpgrade` is what the upgrade will see. With `cluster_flags`, a chart that calls
+    `lookup` renders with `--dry-run=server` against that cluster, so lookup sees the live objects;
+    such renders are never cached (the cluster can change under the same inputs). Without it,
+    lookup returns nothing, as in any offline render.
+
+    With `render_cache`, a release whose chart digest, values, kube version, API versions, helm
+    version and install/upgrade mode are unchanged since an earlier render is not rendered again.
     """
     limit = asyncio.Semaphore(max(1, concurrency))
     with private_dir() as tmp:
 
         async def one(index: int, release: DesiredRelease) -> Rendered:
             chart = await charts.get(release.chart)
-            version = str(charts.metadata(chart).get("version", ""))
+            meta = charts.metadata(chart)
+            contents = charts.contents(chart)
+            is_upgrade = release.key in upgrades
+            live = contents.uses_lookup and cluster_flags is not None
+
+            def done(output: str, *, cached: bool = False) -> Rendered:
+                name, version = str(meta.get("name", "")), str(meta.get("version", ""))
+                return Rendered(release, output, name, version, contents, cached=cached, looked_up=live)
+
             cache_file = None
-            if render_cache is not None:
+            if render_cache is not None and not live:
                 key = _cache_key(
                     release,
                     charts.digest(chart),
                     values[release.key],
                     kube_version,
                     api_versions,
-                    helm.version_text,
+                    f"{helm.version_text} upgrade={is_upgrade}",
                 )
                 cache_file = render_cache / f"{key}.yaml"
                 if cache_file.exists():
-                    return Rendered(release, cache_file.read_text(), version, cached=True)
+                    return done(cache_file.read_text(), cached=True)
             async with limit:
                 values_file = write_values(tmp, f"{index:04d}-{release.name}", values[release.key])
                 args = [
@@ -105,11 +135,16 @@ async def render_all(
                     args += ["--kube-version", kube_version]
                 for api in api_versions:
                     args += ["--api-versions", api]
-                log(f"rendering {release.key}")
-                manifest = await helm.run(args, release=release.key)
+                if is_upgrade:
+                    args.append("--is-upgrade")
+                if live:
+                    assert cluster_flags is not None
+                    args += ["--dry-run=server", *cluster_flags]
+                log(f"rendering {release.key}{' against the cluster (it uses lookup)' if live else ''}")
+                output = await helm.run(args, release=release.key)
             if cache_file is not None:
-                _write_private(cache_file, manifest)
-            return Rendered(release, manifest, version)
+                _write_private(cache_file, output)
+            return done(output)
 
         tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(releases)]
         try:

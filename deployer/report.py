@@ -58,7 +58,8 @@ def order_text(plan: Plan) -> str:
 def text_lines(plan: Plan) -> list[Line]:
     if not plan.has_changes:
         return [
-            (f"No changes: {len(plan.releases)} release(s) in {plan.environment} are up to date.", "green")
+            (f"No changes: {len(plan.releases)} release(s) in {plan.environment} are up to date.", "green"),
+            *((f"Note: {r.key}: {note}", "yellow") for r in plan.releases for note in r.notes),
         ]
     lines: list[Line] = []
     for r in plan.releases:
@@ -87,22 +88,32 @@ def text_lines(plan: Plan) -> list[Line]:
                     if line.startswith(("---", "+++")):
                         continue
                     lines.append((f"        {line}", _diff_style(line)))
-        if r.resources:
-            lines.append(("    resources:", "bold"))
-            for res in r.resources:
-                mark = {"added": "+", "removed": "-", "changed": "~"}[res.change]
-                lines.append((f"      {mark} {res.key}", "bold"))
-                if r.action == UPGRADE:
-                    for line in res.diff.splitlines():
-                        if line.startswith(("---", "+++")):
-                            continue
-                        lines.append((f"        {line}", _diff_style(line)))
+        lines += _changes_lines("resources", r.resources, detailed=r.action == UPGRADE)
+        lines += _changes_lines(
+            "hooks (run by helm, not kept as release resources)", r.hooks, detailed=r.action == UPGRADE
+        )
+        lines += [(f"    note: {note}", "yellow") for note in r.notes]
     lines.append(("", ""))
     if plan.order:
         lines.append((f"Apply order: {order_text(plan)}", ""))
     for note in plan.notes:
         lines.append((f"Note: {note}", "yellow"))
     lines.append((summary(plan), "bold"))
+    return lines
+
+
+def _changes_lines(title: str, changes: tuple[ResourceChange, ...], *, detailed: bool) -> list[Line]:
+    if not changes:
+        return []
+    lines: list[Line] = [(f"    {title}:", "bold")]
+    for res in changes:
+        mark = {"added": "+", "removed": "-", "changed": "~"}[res.change]
+        lines.append((f"      {mark} {res.key}", "bold"))
+        if detailed:
+            for line in res.diff.splitlines():
+                if line.startswith(("---", "+++")):
+                    continue
+                lines.append((f"        {line}", _diff_style(line)))
     return lines
 
 
@@ -159,7 +170,10 @@ def to_json(plan: Plan) -> str:
                     for v in r.values
                 ],
                 "resources": [_resource_json(x) for x in r.resources],
+                "hooks": [_resource_json(x) for x in r.hooks],
                 "drift": [_resource_json(x) for x in r.drift],
+                "releaseNotes": list(r.notes),
+                "replace": r.replace,
             }
             for r in plan.releases
         ],
@@ -187,6 +201,21 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _changes_block(r: ReleasePlan, changes: tuple[ResourceChange, ...], diff_limit: int | None) -> str:
+    body = "".join(
+        res.diff if r.action == UPGRADE else f"{'+' if res.change == 'added' else '-'} {res.key}\n"
+        for res in changes
+    )
+    if diff_limit is None or len(body) <= diff_limit:
+        return _fence(body)
+    kept = body[:diff_limit].rsplit("\n", 1)[0]
+    omitted = body.count("\n") - kept.count("\n")
+    return _fence(kept + "\n") + (
+        f"\n> ✂️ Diff truncated: {omitted} more line(s) not shown. "
+        "Run `deployer diff` locally for the full diff.\n"
+    )
+
+
 def _release_section(r: ReleasePlan, diff_limit: int | None) -> str:
     parts = [
         f"<details><summary><code>{r.key}</code>: {ACTION_TEXT[r.action]} ({_cell('; '.join(r.reasons))})"
@@ -203,23 +232,12 @@ def _release_section(r: ReleasePlan, diff_limit: int | None) -> str:
         parts.append("**Drift** (live cluster vs deployed revision)\n\n")
         parts.append(_fence("".join(d.diff for d in r.drift)))
         parts.append("\n")
-    if r.resources:
-        parts.append("**Resources**\n\n")
-        body = "".join(
-            res.diff if r.action == UPGRADE else f"{'+' if res.change == 'added' else '-'} {res.key}\n"
-            for res in r.resources
-        )
-        if diff_limit is not None and len(body) > diff_limit:
-            kept = body[:diff_limit].rsplit("\n", 1)[0]
-            omitted = body.count("\n") - kept.count("\n")
-            body = kept + "\n"
-            parts.append(_fence(body))
-            parts.append(
-                f"\n> ✂️ Diff truncated: {omitted} more line(s) not shown. "
-                "Run `deployer diff` locally for the full diff.\n"
-            )
-        else:
-            parts.append(_fence(body))
+    for title, changes in (("Resources", r.resources), ("Hooks", r.hooks)):
+        if changes:
+            parts.append(f"**{title}**\n\n")
+            parts.append(_changes_block(r, changes, diff_limit))
+    for note in r.notes:
+        parts.append(f"\n> **Note:** {note}\n")
     parts.append("\n</details>\n")
     return "".join(parts)
 
@@ -228,6 +246,7 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     head = [f"### deployer plan for `{plan.environment}`\n\n"]
     if not plan.has_changes:
         head.append(f"No changes: {len(plan.releases)} release(s) are up to date.\n")
+        head += [f"\n> **Note:** `{r.key}`: {note}\n" for r in plan.releases for note in r.notes]
         return "".join(head)
     head.append("| Release | Action | Chart | Changes |\n|---|---|---|---|\n")
     for r in plan.releases:
@@ -242,7 +261,9 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         head.append(f"> {note}\n\n")
     head.append(f"**{summary(plan)}**\n\n")
     changed = [
-        r for r in plan.releases if r.action != NOOP and (r.values or r.resources or r.action == BLOCKED)
+        r
+        for r in plan.releases
+        if r.action != NOOP and (r.values or r.resources or r.hooks or r.notes or r.action == BLOCKED)
     ]
     sections = [_release_section(r, None) for r in changed]
     total = len("".join(head)) + sum(map(len, sections))

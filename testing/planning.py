@@ -9,7 +9,7 @@ import yaml
 
 from deployer.errors import Mark
 from deployer.merge import Layer, Origin, merge_layers
-from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status
 from deployer.plan import DesiredState
 from deployer.project import ChartRef, DesiredRelease
 
@@ -92,7 +92,7 @@ def observed(
         name=name,
         namespace=namespace,
         revision=revision,
-        status=status,
+        status=Status(status),
         chart=name,
         chart_version=version,
         values=values,

@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 
-from deployer.commands.common import helm_and_charts
-from deployer.commands.diff import cluster_plan
+from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.live_table import live_table
 from deployer.commands.live_table import wanted as live_table_wanted
 from deployer.commands.output import emit_plan
@@ -25,16 +24,20 @@ from deployer.runinfo import new_run_id, spec_commit
 def apply(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    from deployer.planner import plan_against_cluster
+
     session = open_session(args)  # the kube-context guard refuses here, before anything else
     run_id = new_run_id()
+    options = plan_options(args)
+    _helm, charts = helm_and_charts(args, session.proj, session.log)
     # Plan under the lock: a run that waited for another must see what that run did.
     with locked(session, args):
-        planned = cluster_plan(
-            args, session.proj, session.log, everything=args.verb == "sync", cluster=session.cluster
+        planned = plan_against_cluster(
+            session.proj, options, session.helm, charts, session.cluster, session.log
         )
         if args.recover and recover(session, planned.plan):
-            planned = cluster_plan(
-                args, session.proj, session.log, everything=args.verb == "sync", cluster=session.cluster
+            planned = plan_against_cluster(
+                session.proj, options, session.helm, charts, session.cluster, session.log
             )
         plan = planned.plan
         if not args.prune:  # releases that left the spec are only shown by diff unless asked
@@ -51,7 +54,6 @@ def apply(args: argparse.Namespace) -> int:
             emit_plan(plan, "text")
         confirm(session.env.protected, args, "the plan above")
         rollback = args.rollback_on_failure if args.rollback_on_failure is not None else session.env.protected
-        _helm, charts = helm_and_charts(args, session.proj, session.log)
         executor = Executor(
             helm=session.helm,
             charts=charts,

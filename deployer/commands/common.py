@@ -64,6 +64,23 @@ def cli_layers(args: argparse.Namespace) -> list[Layer]:
     return layers
 
 
+def plan_options(args: argparse.Namespace) -> Any:
+    """The core's PlanOptions from a verb's arguments (diff, apply, sync)."""
+    from deployer.cache import cache_dir
+    from deployer.planner import PlanOptions
+
+    return PlanOptions(
+        environment=args.environment,
+        selectors=selectors(args.selector),
+        extra_layers=cli_layers(args),
+        concurrency=args.concurrency,
+        kube_version=args.kube_version,
+        show_secrets=getattr(args, "show_secrets", False),
+        everything=args.verb == "sync",
+        render_cache=cache_dir(os.environ) / "renders",
+    )
+
+
 def progress() -> Callable[[str], None]:
     """Progress lines on stderr; timestamped when stderr is not a terminal (CI logs)."""
     plain = not sys.stderr.isatty()

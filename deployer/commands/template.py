@@ -45,12 +45,12 @@ def template(args: argparse.Namespace) -> int:
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         for item in rendered:
-            (out / f"{item.release.namespace}--{item.release.name}.yaml").write_text(item.manifest)
+            (out / f"{item.release.namespace}--{item.release.name}.yaml").write_text(item.output)
     else:
         for item in rendered:
             sys.stdout.write(f"# release: {item.release.key} (chart {item.release.chart.name})\n")
             sys.stdout.write(
-                item.manifest if item.manifest.endswith("\n") or not item.manifest else item.manifest + "\n"
+                item.output if item.output.endswith("\n") or not item.output else item.output + "\n"
             )
     elapsed = time.monotonic() - start
     log(f"rendered {len(rendered)} release(s) with helm {helm.version_text} in {elapsed:.1f}s")

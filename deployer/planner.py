@@ -1,0 +1,243 @@
+"""Plan one environment: against the cluster (diff, apply, sync), or against the spec as of another
+Git revision (diff --base). Orchestration of the pure stages; typed options in, a Plan out.
+
+The cluster is read once (helm's release Secrets) before rendering, because how a release renders
+depends on it: `--is-upgrade` when helm will upgrade it, and `--dry-run=server` for charts that call
+`lookup` so the render sees the live objects the real upgrade will see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deployer.charts import ChartStore
+from deployer.desired import resolve, select
+from deployer.helm import Helm
+from deployer.kube import Cluster
+from deployer.merge import Layer, merge_layers
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status, current_releases
+from deployer.plan import NOOP, UPGRADE, DesiredState, Plan, make_plan, with_drift
+from deployer.project import DesiredRelease, Project
+from deployer.render import render_all
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    environment: str
+    selectors: Sequence[Mapping[str, str]] = ()
+    extra_layers: Sequence[Layer] = ()  # command-line --values/--set layers, highest
+    concurrency: int = 4
+    kube_version: str | None = None  # override the cluster's (or, offline, the environment's)
+    show_secrets: bool = False
+    everything: bool = False  # sync: upgrade every installed release, changed or not
+    render_cache: Path | None = None
+
+
+@dataclass
+class EnvironmentPlan:
+    plan: Plan
+    states: list[DesiredState]
+    observed: dict[str, ObservedRelease] = field(default_factory=dict)
+    observed_requests: int = 0
+
+
+def desired_releases(project: Project, options: PlanOptions) -> tuple[list[DesiredRelease], list[str]]:
+    """The selected releases of the environment, and every release key in the spec."""
+    everything = resolve(project, options.environment, options.extra_layers)
+    return select(everything, options.selectors), [r.key for r in everything]
+
+
+def upgraded_by_helm(observed: ObservedRelease | None) -> bool:
+    """Whether `helm upgrade --install` will upgrade (not install) this release: the plan replaces
+    a release whose only revision failed, and helm installs over an uninstalled one."""
+    if observed is None or observed.status == Status.UNINSTALLED:
+        return False
+    return not (observed.status == Status.FAILED and observed.last_deployed_revision is None)
+
+
+def render_states(  # noqa: PLR0917
+    project: Project,
+    releases: Sequence[DesiredRelease],
+    helm: Helm,
+    charts: ChartStore,
+    options: PlanOptions,
+    log: Log,
+    *,
+    kube_version: str | None,
+    api_versions: Sequence[str] = (),
+    upgrades: Sequence[str] = (),
+    cluster_flags: Sequence[str] | None = None,
+) -> list[DesiredState]:
+    merged = {r.key: merge_layers(list(r.layers)) for r in releases}
+    installed = [r for r in releases if r.installed]
+    rendered = asyncio.run(
+        render_all(
+            helm,
+            charts,
+            installed,
+            {k: m.values for k, m in merged.items()},
+            concurrency=options.concurrency,
+            kube_version=kube_version,
+            api_versions=api_versions,
+            log=log,
+            render_cache=options.render_cache,
+            upgrades=set(upgrades),
+            cluster_flags=cluster_flags,
+        )
+    )
+    by_key = {r.release.key: r for r in rendered}
+    states = []
+    for rel in releases:
+        item = by_key.get(rel.key)
+        manifest, hooks = (item.manifest, item.hooks) if item else ("", "")
+        states.append(
+            DesiredState(
+                release=rel,
+                values=merged[rel.key].values,
+                origins=merged[rel.key].origins,
+                manifest=manifest,
+                hooks=hooks,
+                chart_version=item.chart_version if item else "",
+                chart_name=item.chart_name if item else "",
+                crds=item.contents.crds if item else {},
+                uses_lookup=item.contents.uses_lookup if item else False,
+            )
+        )
+    cached = sum(1 for r in rendered if r.cached)
+    live = sum(1 for r in rendered if r.looked_up)
+    extra = f", {live} against the cluster for lookup" if live else ""
+    log(
+        f"rendered {len(rendered)} release(s) ({cached} from the render cache{extra}) "
+        f"with helm {helm.version_text}"
+    )
+    return states
+
+
+def plan_against_cluster(  # noqa: PLR0917
+    project: Project,
+    options: PlanOptions,
+    helm: Helm,
+    charts: ChartStore,
+    cluster: Cluster,
+    log: Log,
+) -> EnvironmentPlan:
+    releases, spec_keys = desired_releases(project, options)
+    target = cluster.target
+    kube_version = options.kube_version or cluster.version()
+    api_versions = cluster.api_versions()
+    before = cluster.requests
+    secrets, how = cluster.helm_release_secrets([r.namespace for r in releases])
+    observed = current_releases(secrets)
+    reads = cluster.requests - before
+    how_text = (
+        "one cluster-wide list" if how == "cluster" else "per-namespace lists: cluster-wide list forbidden"
+    )
+    log(
+        f"observed {len(observed)} helm release(s) in {reads} API request(s) ({how_text}) "
+        f"on {target.context}, Kubernetes {kube_version}"
+    )
+    states = render_states(
+        project,
+        releases,
+        helm,
+        charts,
+        options,
+        log,
+        kube_version=kube_version,
+        api_versions=api_versions,
+        upgrades=[r.key for r in releases if upgraded_by_helm(observed.get(r.key))],
+        cluster_flags=target.helm_flags(),
+    )
+    notes = []
+    if how == "namespaces":
+        notes.append(
+            "cluster-wide Secret list forbidden: releases outside the spec's namespaces were not checked"
+        )
+    plan = make_plan(
+        options.environment,
+        states,
+        observed,
+        prune_candidates=not options.selectors,
+        spec_keys=spec_keys,
+        show_secrets=options.show_secrets,
+        notes=notes,
+        everything=options.everything,
+        project=project.name,
+    )
+    return EnvironmentPlan(plan, states, observed, reads)
+
+
+def plan_against_base(  # noqa: PLR0917
+    project: Project,
+    base: Project | None,
+    base_ref: str,
+    options: PlanOptions,
+    helm: Helm,
+    charts: ChartStore,
+    base_charts: ChartStore,
+    log: Log,
+) -> Plan:
+    """The spec now against the spec at `base_ref` (`base`: None when the environment did not exist
+    there), rendered offline: no cluster is read."""
+    kube_version = options.kube_version or project.environment(options.environment).kube_version
+    releases = desired_releases(project, options)[0]
+    head = render_states(project, releases, helm, charts, options, log, kube_version=kube_version)
+    old: list[DesiredState] = []
+    if base is not None:
+        base_releases = desired_releases(base, options)[0]
+        old = render_states(base, base_releases, helm, base_charts, options, log, kube_version=kube_version)
+    observed = {
+        s.release.key: ObservedRelease(
+            name=s.release.name,
+            namespace=s.release.namespace,
+            revision=0,
+            status=Status.DEPLOYED,
+            chart=s.chart_name,
+            chart_version=s.chart_version,
+            values=s.values,
+            manifest=s.manifest,
+            hooks=s.hooks,
+            crds=s.crds,
+            labels={ENV_LABEL: options.environment, PROJECT_LABEL: project.name},
+            description=f"as of {base_ref}",
+            deployed_at="",
+            last_deployed_revision=0,
+        )
+        for s in old
+        if s.release.installed
+    }
+    notes = [f"compared with {base_ref} (no cluster access)"]
+    lookups = sorted(s.release.key for s in head if s.uses_lookup and s.release.installed)
+    if lookups:
+        notes.append(
+            f"{', '.join(lookups)} use(s) lookup: values looked up in the cluster are unknown offline, "
+            "so their diff may show changes a cluster diff would not"
+        )
+    return make_plan(
+        options.environment,
+        head,
+        observed,
+        prune_candidates=not options.selectors,
+        spec_keys=(),
+        show_secrets=options.show_secrets,
+        notes=notes,
+        project=project.name,
+    )
+
+
+def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log) -> Plan:
+    """The plan with the drift of live objects from each deployed revision attached."""
+    from deployer.drift import live_drift
+
+    drift = {}
+    for rel in planned.plan.releases:
+        observed = planned.observed.get(rel.key)
+        if observed is not None and rel.action in (NOOP, UPGRADE):
+            drift[rel.key] = live_drift(cluster, observed.manifest, observed.namespace)
+    log(f"compared live objects of {len(drift)} release(s) through server-side apply dry runs")
+    return with_drift(planned.plan, drift)
