@@ -19,7 +19,7 @@ from deployer.helm import Helm
 from deployer.kube import Cluster
 from deployer.merge import Layer, merge_layers
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status, current_releases
-from deployer.plan import NOOP, UPGRADE, DesiredState, Plan, make_plan, with_drift
+from deployer.plan import NOOP, UPGRADE, DesiredState, Plan, make_plan, plan_release, with_drift
 from deployer.project import DesiredRelease, Project
 from deployer.render import render_all
 
@@ -58,6 +58,12 @@ def upgraded_by_helm(observed: ObservedRelease | None) -> bool:
     if observed is None or observed.status == Status.UNINSTALLED:
         return False
     return not (observed.status == Status.FAILED and observed.last_deployed_revision is None)
+
+
+def rendered_as_install(observed: ObservedRelease) -> bool:
+    """Whether helm rendered the stored revision as an install: the first revision, or a rollback
+    (which stores an older revision's manifest as it was)."""
+    return observed.revision == 1 or observed.description.startswith("Rollback to ")
 
 
 def render_states(  # noqa: PLR0917
@@ -141,18 +147,42 @@ def plan_against_cluster(  # noqa: PLR0917
         f"observed {len(observed)} helm release(s) in {reads} API request(s) ({how_text}) "
         f"on {target.context}, Kubernetes {kube_version}"
     )
-    states = render_states(
-        project,
-        releases,
-        helm,
-        charts,
-        options,
-        log,
-        kube_version=kube_version,
-        api_versions=api_versions,
-        upgrades=[r.key for r in releases if upgraded_by_helm(observed.get(r.key))],
-        cluster_flags=target.helm_flags(),
-    )
+    upgrades = [r.key for r in releases if upgraded_by_helm(observed.get(r.key))]
+
+    def render(chosen: Sequence[DesiredRelease], upgrades: Sequence[str]) -> list[DesiredState]:
+        return render_states(
+            project,
+            chosen,
+            helm,
+            charts,
+            options,
+            log,
+            kube_version=kube_version,
+            api_versions=api_versions,
+            upgrades=upgrades,
+            cluster_flags=target.helm_flags(),
+        )
+
+    states = render(releases, upgrades)
+    # A revision helm rendered as an install (`.Release.IsInstall`) differs from an upgrade render
+    # of the same inputs in any chart that prints IsInstall/IsUpgrade. If an install render of the
+    # unchanged spec still matches it, the user changed nothing: no upgrade is due.
+    suspects = [
+        s.release
+        for s in states
+        if s.release.key in upgrades
+        and rendered_as_install(observed[s.release.key])
+        and plan_release(s, observed[s.release.key]).action == UPGRADE
+    ]
+    if suspects:
+        as_install = {s.release.key: s for s in render(suspects, ())}
+        states = [
+            as_install[s.release.key]
+            if s.release.key in as_install
+            and plan_release(as_install[s.release.key], observed[s.release.key]).action == NOOP
+            else s
+            for s in states
+        ]
     notes = []
     if how == "namespaces":
         notes.append(

@@ -4,6 +4,7 @@ the stored chart name; failed and uninstalling releases get the action that can 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import yaml
 
@@ -13,7 +14,7 @@ from deployer.plan import BLOCKED, INSTALL, NOOP, UPGRADE, make_plan
 from deployer.report import text, to_json
 from testing.planning import configmap, deployment, desired, observed
 
-TEST_POD = {
+TEST_POD: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Pod",
     "metadata": {
@@ -22,7 +23,7 @@ TEST_POD = {
     },
     "spec": {"containers": [{"name": "wget", "image": "busybox"}]},
 }
-MIGRATE_JOB = {
+MIGRATE_JOB: dict[str, Any] = {
     "apiVersion": "batch/v1",
     "kind": "Job",
     "metadata": {"name": "api-migrate", "annotations": {"helm.sh/hook": "pre-upgrade,pre-install"}},
@@ -30,12 +31,12 @@ MIGRATE_JOB = {
 }
 
 
-def template_output(*docs: dict[str, object]) -> str:
+def template_output(*docs: dict[str, Any]) -> str:
     """What `helm template` prints: the manifest, then every hook (tests included)."""
     return "".join(f"---\n# Source: api/templates/t{i}.yaml\n{yaml.safe_dump(d)}" for i, d in enumerate(docs))
 
 
-def stored(*hooks: dict[str, object]) -> str:
+def stored(*hooks: dict[str, Any]) -> str:
     return stored_hooks(
         [{"path": f"api/templates/h{i}.yaml", "manifest": yaml.safe_dump(h)} for i, h in enumerate(hooks)]
     )
