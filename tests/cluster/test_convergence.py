@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from testing.cluster_run import Deployer
+from testing.fakes import RecordingHelm
 
 SHAPES = Path(__file__).resolve().parent.parent / "data" / "charts" / "shapes"
 # shape -> (chart directory under charts/, values of the release)
@@ -179,3 +180,27 @@ def test_a_failed_release_is_recovered_by_apply_once_the_spec_is_fixed(
     revision = converge(api)
     assert deployer.history("app", namespace)[-1]["status"] == "deployed"
     assert revision == (3 if first_ok else 1)
+
+
+def test_removals_run_after_installs_as_the_printed_apply_order_says(
+    case: Callable[[str, str], Case], tmp_path: Path
+) -> None:
+    api = case("api", "")
+    recording = RecordingHelm(api.deployer.helm, tmp_path / "recording")
+    api.deployer.helm = recording.path
+    api.edit(
+        "  - name: app\n", "  - name: aaa-old\n"
+    )  # sorts first: under `needs` alone it would start first
+    assert api.deployer("apply", "-e", api.env).code == 0
+    api.edit(
+        "  - name: aaa-old\n    chart: ./charts/api\n",
+        "  - name: aaa-old\n    chart: ./charts/api\n    installed: false\n"
+        "  - name: zzz-new\n    chart: ./charts/api\n",
+    )
+    diff = api.deployer("diff", "-e", api.env)
+    assert f"Apply order: 1. {api.namespace}/zzz-new  2. {api.namespace}/aaa-old" in diff.out, diff.out
+    before = len(recording.calls())
+    applied = api.deployer("apply", "-e", api.env, "--concurrency", "4")
+    assert applied.code == 0, applied.out + applied.err
+    verbs = [" ".join(c[:2]) for c in recording.calls()[before:] if c[:1] in (["upgrade"], ["uninstall"])]
+    assert verbs == ["upgrade --install", "uninstall aaa-old"]
