@@ -156,9 +156,9 @@ class ChartContents:
     uses_lookup: bool  # a template of the chart or of any subchart calls `lookup`
 
 
-# `lookup` as a template function call: `{{ lookup ...`, `(lookup ...`, `| lookup`. A false positive
-# only costs a render against the cluster.
-_LOOKUP = re.compile(rb"(?:\{\{-?|\(|\|)\s*lookup\b")
+# `lookup` as a word that is not a field (`.Values.lookup`): `{{ lookup ...`, `:= lookup ...`,
+# `(lookup ...`. A false positive (a comment, a string) only costs a render against the cluster.
+_LOOKUP = re.compile(rb"(?<![.\w$])lookup\b")
 
 
 def chart_contents(chart: Path) -> ChartContents:
