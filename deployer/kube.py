@@ -120,23 +120,29 @@ class Cluster:
         log.debug("kubernetes %s %s", request.method, request.url)
 
     def _call(self, what: str, fn: Any) -> Any:
-        from lightkube import ApiError
+        """Run one API request; every error it can raise becomes a KubeError naming `what` (the verb
+        and the resource) and the HTTP status."""
+        import httpx2
 
         try:
             return fn()
-        except ApiError as exc:
-            raise KubeError(
-                f"Kubernetes API refused to {what}: {exc.status.message}",
-                hint=f"check your access to context '{self.target.context}' ({self.target.server})",
-            ) from None
+        except httpx2.HTTPStatusError as exc:  # lightkube's ApiError is one too
+            raise self._refused(what, exc) from None
         except Exception as exc:
             if type(exc).__module__.startswith(("httpx", "httpcore", "ssl")) or isinstance(exc, OSError):
                 raise KubeError(
                     f"cannot reach the Kubernetes API at {self.target.server} "
-                    f"(context '{self.target.context}'): {exc}",
+                    f"(context '{self.target.context}') to {what}: {exc}",
                     hint="check that the cluster is up and the kubeconfig/context are right",
                 ) from None
             raise
+
+    def _refused(self, what: str, exc: Any) -> KubeError:
+        code, reason = exc.response.status_code, exc.response.reason_phrase
+        return KubeError(
+            f"Kubernetes API refused to {what}: HTTP {code} {reason}: {_status_message(exc)}",
+            hint=f"check your access to context '{self.target.context}' ({self.target.server})",
+        )
 
     def raw_get(self, path: str, accept: str = "application/json") -> Any:
         client = self.client()
@@ -220,7 +226,9 @@ class Cluster:
 
         client = self.client()
         try:
-            items = self._call("list Secrets", lambda: _list_or_raise(client, Secret, ALL_NS))
+            items = self._call(
+                "list Secrets in all namespaces", lambda: _list_or_raise(client, Secret, ALL_NS)
+            )
             return items, "cluster"
         except _Forbidden:
             pass
@@ -234,14 +242,26 @@ class Cluster:
                     hint="deployer reads Helm's release Secrets (label owner=helm); grant list on secrets",
                 ) from None
             except ApiError as exc:
-                raise KubeError(
-                    f"Kubernetes API refused to list Secrets in {ns}: {exc.status.message}"
-                ) from None
+                raise self._refused(f"list Secrets in namespace {ns}", exc) from None
         return items, "namespaces"
 
 
 class _Forbidden(Exception):
     pass
+
+
+def _status_message(exc: Any) -> str:
+    """The API's own explanation (a metav1.Status message), else the response text."""
+    status = getattr(exc, "status", None)
+    if status is not None and getattr(status, "message", None):
+        return str(status.message)
+    try:
+        body = exc.response.json()
+    except Exception:  # not JSON: a proxy's error page, an empty body
+        return " ".join(exc.response.text.split())[:200] or "(no message)"
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return "(no message)"
 
 
 def _list_or_raise(client: Any, secret: Any, namespace: Any) -> list[dict[str, Any]]:
