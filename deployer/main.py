@@ -202,6 +202,11 @@ def _cluster_verbs(sub: Any) -> None:
     _common(p, env=True, env_required=True, selector=True, helm=True)
     _kube_flags(p)
     p.add_argument("--yes", "-y", action="store_true", help="confirm for a protected environment")
+    p.add_argument(
+        "--include-unlabelled",
+        action="store_true",
+        help="also uninstall same-named releases without deployer's project/environment labels",
+    )
     p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
 
     p = sub.add_parser("status", help=VERBS["status"], description=VERBS["status"])
