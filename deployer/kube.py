@@ -332,7 +332,7 @@ class Cluster:
     def helm_release_secrets(self, namespaces: list[str]) -> tuple[list[dict[str, Any]], str]:
         """Every Helm release Secret (owner=helm) in one cluster-wide list, or one list per namespace
         when RBAC forbids the cluster-wide one. Returns the raw objects and how they were read."""
-        from lightkube import ALL_NS, ApiError
+        from lightkube import ALL_NS
         from lightkube.resources.core_v1 import Secret
 
         client = self.client()
@@ -346,14 +346,14 @@ class Cluster:
         items = []
         for ns in sorted(set(namespaces)):
             try:
-                items += _list_or_raise(client, Secret, ns)
+                items += self._call(
+                    f"list Secrets in namespace {ns}", lambda ns=ns: _list_or_raise(client, Secret, ns)
+                )
             except _Forbidden as exc:
                 raise KubeError(
                     f"not allowed to list Secrets in namespace {ns}: {exc}",
                     hint="deployer reads Helm's release Secrets (label owner=helm); grant list on secrets",
                 ) from None
-            except ApiError as exc:
-                raise self._refused(f"list Secrets in namespace {ns}", exc) from None
         return items, "namespaces"
 
 

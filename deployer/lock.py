@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from deployer.errors import DeployerError
-from deployer.kube import KubeError, LeaseConflict, LeaseRecord
+from deployer.kube import LeaseConflict, LeaseRecord
 from deployer.observed import ENV_LABEL, PROJECT_LABEL
 
 LEASE_SECONDS = 30  # a holder unchanged this long (on our monotonic clock) is gone
@@ -174,9 +174,10 @@ class Lock:
             renewed = self._renew_once()
             if not renewed and not self.lost.is_set():  # a 409: the Lease was re-read; try again now
                 renewed = self._renew_once()
-        except KubeError as exc:
-            self.last_error = exc.message
-            self.log(f"could not renew the lock on {self.what}: {exc.message}")
+        except Exception as exc:  # whatever it is, the deadline decides; the thread must keep going
+            failure = exc.message if isinstance(exc, DeployerError) else f"{type(exc).__name__}: {exc}"
+            self.last_error = failure
+            self.log(f"could not renew the lock on {self.what}: {self.last_error}")
             renewed = False
         if renewed:
             return True
