@@ -90,6 +90,50 @@ def resolve_target(explicit: str | None, context: str | None, environ: Mapping[s
     return KubeTarget(kubeconfig=kubeconfig, context=name, server=server, config=merged, source=source)
 
 
+class LeaseConflict(KubeError):
+    """The Lease changed, appeared or went since it was read (HTTP 409, or 404 on an update)."""
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A coordination.k8s.io/v1 Lease's spec, and the resourceVersion it was read at ("" before it
+    is stored). Times are MicroTime strings, kept as written: the lock never compares them."""
+
+    holder: str
+    duration_seconds: int
+    acquire_time: str = ""
+    renew_time: str = ""
+    transitions: int = 0
+    resource_version: str = ""
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> LeaseRecord:
+        spec = obj.get("spec") or {}
+        return cls(
+            holder=str(spec.get("holderIdentity") or ""),
+            duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
+            acquire_time=str(spec.get("acquireTime") or ""),
+            renew_time=str(spec.get("renewTime") or ""),
+            transitions=int(spec.get("leaseTransitions") or 0),
+            resource_version=str((obj.get("metadata") or {}).get("resourceVersion") or ""),
+        )
+
+    def to_object(self, namespace: str, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+        if self.resource_version:
+            metadata["resourceVersion"] = self.resource_version
+        spec: dict[str, Any] = {
+            "holderIdentity": self.holder,
+            "leaseDurationSeconds": self.duration_seconds,
+            "leaseTransitions": self.transitions,
+        }
+        if self.acquire_time:
+            spec["acquireTime"] = self.acquire_time
+        if self.renew_time:
+            spec["renewTime"] = self.renew_time
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+
+
 @dataclass
 class Cluster:
     """A connection to one cluster, counting the API requests it makes."""
@@ -120,23 +164,29 @@ class Cluster:
         log.debug("kubernetes %s %s", request.method, request.url)
 
     def _call(self, what: str, fn: Any) -> Any:
-        from lightkube import ApiError
+        """Run one API request; every error it can raise becomes a KubeError naming `what` (the verb
+        and the resource) and the HTTP status."""
+        import httpx2
 
         try:
             return fn()
-        except ApiError as exc:
-            raise KubeError(
-                f"Kubernetes API refused to {what}: {exc.status.message}",
-                hint=f"check your access to context '{self.target.context}' ({self.target.server})",
-            ) from None
+        except httpx2.HTTPStatusError as exc:  # lightkube's ApiError is one too
+            raise self._refused(what, exc) from None
         except Exception as exc:
             if type(exc).__module__.startswith(("httpx", "httpcore", "ssl")) or isinstance(exc, OSError):
                 raise KubeError(
                     f"cannot reach the Kubernetes API at {self.target.server} "
-                    f"(context '{self.target.context}'): {exc}",
+                    f"(context '{self.target.context}') to {what}: {exc}",
                     hint="check that the cluster is up and the kubeconfig/context are right",
                 ) from None
             raise
+
+    def _refused(self, what: str, exc: Any) -> KubeError:
+        code, reason = exc.response.status_code, exc.response.reason_phrase
+        return KubeError(
+            f"Kubernetes API refused to {what}: HTTP {code} {reason}: {_status_message(exc)}",
+            hint=f"check your access to context '{self.target.context}' ({self.target.server})",
+        )
 
     def raw_get(self, path: str, accept: str = "application/json") -> Any:
         client = self.client()
@@ -212,36 +262,117 @@ class Cluster:
         result: tuple[Any, Any] = self._call(f"dry-run apply {path}", fetch)
         return result
 
+    # The run lock's Lease (deployer/lock.py decides; these only read and write, by raw JSON, so the
+    # MicroTime strings come back exactly as they were written).
+
+    def get_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        obj = self._lease_request("GET", namespace, name, f"read Lease {namespace}/{name}", missing_ok=True)
+        return None if obj is None else LeaseRecord.from_object(obj)
+
+    def create_lease(
+        self, namespace: str, name: str, record: LeaseRecord, labels: Mapping[str, str]
+    ) -> LeaseRecord:
+        """Raises LeaseConflict when the Lease exists already."""
+        body = record.to_object(namespace, name, labels)
+        obj = self._lease_request("POST", namespace, name, f"create Lease {namespace}/{name}", body)
+        return LeaseRecord.from_object(obj)
+
+    def replace_lease(
+        self, namespace: str, name: str, record: LeaseRecord, labels: Mapping[str, str]
+    ) -> LeaseRecord:
+        """Write `record` over the Lease read at record.resource_version; raises LeaseConflict when it
+        changed since (HTTP 409) or is gone (404)."""
+        body = record.to_object(namespace, name, labels)
+        what = f"update Lease {namespace}/{name}"
+        obj = self._lease_request("PUT", namespace, name, what, body, conflict=(404, 409))
+        return LeaseRecord.from_object(obj)
+
+    def delete_lease(self, namespace: str, name: str, resource_version: str) -> bool:
+        """Delete the Lease only as it was read (a precondition on resourceVersion): raises
+        LeaseConflict when it changed since; False when it was gone already."""
+        body = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "preconditions": {"resourceVersion": resource_version},
+        }
+        what = f"delete Lease {namespace}/{name}"
+        return self._lease_request("DELETE", namespace, name, what, body, missing_ok=True) is not None
+
+    def _lease_request(
+        self,
+        method: str,
+        namespace: str,
+        name: str,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        conflict: tuple[int, ...] = (409,),
+        missing_ok: bool = False,
+    ) -> Any:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        if method != "POST":
+            path += f"/{name}"
+        http = self.client()._client._client
+
+        def send() -> Any:
+            response = http.request(method, path, json=body)
+            if response.status_code == 404 and missing_ok:
+                return None
+            if response.status_code in conflict:
+                try:
+                    response.raise_for_status()
+                except Exception as exc:
+                    refused = self._refused(what, exc)
+                    raise LeaseConflict(refused.message, hint=refused.hint) from None
+            response.raise_for_status()
+            return response.json()
+
+        return self._call(what, send)
+
     def helm_release_secrets(self, namespaces: list[str]) -> tuple[list[dict[str, Any]], str]:
         """Every Helm release Secret (owner=helm) in one cluster-wide list, or one list per namespace
         when RBAC forbids the cluster-wide one. Returns the raw objects and how they were read."""
-        from lightkube import ALL_NS, ApiError
+        from lightkube import ALL_NS
         from lightkube.resources.core_v1 import Secret
 
         client = self.client()
         try:
-            items = self._call("list Secrets", lambda: _list_or_raise(client, Secret, ALL_NS))
+            items = self._call(
+                "list Secrets in all namespaces", lambda: _list_or_raise(client, Secret, ALL_NS)
+            )
             return items, "cluster"
         except _Forbidden:
             pass
         items = []
         for ns in sorted(set(namespaces)):
             try:
-                items += _list_or_raise(client, Secret, ns)
+                items += self._call(
+                    f"list Secrets in namespace {ns}", lambda ns=ns: _list_or_raise(client, Secret, ns)
+                )
             except _Forbidden as exc:
                 raise KubeError(
                     f"not allowed to list Secrets in namespace {ns}: {exc}",
                     hint="deployer reads Helm's release Secrets (label owner=helm); grant list on secrets",
-                ) from None
-            except ApiError as exc:
-                raise KubeError(
-                    f"Kubernetes API refused to list Secrets in {ns}: {exc.status.message}"
                 ) from None
         return items, "namespaces"
 
 
 class _Forbidden(Exception):
     pass
+
+
+def _status_message(exc: Any) -> str:
+    """The API's own explanation (a metav1.Status message), else the response text."""
+    status = getattr(exc, "status", None)
+    if status is not None and getattr(status, "message", None):
+        return str(status.message)
+    try:
+        body = exc.response.json()
+    except Exception:  # not JSON: a proxy's error page, an empty body
+        return " ".join(exc.response.text.split())[:200] or "(no message)"
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return "(no message)"
 
 
 def _list_or_raise(client: Any, secret: Any, namespace: Any) -> list[dict[str, Any]]:

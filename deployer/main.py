@@ -202,6 +202,11 @@ def _cluster_verbs(sub: Any) -> None:
     _common(p, env=True, env_required=True, selector=True, helm=True)
     _kube_flags(p)
     p.add_argument("--yes", "-y", action="store_true", help="confirm for a protected environment")
+    p.add_argument(
+        "--include-unlabelled",
+        action="store_true",
+        help="also uninstall same-named releases without deployer's project/environment labels",
+    )
     p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
 
     p = sub.add_parser("status", help=VERBS["status"], description=VERBS["status"])
@@ -218,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "no_color", False):
         os.environ["NO_COLOR"] = "1"
-    if args.debug or os.environ.get("DEPLOYER_DEBUG"):
+    debug = bool(args.debug or os.environ.get("DEPLOYER_DEBUG"))
+    if debug:
         import logging
 
         logger = logging.getLogger("deployer")
@@ -241,6 +247,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except Exception as exc:  # a bug or an unforeseen fault: one line, the traceback only when asked
+        if debug:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        print(internal_error(exc), file=sys.stderr)
+        return 1
+
+
+def internal_error(exc: BaseException) -> str:
+    message = " ".join(str(exc).split())  # one line, whatever the exception's text holds
+    return f"error: internal error: {type(exc).__name__}: {message}; rerun with --debug for the traceback"
 
 
 if __name__ == "__main__":

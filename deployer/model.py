@@ -91,6 +91,15 @@ class Environment(_Model):
     kube_version: str | None = Field(None, description="Kubernetes version for offline renders.")
 
 
+class LockSettings(_Model):
+    """Where the run lock lives: a coordination.k8s.io Lease per project and environment."""
+
+    namespace: str = Field(
+        "default",
+        description="Namespace of the lock's Lease (it must exist; runs need get/create/update/delete).",
+    )
+
+
 class Spec(_Model):
     project: str | None = Field(
         None,
@@ -101,3 +110,7 @@ class Spec(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     environments: dict[str, Environment | None] = Field(default_factory=dict)
     releases: list[Release] = Field(default_factory=list)
+    lock: LockSettings = Field(
+        default_factory=LockSettings,
+        description="The run lock: one apply/sync/rollback/destroy at a time per project and environment.",
+    )

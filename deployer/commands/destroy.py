@@ -1,34 +1,66 @@
-"""`deployer destroy`: uninstall the environment's releases, dependents first."""
+"""`deployer destroy`: uninstall the environment's releases, dependents first, and only those this
+project deployed to this environment (labels deployer-project and deployer-environment)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
 from deployer.commands.common import selectors
 from deployer.commands.session import confirm, locked, open_session, step
 from deployer.desired import resolve, select
 from deployer.graph import topological_order
-from deployer.observed import histories
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, current_releases
 
 
 def destroy(args: argparse.Namespace) -> int:
     session = open_session(args)
-    releases = {r.key: r for r in select(resolve(session.proj, args.environment), selectors(args.selector))}
-    secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
-    present = [k for k in releases if k in histories(secrets)]
-    order = list(reversed(topological_order(present, {k: releases[k].needs for k in present})))
-    if not order:
-        sys.stdout.write(f"Nothing to destroy: no release of {args.environment} is installed.\n")
-        return 0
-    confirm(session.env.protected, args, "the releases listed by `deployer status`")
-    ok = True
-    with locked(session, args):
+    project, env = session.proj.name, args.environment
+    releases = {r.key: r for r in select(resolve(session.proj, env), selectors(args.selector))}
+    # Plan under the lock: a run that waited for another must see what that run did.
+    with locked(session, args) as lock:
+        secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
+        observed = current_releases(secrets)
+        present = [k for k in releases if k in observed]
+        ours = [k for k in present if observed[k].belongs_to(project, env)]
+        for key in present:
+            if key in ours:
+                continue
+            owner = _other_owner(observed[key].labels, project, env)
+            if owner is None and args.include_unlabelled:
+                ours.append(key)
+            elif owner is None:
+                sys.stdout.write(
+                    f"{key}\tleft alone: not labelled as deployed by project '{project}' to environment "
+                    f"'{env}' (--include-unlabelled uninstalls it too)\n"
+                )
+            else:
+                sys.stdout.write(f"{key}\tleft alone: it belongs to {owner}\n")
+        order = list(reversed(topological_order(ours, {k: releases[k].needs for k in ours})))
+        if not order:
+            what = "installed" if not present else f"deployed by project '{project}'"
+            sys.stdout.write(f"Nothing to destroy: no release of {env} is {what}.\n")
+            return 0
+        confirm(session.env.protected, args, "the releases listed by `deployer status`")
+        ok = True
         for key in order:
+            if lock.lost.is_set():  # never start another uninstall without the lock
+                break
             rel = releases[key]
             ok &= step(
                 key,
                 "uninstalled",
                 session.helm.uninstall(rel.name, rel.namespace, session.target.helm_flags()),
             )
+        lock.check()
     return 0 if ok else 1
+
+
+def _other_owner(labels: Mapping[str, str], project: str, env: str) -> str | None:
+    """Another project's or environment's, by a deployer label that differs from ours; None when
+    its labels are missing (installed by hand, or by a deployer without project labels)."""
+    theirs = (labels.get(PROJECT_LABEL, project), labels.get(ENV_LABEL, env))
+    if theirs == (project, env):
+        return None
+    return f"project '{theirs[0]}', environment '{theirs[1]}'"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from deployer.commands.session import confirm, locked, open_session, step
+from deployer.commands.session import Session, confirm, locked, open_session, step
 from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.graph import topological_order
@@ -14,6 +14,32 @@ from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL, Revision, his
 
 def rollback(args: argparse.Namespace) -> int:
     session = open_session(args)
+    # Plan under the lock: a run that waited for another must roll back what that run did.
+    with locked(session, args) as lock:
+        plan = _plan(session, args)
+        confirm(session.env.protected, args, "`deployer status`")
+        ok = True
+        for key, revision in plan:
+            if lock.lost.is_set():  # never start another rollback without the lock
+                break
+            namespace, name = key.split("/", 1)
+            flags = session.target.helm_flags()
+            if revision is None:
+                ok &= step(
+                    key, "uninstalled (the run installed it)", session.helm.uninstall(name, namespace, flags)
+                )
+            else:
+                ok &= step(
+                    key,
+                    f"rolled back to revision {revision}",
+                    session.helm.rollback(name, namespace, revision, flags),
+                )
+        lock.check()
+    return 0 if ok else 1
+
+
+def _plan(session: Session, args: argparse.Namespace) -> list[tuple[str, int | None]]:
+    """(release key, revision to return to; None: uninstall), in the order to do them."""
     releases = {r.key: r for r in resolve(session.proj, args.environment)}
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
     history = histories(secrets)
@@ -35,35 +61,18 @@ def rollback(args: argparse.Namespace) -> int:
         target = args.revision or _previous(ours[key])
         if target is None:
             raise UsageError(f"{key} has no earlier revision to roll back to")
-        plan = [(key, target)]
-    else:
-        if args.revision:
-            raise UsageError("--revision needs a RELEASE")
-        runs = sorted({h[-1].labels.get(RUN_LABEL, "") for h in ours.values()} - {""})
-        if not runs:
-            raise UsageError(f"no apply of environment '{args.environment}' found in the cluster")
-        last = runs[-1]
-        changed = [k for k, h in ours.items() if h[-1].labels.get(RUN_LABEL) == last]
-        needs = {k: releases[k].needs if k in releases else () for k in changed}
-        plan = [(k, _previous(ours[k])) for k in reversed(topological_order(changed, needs))]
-        session.log(f"rolling back run {last}: {', '.join(k for k, _ in plan)}")
-    confirm(session.env.protected, args, "`deployer status`")
-    ok = True
-    with locked(session, args):
-        for key, revision in plan:
-            namespace, name = key.split("/", 1)
-            flags = session.target.helm_flags()
-            if revision is None:
-                ok &= step(
-                    key, "uninstalled (the run installed it)", session.helm.uninstall(name, namespace, flags)
-                )
-            else:
-                ok &= step(
-                    key,
-                    f"rolled back to revision {revision}",
-                    session.helm.rollback(name, namespace, revision, flags),
-                )
-    return 0 if ok else 1
+        return [(key, target)]
+    if args.revision:
+        raise UsageError("--revision needs a RELEASE")
+    runs = sorted({h[-1].labels.get(RUN_LABEL, "") for h in ours.values()} - {""})
+    if not runs:
+        raise UsageError(f"no apply of environment '{args.environment}' found in the cluster")
+    last = runs[-1]
+    changed = [k for k, h in ours.items() if h[-1].labels.get(RUN_LABEL) == last]
+    needs = {k: releases[k].needs if k in releases else () for k in changed}
+    plan = [(k, _previous(ours[k])) for k in reversed(topological_order(changed, needs))]
+    session.log(f"rolling back run {last}: {', '.join(k for k, _ in plan)}")
+    return plan
 
 
 def _previous(revisions: list[Revision]) -> int | None:

@@ -9,12 +9,15 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer.commands.common import helm_and_charts, progress, project
 from deployer.errors import HelmError, UsageError
 from deployer.project import Project
 from deployer.runinfo import holder
+
+if TYPE_CHECKING:
+    from deployer.lock import Lock
 
 
 @dataclass
@@ -74,10 +77,18 @@ def step(key: str, done: str, action: Coroutine[Any, Any, None]) -> bool:
 
 
 @contextmanager
-def locked(session: Session, args: argparse.Namespace) -> Iterator[None]:
+def locked(session: Session, args: argparse.Namespace) -> Iterator[Lock]:
+    """Hold the project's environment lock for the block. Check `lock.lost.is_set()` before starting
+    each release and call `lock.check()` once the run is reported (see deployer/lock.py)."""
     from deployer.lock import environment_lock
 
     with environment_lock(
-        session.cluster, args.environment, holder(os.environ), timeout=args.lock_timeout, log=session.log
-    ):
-        yield
+        session.cluster,
+        namespace=session.proj.spec.lock.namespace,
+        project=session.proj.name,
+        environment=args.environment,
+        identity=holder(os.environ),
+        timeout=args.lock_timeout,
+        log=session.log,
+    ) as lock:
+        yield lock

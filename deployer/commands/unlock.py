@@ -1,3 +1,5 @@
+"""`deployer unlock --force`: remove the run lock of a project's environment, whoever holds it."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +12,7 @@ from deployer.errors import UsageError
 def unlock(args: argparse.Namespace) -> int:
     from deployer.commands.session import guard_context
     from deployer.kube import Cluster, resolve_target
-    from deployer.lock import lease_name, release
+    from deployer.lock import force_unlock, lease_name
 
     if not args.force:
         raise UsageError(
@@ -20,7 +22,10 @@ def unlock(args: argparse.Namespace) -> int:
     proj.environment(args.environment)
     target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
     guard_context(proj, args.environment, target.context)
-    removed = release(Cluster(target), args.environment, None)
-    state = "removed" if removed else "was not locked"
-    print(f"{args.environment}: lock {lease_name(args.environment)} {state}")
+    namespace, name = proj.spec.lock.namespace, lease_name(proj.name, args.environment)
+    removed = force_unlock(Cluster(target), namespace, name)
+    if removed is None:
+        print(f"{args.environment} was not locked: no Lease {namespace}/{name}")
+    else:
+        print(f"removed Lease {namespace}/{name} held by {removed.holder or 'nobody'}")
     return 0

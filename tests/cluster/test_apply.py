@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from deployer.lock import lease_name
 from testing.cluster_run import Deployer
 from testing.example import copy_example
 
@@ -96,10 +97,11 @@ def test_a_held_lock_makes_a_second_apply_fail_clearly_and_change_nothing(
     deployer: Deployer, namespace: str, kubeconfig: Path
 ) -> None:
     e = f"dev-{namespace[-8:]}"
+    name = lease_name("gitops", e)  # the project is named after the spec's directory
     lease = {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
-        "metadata": {"name": f"deployer-{e}", "namespace": "default"},
+        "metadata": {"name": name, "namespace": "default"},
         "spec": {
             "holderIdentity": "alice@laptop pid 42",
             "leaseDurationSeconds": 600,
@@ -117,12 +119,13 @@ def test_a_held_lock_makes_a_second_apply_fail_clearly_and_change_nothing(
     result = deployer("apply", "-e", e, "--lock-timeout", "1")
     assert result.code == 1
     assert (
-        f"error: environment '{e}' is locked by alice@laptop pid 42 (Lease default/deployer-{e})"
-        in result.err
+        f"error: environment '{e}' of project 'gitops' is locked by alice@laptop pid 42 "
+        f"(Lease default/{name})" in result.err
     )
-    assert all(deployer.revision(name, namespace) == 0 for name in RELEASES)
+    assert all(deployer.revision(release, namespace) == 0 for release in RELEASES)
     unlocked = deployer("unlock", "-e", e, "--force")
-    assert unlocked.out == f"{e}: lock deployer-{e} removed\n"
+    assert unlocked.out == f"removed Lease default/{name} held by alice@laptop pid 42\n"
+    assert deployer("unlock", "-e", e, "--force").out == f"{e} was not locked: no Lease default/{name}\n"
     assert deployer("apply", "-e", e).code == 0
 
 

@@ -81,3 +81,52 @@ def test_prune_removes_only_our_releases_that_left_the_spec(
     assert f"{namespace}/worker\tprune\tsucceeded" in pruned.out
     assert deployer.revision("worker", namespace) == 0
     assert deployer.revision("foreign", namespace) == 1
+
+
+def test_destroy_uninstalls_only_what_this_project_deployed_to_this_environment(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
+    e = f"dev-{namespace[-8:]}"
+    assert deployer("apply", "-e", e).code == 0
+    # Same names, other owners: api now belongs to project books, worker was installed by hand.
+    chart = make_chart(tmp_path / "by-hand", "by-hand", "1.0.0")
+    for name in ("worker", "api"):
+        deployer.helm_cmd("uninstall", name, "--namespace", namespace)
+    deployer.helm_cmd("install", "worker", str(chart), "--namespace", namespace)
+    labels = f"deployer-project=books,deployer-environment={e}"
+    deployer.helm_cmd("install", "api", str(chart), "--namespace", namespace, "--labels", labels)
+    books = f"{namespace}/api\tleft alone: it belongs to project 'books', environment '{e}'\n"
+
+    result = deployer("destroy", "-e", e)
+    assert result.code == 0, result.err
+    assert result.out == (
+        books
+        + f"{namespace}/worker\tleft alone: not labelled as deployed by project 'gitops' to environment "
+        f"'{e}' (--include-unlabelled uninstalls it too)\n"
+        f"{namespace}/platform-config\tuninstalled\n"
+    )
+    assert [deployer.revision(name, namespace) for name in RELEASES] == [0, 1, 1]
+
+    unlabelled = deployer("destroy", "-e", e, "--include-unlabelled")
+    assert unlabelled.code == 0, unlabelled.err
+    assert unlabelled.out == books + f"{namespace}/worker\tuninstalled\n"
+    assert [deployer.revision(name, namespace) for name in RELEASES] == [0, 1, 0]
+
+    again = deployer("destroy", "-e", e, "--include-unlabelled")
+    assert again.out == books + f"Nothing to destroy: no release of {e} is deployed by project 'gitops'.\n"
+    assert deployer.revision("api", namespace) == 1
+
+
+def test_destroy_of_a_protected_environment_needs_yes(deployer: Deployer, namespace: str) -> None:
+    e = f"prod-{namespace[-8:]}"
+    assert deployer("apply", "-e", e, "--yes").code == 0
+    refused = deployer("destroy", "-e", e)
+    assert refused.code == 1
+    assert refused.err.endswith(
+        f"error: environment '{e}' is protected: destroy needs confirmation\n"
+        "  hint: re-run with --yes after reviewing the releases listed by `deployer status`\n"
+    )
+    assert all(deployer.revision(name, namespace) == 1 for name in RELEASES)
+    result = deployer("destroy", "-e", e, "--yes")
+    assert result.code == 0, result.err
+    assert all(deployer.revision(name, namespace) == 0 for name in RELEASES)
