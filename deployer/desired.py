@@ -1,7 +1,8 @@
 """One environment of a project resolved into the releases it wants, each with its value layers.
 
 Layers, lowest to highest: release `values:` entries in order -> each environment overlay file in
-order -> command-line `--values` files and `--set` (chart defaults are helm's own lowest layer).
+order -> command-line `--values` files and `--set` (chart defaults are helm's own lowest layer). The
+command-line layers are the same for every release, applied over each release's own layers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from deployer.project import (
     unknown_release,
     values_doc,
 )
+from deployer.setvalues import Assignment, stack
 from deployer.yamlsource import Document, display_path, load_file
 
 
@@ -85,7 +87,7 @@ def load_overlays(project: Project, env_name: str) -> list[Document]:
 def resolve(
     project: Project,
     env_name: str,
-    extra: Sequence[Layer] = (),
+    extra: Sequence[Layer | Assignment] = (),
 ) -> list[DesiredRelease]:
     """Every release of the spec as this environment wants it, in spec order."""
     env = project.environment(env_name)
@@ -114,7 +116,8 @@ def resolve(
                 section = odoc.data.get(name)
                 if isinstance(section, dict):
                     layers.append(doc_layer(odoc, section, (name,)))
-        layers.extend(extra)
+        sensitive = tuple(sorted({*(defaults.sensitive or []), *(rel.sensitive or [])}))
+        layers.extend(stack(layers, extra, sensitive))
         version = (override.version if override and override.version else None) or rel.version
         chart = (override.chart if override and override.chart else None) or rel.chart
         installed = override.installed if override and override.installed is not None else rel.installed
@@ -129,7 +132,7 @@ def resolve(
                 timeout=_pick(rel.timeout, defaults.timeout, 300),
                 wait=_pick(rel.wait, defaults.wait, True),
                 atomic=_pick(rel.atomic, defaults.atomic, False),
-                sensitive=tuple(sorted({*(defaults.sensitive or []), *(rel.sensitive or [])})),
+                sensitive=sensitive,
                 layers=tuple(layers),
                 mark=project.doc.mark(("releases", i)),
             )

@@ -65,19 +65,49 @@ def _kube_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _value_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="highest value layer, e.g. --set image.tag=1.2.3 (value parsed as YAML)",
-    )
+    """The highest value layers, as helm reads them: --values files, then --set-json, --set,
+    --set-string, --set-file, --set-literal, in that order whatever the order given."""
     parser.add_argument(
         "--values",
         action="append",
         default=[],
         metavar="FILE",
         help="highest value layer from a file (after the environment overlays)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,...]",
+        help="as helm's --set: a.b=1,c[0]=x,d={x,y}; only integers, true, false and null are typed",
+    )
+    parser.add_argument(
+        "--set-string",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,...]",
+        help="--set, every value a string",
+    )
+    parser.add_argument(
+        "--set-file",
+        action="append",
+        default=[],
+        metavar="KEY=PATH[,...]",
+        help="--set with the content of PATH (relative to the current directory)",
+    )
+    parser.add_argument(
+        "--set-json",
+        action="append",
+        default=[],
+        metavar="KEY=JSON[,...]",
+        help="--set with JSON values, or one JSON object",
+    )
+    parser.add_argument(
+        "--set-literal",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one key set to VALUE as it is (commas and backslashes included)",
     )
 
 

@@ -47,12 +47,14 @@ class Layer:
 
     values: Mapping[str, Any]
     origins: Mapping[ValuePath, Origin]
+    # Paths whose map replaces the map below instead of merging into it (`--set-json a={...}`).
+    replace: frozenset[ValuePath] = frozenset()
 
 
 def merge_layers(layers: list[Layer]) -> Merged:
     result = Merged()
     for layer in layers:
-        _merge_into(result, result.values, layer.values, layer.origins, ())
+        _merge_into(result, result.values, layer.values, layer, ())
     return result
 
 
@@ -72,14 +74,14 @@ def _merge_into(
     result: Merged,
     target: dict[str, Any],
     overlay: Mapping[str, Any],
-    origins: Mapping[ValuePath, Origin],
+    layer: Layer,
     prefix: ValuePath,
 ) -> None:
     for key, value in overlay.items():
         path = (*prefix, key)
         current = target.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            _merge_into(result, current, value, origins, path)
+        if isinstance(current, dict) and isinstance(value, Mapping) and path not in layer.replace:
+            _merge_into(result, current, value, layer, path)
             continue
         if key in target:
             replaced = [
@@ -90,8 +92,8 @@ def _merge_into(
                 del result.origins[stale]
         target[key] = _copy(value)
         for sub_path, _ in _nodes(value, path):
-            if sub_path in origins:
-                result.origins[sub_path] = origins[sub_path]
+            if sub_path in layer.origins:
+                result.origins[sub_path] = layer.origins[sub_path]
 
 
 def leaves(values: Mapping[str, Any]) -> Iterator[tuple[ValuePath, Any]]:

@@ -22,6 +22,7 @@ from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status,
 from deployer.plan import NOOP, UPGRADE, DesiredState, Plan, make_plan, plan_release, with_drift
 from deployer.project import DesiredRelease, Project
 from deployer.render import render_all
+from deployer.setvalues import Assignment
 
 Log = Callable[[str], None]
 
@@ -30,7 +31,7 @@ Log = Callable[[str], None]
 class PlanOptions:
     environment: str
     selectors: Sequence[Mapping[str, str]] = ()
-    extra_layers: Sequence[Layer] = ()  # command-line --values/--set layers, highest
+    extra_layers: Sequence[Layer | Assignment] = ()  # command-line --values, --set family: highest
     concurrency: int = 4
     kube_version: str | None = None  # override the cluster's (or, offline, the environment's)
     show_secrets: bool = False

@@ -24,6 +24,7 @@ from deployer.charts import ChartContents, ChartStore
 from deployer.helm import Helm
 from deployer.manifests import split_hooks
 from deployer.project import DesiredRelease
+from deployer.yamlsource import HelmDumper
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,15 @@ def write_values(directory: Path, name: str, values: Mapping[str, Any]) -> Path:
     path = directory / f"{name}.values.yaml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(dict(values), handle, sort_keys=True, default_flow_style=False, allow_unicode=True)
+        handle.write(dump_values(values))
     return path
 
 
 def dump_values(values: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(values), sort_keys=True, default_flow_style=False, allow_unicode=True)
+    # HelmDumper: helm must read back the very strings deployer merged (`y` stays "y", not true).
+    return yaml.dump(
+        dict(values), Dumper=HelmDumper, sort_keys=True, default_flow_style=False, allow_unicode=True
+    )
 
 
 async def render_all(
@@ -169,7 +173,7 @@ def _cache_key(  # noqa: PLR0917
             release.name,
             release.namespace,
             digest,
-            values,
+            dump_values(values),  # the file helm reads: a change in how it is written is a new key
             kube_version,
             sorted(api_versions),
             helm_version,

@@ -7,6 +7,7 @@ and `${VAR}` interpolation can be applied to scalars before their type is resolv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,23 @@ import yaml
 from deployer.errors import Mark, SpecError
 
 PathKey = tuple[str | int, ...]
+
+
+class HelmDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, but quoting every string that helm's reader (go-yaml v2: YAML 1.1 with
+    Go's number syntax) would read as something else, where PyYAML writes it plain: `y` and `n` are
+    booleans there, `1e3` and `08` numbers, `0o17` an integer, `2024-1-2 3:04:05` a timestamp."""
+
+
+# On a dumper, an implicit resolver only decides quoting: a string that one matches is written quoted.
+# Generous on purpose (a needless pair of quotes is harmless; a missing one changes the value).
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:y|Y|n|N)$", "yYnN"),
+    ("float", r"^[-+]?(?=[._0-9]*[0-9])[._0-9]*(?:[eE][-+]?[0-9_]+)?$", "-+.0123456789"),
+    ("int", r"^[-+]?0[xXoObB][0-9a-fA-F_]+$", "-+0"),
+    ("timestamp", r"^[0-9]{4}-", "0123456789"),
+):
+    HelmDumper.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
 
 
 @dataclass

@@ -10,11 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deployer.errors import SpecError, UsageError
 from deployer.merge import Layer, Origin
 from deployer.project import Project, load_project
+from deployer.setvalues import FLAG_ORDER, Assignment, parse_flags
 from deployer.yamlsource import load_file
 
 
@@ -35,32 +34,11 @@ def selectors(raw: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def cli_layers(args: argparse.Namespace) -> list[Layer]:
-    layers: list[Layer] = []
-    for file in getattr(args, "values", []):
-        doc = load_file(Path(file))
-        if not isinstance(doc.data, dict):
-            raise SpecError("a --values file must be a mapping of values", mark=doc.mark(()))
-        origins = {
-            tuple(str(p) for p in path): Origin(str(mark))
-            for path, mark in doc.value_marks.items()
-            if path and all(isinstance(p, str) for p in path)
-        }
-        layers.append(Layer(values=doc.data, origins=origins))
-    for item in getattr(args, "set", []):
-        dotted, sep, raw = item.partition("=")
-        if not sep or not dotted:
-            raise UsageError(f"invalid --set '{item}'", hint="write --set path.to.key=value")
-        parts = tuple(dotted.split("."))
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
-        nested: Any = value
-        for part in reversed(parts):
-            nested = {part: nested}
-        origin = Origin(f"--set {dotted}")
-        layers.append(Layer(values=nested, origins={parts[: i + 1]: origin for i in range(len(parts))}))
+def cli_layers(args: argparse.Namespace) -> list[Layer | Assignment]:
+    """The --values files, then the --set family in helm's order (resolve applies them per release)."""
+    layers: list[Layer | Assignment] = [_values_layer(Path(f)) for f in getattr(args, "values", [])]
+    flags = {flag: getattr(args, flag[2:].replace("-", "_"), []) for flag in FLAG_ORDER}
+    layers.extend(parse_flags(flags, _read_text))
     return layers
 
 
@@ -79,6 +57,24 @@ def plan_options(args: argparse.Namespace) -> Any:
         everything=args.verb == "sync",
         render_cache=cache_dir(os.environ) / "renders",
     )
+
+
+def _values_layer(file: Path) -> Layer:
+    doc = load_file(file)
+    if not isinstance(doc.data, dict):
+        raise SpecError("a --values file must be a mapping of values", mark=doc.mark(()))
+    origins = {
+        tuple(str(p) for p in path): Origin(str(mark))
+        for path, mark in doc.value_marks.items()
+        if path and all(isinstance(p, str) for p in path)
+    }
+    return Layer(values=doc.data, origins=origins)
+
+
+def _read_text(path: str) -> str:
+    # --set-file, as helm reads it: relative to the current directory, bytes as they are (no newline
+    # translation).
+    return Path(path).read_bytes().decode("utf-8")
 
 
 def progress() -> Callable[[str], None]:
