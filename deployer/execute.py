@@ -118,6 +118,8 @@ class Executor:
     project: str = "default"
     concurrency: int = 4
     on_event: Event = lambda _step: None
+    # Why no further release may start ("" while they may): e.g. the run lost its lock.
+    stop_reason: Callable[[], str] = lambda: ""
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -174,6 +176,11 @@ class Executor:
                         self.on_event(result)
                         return
                     async with limit:
+                        if stop := self.stop_reason():
+                            result.status = SKIPPED
+                            result.detail = f"not started: {stop}"
+                            self.on_event(result)
+                            return
                         result.started = time.monotonic()
                         result.status = "running"
                         self.on_event(result)

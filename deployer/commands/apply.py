@@ -31,7 +31,7 @@ def apply(args: argparse.Namespace) -> int:
     options = plan_options(args)
     _helm, charts = helm_and_charts(args, session.proj, session.log)
     # Plan under the lock: a run that waited for another must see what that run did.
-    with locked(session, args):
+    with locked(session, args) as lock:
         planned = plan_against_cluster(
             session.proj, options, session.helm, charts, session.cluster, session.log
         )
@@ -64,6 +64,7 @@ def apply(args: argparse.Namespace) -> int:
             description=f"deployer run {run_id} commit {spec_commit(session.proj.root)}",
             concurrency=args.concurrency,
             on_event=_printer(session.log),
+            stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}
@@ -77,6 +78,7 @@ def apply(args: argparse.Namespace) -> int:
         if rel.action == BLOCKED:
             report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))
     _emit(report, args.output)
+    lock.check()  # a run that lost its lock exits 1 naming the new holder, after its report
     return 0 if report.ok else 1
 
 
