@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,24 @@ def test_an_unchanged_release_is_not_rendered_again(
     assert second.code == 0, second.err
     assert recorder.commands().count("template") == 4  # only the changed worker was rendered again
     assert "rendered 3 release(s) (2 from the render cache)" in second.err
+
+
+def test_offline_the_plan_names_the_releases_whose_chart_uses_lookup(
+    repo: Path, helm: Path, cache: Path
+) -> None:
+    shutil.copytree(ROOT / "tests" / "data" / "charts" / "shapes" / "keeper", repo / "charts" / "keeper")
+    spec = repo / "deployer.yaml"
+    spec.write_text(spec.read_text() + "  - name: keeper\n    chart: ./charts/keeper\n    namespace: shop\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a chart that keeps its password with lookup")
+    result = run(
+        ["diff", "-e", "prod", "--base", "HEAD", "--output", "json"],
+        repo,
+        {**OFFLINE, "DEPLOYER_HELM": str(helm)},
+    )
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["notes"] == [
+        "compared with HEAD (no cluster access)",
+        "shop/keeper use(s) lookup: values looked up in the cluster are unknown offline, "
+        "so their diff may show changes a cluster diff would not",
+    ]
