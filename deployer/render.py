@@ -23,6 +23,7 @@ import yaml
 from deployer.charts import ChartStore
 from deployer.helm import Helm
 from deployer.project import DesiredRelease
+from deployer.redact import for_values, masked_errors
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ async def render_all(
                 for api in api_versions:
                     args += ["--api-versions", api]
                 log(f"rendering {release.key}")
-                manifest = await helm.run(args, release=release.key)
+                with masked_errors(for_values(values[release.key], release.sensitive)):
+                    manifest = await helm.run(args, release=release.key)
             if cache_file is not None:
                 _write_private(cache_file, manifest)
             return Rendered(release, manifest, version)
