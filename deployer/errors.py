@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -85,6 +85,12 @@ class HelmError(DeployerError):
         self.release = release
         who = f"release {release}: " if release else ""
         super().__init__(f"{who}helm exited with code {returncode}: {' '.join(self.command)}")
+
+    def redacted(self, redact: Callable[[str], str]) -> HelmError:
+        """The same error with `redact` applied to what helm printed (it can quote values)."""
+        return HelmError(
+            command=self.command, returncode=self.returncode, stderr=redact(self.stderr), release=self.release
+        )
 
     def render(self) -> str:
         text = f"error: {self.message}"

@@ -24,6 +24,7 @@ from deployer.manifests import ResourceChange, diff_manifests
 from deployer.merge import Origin, ValuePath, leaves
 from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
+from deployer.redact import NO_REDACTION, Redactor, for_release
 from deployer.secrets import MASK, is_sensitive
 
 
@@ -83,6 +84,8 @@ class ReleasePlan:
     hooks: tuple[ResourceChange, ...] = ()  # hook resources (tests included) that differ
     notes: tuple[str, ...] = ()  # facts that change nothing by themselves (CRD files, ...)
     replace: bool = False  # install after uninstalling a release whose only revision failed
+    # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
+    redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,28 @@ def value_changes(
 
 
 def plan_release(
+    desired: DesiredState, observed: ObservedRelease | None, *, show_secrets: bool = False
+) -> ReleasePlan:
+    """The plan of one release, with its secret texts masked wherever they appear (unless show_secrets)."""
+    sides = [(s.values, s.manifest + s.hooks) for s in (desired, observed) if s is not None]
+    redactor = NO_REDACTION if show_secrets else for_release(desired.release.sensitive, sides)
+    return _scrub(_plan_release(desired, observed, show_secrets=show_secrets), redactor)
+
+
+def _scrub(plan: ReleasePlan, redactor: Redactor) -> ReleasePlan:
+    return replace(
+        plan,
+        resources=redactor.changes(plan.resources),
+        drift=redactor.changes(plan.drift),
+        hooks=redactor.changes(plan.hooks),
+        values=tuple(
+            replace(v, before=redactor.value(v.before), after=redactor.value(v.after)) for v in plan.values
+        ),
+        redactor=redactor,
+    )
+
+
+def _plan_release(
     desired: DesiredState, observed: ObservedRelease | None, *, show_secrets: bool = False
 ) -> ReleasePlan:
     rel = desired.release
@@ -281,7 +306,7 @@ def make_plan(
     if prune_candidates:
         known = set(spec_keys) | {d.release.key for d in desired}
         plans += [
-            plan_prune(o)
+            _scrub(plan_prune(o), NO_REDACTION if show_secrets else for_release((), [(o.values, o.manifest)]))
             for k, o in sorted(observed.items())
             if o.belongs_to(project, environment) and k not in known
         ]
@@ -305,7 +330,7 @@ def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Pla
     upgrade puts the drifted fields back)."""
     out = []
     for rel in plan.releases:
-        found = tuple(drift.get(rel.key, ()))
+        found = rel.redactor.changes(drift.get(rel.key, ()))
         if not found:
             out.append(rel)
             continue

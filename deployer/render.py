@@ -24,6 +24,7 @@ from deployer.charts import ChartContents, ChartStore
 from deployer.helm import Helm
 from deployer.manifests import split_hooks
 from deployer.project import DesiredRelease
+from deployer.redact import for_values, masked_errors
 from deployer.yamlsource import HelmDumper
 
 
@@ -145,7 +146,8 @@ async def render_all(
                     assert cluster_flags is not None
                     args += ["--dry-run=server", *cluster_flags]
                 log(f"rendering {release.key}{' against the cluster (it uses lookup)' if live else ''}")
-                output = await helm.run(args, release=release.key)
+                with masked_errors(for_values(values[release.key], release.sensitive)):
+                    output = await helm.run(args, release=release.key)
             if cache_file is not None:
                 _write_private(cache_file, output)
             return done(output)

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from deployer.manifests import ResourceChange
 from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, Plan, ReleasePlan
 
 JSON_SCHEMA_VERSION = 1
-MARKDOWN_LIMIT = 65_000
+MARKDOWN_LIMIT = 65_000  # GitHub refuses a comment over 65,536 characters
+CUT = "✂️"
+CLIP = 300  # characters kept of one release's reasons, chart or note in a shortened comment
+CELL_CLIP = 100  # characters kept of one values-table cell in a shortened comment
+MIN_CAP = 200  # the smallest cap on one table or diff before whole sections are left out
+DROP_NOTE_ROOM = 100  # kept free for the "release section(s) not shown" note
 SYMBOL = {INSTALL: "+", UPGRADE: "~", UNINSTALL: "-", PRUNE: "-", BLOCKED: "!", NOOP: "="}
 STYLE = {
     INSTALL: "green",
@@ -201,79 +207,208 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _changes_block(r: ReleasePlan, changes: tuple[ResourceChange, ...], diff_limit: int | None) -> str:
-    body = "".join(
+class _Section(NamedTuple):
+    """One release's collapsible section, its parts computed once and cut to any cap."""
+
+    summary: str
+    summary_short: str
+    rows: tuple[str, ...]  # values table rows
+    rows_short: tuple[str, ...]  # the same with long cells clipped
+    drift: str
+    resources: str
+    hooks: str
+    notes: tuple[str, ...]  # the release's notes (CRD files, ...)
+
+    @classmethod
+    def of(cls, r: ReleasePlan) -> _Section:
+        reasons = "; ".join(r.reasons)
+        head = f"<details><summary><code>{r.key}</code>: {ACTION_TEXT[r.action]} "
+        drift = "".join(d.diff for d in r.drift)
+        table = [
+            (
+                _cell(v.path),
+                _shown(v.before, v.change != "added"),
+                _shown(v.after, v.change != "removed"),
+                _cell(v.source),
+            )
+            for v in r.values
+        ]
+        return cls(
+            summary=f"{head}({_cell(reasons)})</summary>\n\n",
+            summary_short=f"{head}({_cell(_clip(reasons, CLIP))})</summary>\n\n",
+            rows=tuple(_value_row(*cells) for cells in table),
+            rows_short=tuple(_value_row(*(_clip(c, CELL_CLIP) for c in cells)) for cells in table),
+            drift=drift,
+            resources=_changes_text(r, r.resources),
+            hooks=_changes_text(r, r.hooks),
+            notes=r.notes,
+        )
+
+    def render(self, cap: int | None) -> str:
+        """The section; with `cap`, each table and diff is cut near `cap` characters, with a note
+        saying what was cut."""
+        parts = [self.summary if cap is None else self.summary_short]
+        if self.rows:
+            parts.append(_values_table(self.rows if cap is None else self.rows_short, cap))
+        if self.drift:
+            parts.append("**Drift** (live cluster vs deployed revision)\n\n")
+            parts.append(_capped_diff(self.drift, cap, "Drift"))
+            parts.append("\n")
+        for title, body in (("Resources", self.resources), ("Hooks", self.hooks)):
+            if body:
+                parts.append(f"**{title}**\n\n")
+                parts.append(_capped_diff(body, cap, "Diff"))
+        for note in self.notes:
+            parts.append(f"\n> **Note:** {note if cap is None else _clip(note, CLIP)}\n")
+        parts.append("\n</details>\n")
+        return "".join(parts)
+
+
+def _shown(value: Any, present: bool) -> str:
+    return _cell(_value(value)) if present else ""
+
+
+def _value_row(path: str, before: str, after: str, source: str) -> str:
+    return f"| `{path}` | {f'`{before}`' if before else ''} | {f'`{after}`' if after else ''} | {source} |\n"
+
+
+def _values_table(rows: Sequence[str], cap: int | None) -> str:
+    kept = len(rows) if cap is None else _fitting(rows, cap)
+    table = "**Values**\n\n| Path | Before | After | Source |\n|---|---|---|---|\n" + "".join(rows[:kept])
+    if kept < len(rows):
+        table += f"\n> {CUT} {len(rows) - kept} more value(s) not shown.\n"
+    return table + "\n"
+
+
+def _changes_text(r: ReleasePlan, changes: tuple[ResourceChange, ...]) -> str:
+    """An upgrade's unified diffs; for other actions, one `+`/`-` line per resource."""
+    return "".join(
         res.diff if r.action == UPGRADE else f"{'+' if res.change == 'added' else '-'} {res.key}\n"
         for res in changes
     )
-    if diff_limit is None or len(body) <= diff_limit:
+
+
+def _capped_diff(body: str, cap: int | None, what: str) -> str:
+    if cap is None or len(body) <= cap:
         return _fence(body)
-    kept = body[:diff_limit].rsplit("\n", 1)[0]
+    kept = body[:cap].rsplit("\n", 1)[0]
     omitted = body.count("\n") - kept.count("\n")
-    return _fence(kept + "\n") + (
-        f"\n> ✂️ Diff truncated: {omitted} more line(s) not shown. "
+    return (
+        _fence(kept + "\n") + f"\n> {CUT} {what} truncated: {omitted} more line(s) not shown. "
         "Run `deployer diff` locally for the full diff.\n"
     )
 
 
-def _release_section(r: ReleasePlan, diff_limit: int | None) -> str:
-    parts = [
-        f"<details><summary><code>{r.key}</code>: {ACTION_TEXT[r.action]} ({_cell('; '.join(r.reasons))})"
-        f"</summary>\n\n"
-    ]
-    if r.values:
-        parts.append("**Values**\n\n| Path | Before | After | Source |\n|---|---|---|---|\n")
-        for v in r.values:
-            before = f"`{_cell(_value(v.before))}`" if v.change != "added" else ""
-            after = f"`{_cell(_value(v.after))}`" if v.change != "removed" else ""
-            parts.append(f"| `{_cell(v.path)}` | {before} | {after} | {_cell(v.source)} |\n")
-        parts.append("\n")
-    if r.drift:
-        parts.append("**Drift** (live cluster vs deployed revision)\n\n")
-        parts.append(_fence("".join(d.diff for d in r.drift)))
-        parts.append("\n")
-    for title, changes in (("Resources", r.resources), ("Hooks", r.hooks)):
-        if changes:
-            parts.append(f"**{title}**\n\n")
-            parts.append(_changes_block(r, changes, diff_limit))
-    for note in r.notes:
-        parts.append(f"\n> **Note:** {note}\n")
-    parts.append("\n</details>\n")
-    return "".join(parts)
+def _clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _fitting(items: Sequence[str], budget: int) -> int:
+    """How many of the first items fit in `budget` characters."""
+    total = 0
+    for count, item in enumerate(items):
+        total += len(item)
+        if total > budget:
+            return count
+    return len(items)
+
+
+def _table(plan: Plan, budget: int | None) -> str:
+    """The release table; over `budget`, unchanged releases are left out first, then the last rows."""
+    rows = [_table_row(r, None) for r in plan.releases]
+    note = ""
+    if budget is not None and sum(map(len, rows)) > budget:
+        changing = [r for r in plan.releases if r.action != NOOP]
+        rows = [_table_row(r, CLIP) for r in changing]
+        rows = rows[: _fitting(rows, budget)]
+        unchanged = len(plan.releases) - len(changing)
+        detail = f" ({unchanged} of them unchanged)" if unchanged else ""
+        note = f"\n> {CUT} {len(plan.releases) - len(rows)} release(s) not listed in this table{detail}.\n"
+    return "| Release | Action | Chart | Changes |\n|---|---|---|---|\n" + "".join(rows) + note + "\n"
+
+
+def _table_row(r: ReleasePlan, clip: int | None) -> str:
+    reasons, chart = "; ".join(r.reasons), _chart(r)
+    if clip is not None:
+        reasons, chart = _clip(reasons, clip), _clip(chart, clip)
+    return f"| `{r.key}` | {_EMOJI[r.action]} | {_cell(chart)} | {_cell(reasons)} |\n"
+
+
+def _order(plan: Plan, budget: int | None) -> str:
+    steps = [f"{i}. " + ", ".join(f"`{k}`" for k in b) for i, b in enumerate(plan.order, 1)]
+    line = " → ".join(steps)
+    if budget is not None and len(line) > budget:
+        kept = _fitting([f"{step} → " for step in steps], budget)
+        line = " → ".join([*steps[:kept], f"{CUT} {len(steps) - kept} more batch(es) not shown"])
+    return f"**Apply order:** {line}\n\n"
+
+
+def _notes(plan: Plan, budget: int | None) -> str:
+    notes = [f"> {note}\n\n" for note in plan.notes]
+    if budget is None or sum(map(len, notes)) <= budget:
+        return "".join(notes)
+    notes = [f"> {_clip(note, CLIP)}\n\n" for note in plan.notes]
+    kept = _fitting(notes, budget)
+    more = f"> {CUT} {len(notes) - kept} more note(s) not shown.\n\n" if kept < len(notes) else ""
+    return "".join(notes[:kept]) + more
+
+
+def _head(plan: Plan, budget: int | None) -> str:
+    """Title, release table, apply order, notes and summary; with `budget`, at most about that long."""
+    title = f"### deployer plan for `{plan.environment}`\n\n"
+    if not plan.has_changes:
+        found = [f"\n> **Note:** `{r.key}`: {note}\n" for r in plan.releases for note in r.notes]
+        kept = len(found) if budget is None else _fitting(found, budget)
+        more = f"\n> {CUT} {len(found) - kept} more note(s) not shown.\n" if kept < len(found) else ""
+        return (
+            title
+            + f"No changes: {len(plan.releases)} release(s) are up to date.\n"
+            + "".join(found[:kept])
+            + more
+        )
+    share = None if budget is None else budget // 5
+    order = _order(plan, share) if plan.order else ""
+    notes = _notes(plan, share)
+    tail = f"{notes}**{summary(plan)}**\n\n"
+    room = None if budget is None else budget - len(title) - len(order) - len(tail)
+    return title + _table(plan, None if room is None else max(0, room)) + order + tail
 
 
 def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
-    head = [f"### deployer plan for `{plan.environment}`\n\n"]
-    if not plan.has_changes:
-        head.append(f"No changes: {len(plan.releases)} release(s) are up to date.\n")
-        head += [f"\n> **Note:** `{r.key}`: {note}\n" for r in plan.releases for note in r.notes]
-        return "".join(head)
-    head.append("| Release | Action | Chart | Changes |\n|---|---|---|---|\n")
-    for r in plan.releases:
-        head.append(
-            f"| `{r.key}` | {_EMOJI[r.action]} | {_cell(_chart(r))} | {_cell('; '.join(r.reasons))} |\n"
-        )
-    head.append("\n")
-    if plan.order:
-        steps = " → ".join(f"{i}. " + ", ".join(f"`{k}`" for k in b) for i, b in enumerate(plan.order, 1))
-        head.append(f"**Apply order:** {steps}\n\n")
-    for note in plan.notes:
-        head.append(f"> {note}\n\n")
-    head.append(f"**{summary(plan)}**\n\n")
+    """The plan as a pull-request comment, always shorter than `limit` characters. What does not
+    fit is cut, largest diffs first, and every cut says so with a ✂️ note."""
     changed = [
         r
         for r in plan.releases
-        if r.action != NOOP and (r.values or r.resources or r.hooks or r.notes or r.action == BLOCKED)
+        if r.action != NOOP
+        and (r.values or r.resources or r.hooks or r.drift or r.notes or r.action == BLOCKED)
     ]
-    sections = [_release_section(r, None) for r in changed]
-    total = len("".join(head)) + sum(map(len, sections))
-    limit_per_diff: int | None = None
-    # Too long for a comment: cap the largest diffs, shrinking the cap until everything fits.
-    while total > limit:
-        biggest = max(len(s) for s in sections)
-        limit_per_diff = max(200, int(biggest * 0.7) if limit_per_diff is None else int(limit_per_diff * 0.7))
-        sections = [_release_section(r, limit_per_diff) for r in changed]
-        total = len("".join(head)) + sum(map(len, sections))
-        if limit_per_diff == 200:
-            break
-    return "".join(head) + "".join(sections)
+    sections = [_Section.of(r) for r in changed]
+    whole = [s.render(None) for s in sections]
+    full = _head(plan, None) + "".join(whole)
+    if len(full) < limit:
+        return full
+    footer = f"\n> {CUT} Shortened to fit a comment; run `deployer diff` locally for the full plan.\n"
+    head = _head(plan, limit // 2)
+    shown, dropped = _fit_sections(sections, whole, limit - len(head) - len(footer) - DROP_NOTE_ROOM)
+    if dropped:
+        shown.append(f"\n> {CUT} {dropped} release section(s) not shown.\n")
+    out = head + "".join(shown) + footer
+    if len(out) >= limit:  # only for a limit too small to hold the head (a few hundred characters)
+        out = f"### deployer plan for `{plan.environment}`\n\n**{summary(plan)}**\n{footer}"
+    return out if len(out) < limit else out[: max(0, limit - 1)]
+
+
+def _fit_sections(sections: Sequence[_Section], whole: list[str], room: int) -> tuple[list[str], int]:
+    """The sections (`whole` as rendered uncut) that fit in `room`: cap the largest tables and
+    diffs, shrinking the cap until everything fits or the cap reaches MIN_CAP; then leave out the
+    last sections."""
+    if room <= 0:
+        return [], len(sections)
+    shown = whole
+    cap = max(MIN_CAP, min(room, max(map(len, whole), default=0)))  # no one part is worth more
+    while sum(map(len, shown)) > room and cap > MIN_CAP:
+        cap = max(MIN_CAP, int(cap * 0.7))
+        shown = [s.render(cap) for s in sections]
+    kept = _fitting(shown, room)
+    return shown[:kept], len(shown) - kept

@@ -3,8 +3,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from testing import tools
+
+# Property tests check laws, not speed: on a loaded CI machine (2 cores shared with other jobs),
+# hypothesis' deadline and its "generation is slow / too much filtering / data too large" health
+# checks fail runs whose properties all hold. Every hypothesis test in tests/ runs under this profile.
+settings.register_profile(
+    "deployer",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+settings.load_profile("deployer")
 
 
 @pytest.fixture(

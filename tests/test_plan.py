@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, make_plan
+from deployer.manifests import ResourceChange, ResourceKey
+from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, make_plan, with_drift
 from testing.planning import configmap, deployment, desired, observed, secret
 
 
@@ -128,3 +129,39 @@ def test_prune_never_proposes_releases_of_another_project_with_the_same_environm
     theirs = replace(theirs, labels={**theirs.labels, "deployer-project": "other-repo"})
     plan = make_plan("prod", [], {"shop/gone": observed("gone", {}, []), "shop/theirs": theirs})
     assert [(r.key, r.action) for r in plan.releases] == [("shop/gone", PRUNE)]
+
+
+def test_drift_found_later_is_masked_with_the_release_secrets() -> None:
+    docs = [configmap("cfg", URL="postgres://app:canary-password@db")]
+    release = desired("api", {"db": {"password": "canary-password"}}, docs, sensitive=("db.password",))
+    live = ResourceChange(
+        ResourceKey("", "ConfigMap", "shop", "cfg"),
+        "drifted",
+        "-  URL: postgres://app:canary-password@db\n+  URL: postgres://app:canary-password@db2\n",
+    )
+    for show_secrets, shown in ((False, False), (True, True)):
+        plan = make_plan(
+            "prod",
+            [release],
+            {"shop/api": observed("api", {"db": {"password": "canary-password"}}, docs)},
+            show_secrets=show_secrets,
+        )
+        [rel] = with_drift(plan, {"shop/api": [live]}).releases
+        assert rel.action == UPGRADE
+        assert ("canary-password" in rel.drift[0].diff) is shown
+
+
+def test_a_pruned_release_masks_its_secret_data_wherever_it_appears() -> None:
+    docs = [secret("creds", token="canary-token"), configmap("copy", TOKEN="canary-token")]
+    plan = make_plan("prod", [], {"shop/gone": observed("gone", {}, docs)})
+    [rel] = plan.releases
+    assert rel.action == PRUNE
+    assert all("canary" not in r.diff for r in rel.resources)
+    shown = make_plan("prod", [], {"shop/gone": observed("gone", {}, docs)}, show_secrets=True)
+    assert any("canary-token" in r.diff for r in shown.releases[0].resources)
+
+
+def test_a_plan_never_shows_its_redactor() -> None:
+    docs = [secret("creds", token="canary-token")]
+    plan = make_plan("prod", [desired("api", {}, docs)], {})
+    assert "canary" not in repr(plan)

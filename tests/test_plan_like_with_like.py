@@ -135,3 +135,23 @@ def test_a_changed_crd_file_is_a_note_not_a_change() -> None:
     )
     assert not plan.has_changes
     assert text(plan).splitlines()[1] == f"Note: shop/api: {rel.notes[0]}"
+
+
+def test_a_sensitive_value_rendered_into_a_hook_is_masked_in_the_hooks_section() -> None:
+    def job(password: str) -> dict[str, Any]:
+        container = {"name": "m", "image": "api:1", "env": [{"name": "DB_PASSWORD", "value": password}]}
+        return {**MIGRATE_JOB, "spec": {"template": {"spec": {"containers": [container]}}}}
+
+    _manifest, hooks = split_hooks(template_output(job("canary-new-password")))
+    want = replace(
+        desired("api", {"db": {"password": "canary-new-password"}}, [], sensitive=("db.password",)),
+        hooks=hooks,
+    )
+    have = replace(
+        observed("api", {"db": {"password": "canary-old-password"}}, []),
+        hooks=stored(job("canary-old-password")),
+    )
+    plan = make_plan("prod", [want], {"shop/api": have})
+    [hook] = plan.releases[0].hooks
+    assert "-          value: <sensitive>\n+          value: <sensitive>\n" in hook.diff
+    assert "canary" not in text(plan) + to_json(plan)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from typing import Any
 
 from syrupy.assertion import SnapshotAssertion
 
@@ -93,3 +95,64 @@ def test_a_huge_diff_is_truncated_with_a_visible_note_to_fit_a_comment() -> None
     assert "Diff truncated" in cut
     assert "+  replicas: 2" in cut  # the small release's diff survives whole
     assert cut.count("<details>") == cut.count("</details>") == 2
+
+
+CANARY = "canary-db-password"
+OLD_CANARY = "canary-old-db-password"
+TOKEN = "canary-secret-token"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def leaky_docs(password: str) -> list[dict[str, Any]]:
+    """What a chart may do with a sensitive value and a Secret's data besides the Secret itself."""
+    app = deployment("api", 2)
+    container = app["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "DB_PASSWORD", "value": password}]
+    container["command"] = ["app", f"--db-password={password}"]
+    app["metadata"]["annotations"] = {"example.com/dsn": f"postgres://app:{password}@db/app"}
+    return [
+        app,
+        configmap("settings", DATABASE_URL=f"postgres://app:{password}@db:5432/app"),
+        configmap("encoded", PASSWORD_B64=b64(password), AUTH_B64=b64(f"app:{password}")),
+        secret("api-token", token=TOKEN),
+        configmap("token-copy", TOKEN=TOKEN, TOKEN_B64=b64(TOKEN)),
+    ]
+
+
+def leaky_plan(*, show_secrets: bool = False) -> Plan:
+    sensitive = ("db.password",)
+    values = {"db": {"password": CANARY, "url": f"postgres://app:{CANARY}@db/app"}}
+    old_values = {"db": {"password": OLD_CANARY, "url": f"postgres://app:{OLD_CANARY}@db/app"}}
+    return make_plan(
+        "prod",
+        [
+            desired("api", values, leaky_docs(CANARY), sensitive=sensitive),
+            desired("fresh", values, leaky_docs(CANARY), sensitive=sensitive),
+        ],
+        {"shop/api": observed("api", old_values, [configmap("settings", DATABASE_URL=OLD_CANARY)])},
+        show_secrets=show_secrets,
+    )
+
+
+def test_a_sensitive_value_is_masked_wherever_a_chart_renders_it_in_every_format() -> None:
+    plan = leaky_plan()
+    for rendered in (text(plan), markdown(plan), to_json(plan)):
+        for leaked in (CANARY, OLD_CANARY, TOKEN, b64(CANARY), b64(OLD_CANARY), b64(TOKEN), "canary"):
+            assert leaked not in rendered
+        assert "<sensitive>" in rendered
+    shown = text(plan)
+    assert "DATABASE_URL: postgres://app:<sensitive>@db:5432/app" in shown
+    assert "--db-password=<sensitive>" in shown
+    assert "example.com/dsn: postgres://app:<sensitive>@db/app" in shown
+    assert 'db.url: "postgres://app:<sensitive>@db/app"' in shown  # a non-sensitive value holding it
+
+
+def test_show_secrets_shows_them_in_every_format() -> None:
+    plan = leaky_plan(show_secrets=True)
+    for rendered in (text(plan), markdown(plan), to_json(plan)):
+        assert CANARY in rendered
+        assert TOKEN in rendered
+    assert b64(CANARY) in to_json(plan)

@@ -125,6 +125,16 @@ def test_a_chart_that_fails_to_render_names_the_release_and_shows_helms_message(
     assert "Traceback" not in result.err
 
 
+def test_helms_error_never_shows_a_sensitive_value_it_quotes(example: Path, helm: Path, cache: Path) -> None:
+    (example / "charts" / "web" / "templates" / "broken.yaml").write_text(
+        '{{ fail (printf "cannot log in with %s" .Values.secret.apiKey) }}\n'
+    )
+    result = run(["--debug", "template", "-e", "dev"], example, {"DEPLOYER_HELM": str(helm), "API_KEY": None})
+    assert result.code == 1
+    assert "cannot log in with <sensitive>" in result.err
+    assert "dev-api-key" not in result.err + result.out
+
+
 def test_missing_helm_says_where_it_looked(example: Path, cache: Path) -> None:
     result = run(["template", "-e", "dev"], example, {"DEPLOYER_HELM": "/nonexistent/helm"})
     assert result.code == 1

@@ -1,0 +1,235 @@
+"""Secret texts masked wherever they appear: in resource diffs, drift, the values table, helm's
+errors. Pure.
+
+Masking by values path (deployer/secrets.py) hides a sensitive value in the values table, and
+manifests.py hides a Secret's data; but a chart can render the same text anywhere (ConfigMap data,
+an env var, an annotation, a command arg, b64enc'd into another object). A Redactor knows the secret
+texts of one release and replaces every occurrence of them in a text with MASK.
+
+The secret texts of a release (docs/diff.md, rule 6, states this for users):
+1. every leaf at or below a `sensitive` path of its values, desired and observed (the old value can
+   be in the old manifest): strings as they are, numbers as JSON writes them;
+2. every value of a Secret's `data` (decoded, and as written) and `stringData`, in the desired and
+   observed manifests.
+Not secrets: booleans and null, texts YAML reads as them ("true", "null", ...), and texts shorter
+than MIN_LENGTH characters. Masking `true`, `on`, `1` or `app` everywhere would hide the diff
+itself, and such values protect nothing. A number is masked as text: a sensitive `5432` also hides
+a port 5432 elsewhere in the diff, which is the price of never showing it.
+
+Each secret text is masked in every form a chart or our own YAML output gives it: as it is;
+JSON-escaped (toJson, YAML double quotes); YAML single-quoted (`'` doubled); URL-encoded (urlquery,
+DSNs); each line of a multi-line text on its own (YAML splits them) when at least MIN_LINE_LENGTH
+long; and base64 (b64enc): the whole encoding, plus the run of characters the text alone decides
+when it is encoded inside a longer text (one per byte offset), when at least MIN_BASE64 long.
+Overlapping matches are merged into one mask, so a secret inside a longer one leaves no fragment of
+the longer one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import cached_property
+from typing import Any
+
+from deployer.errors import HelmError
+from deployer.manifests import SECRET_FIELDS, ResourceChange, is_secret, parse_manifest
+from deployer.merge import leaves
+from deployer.secrets import MASK, is_sensitive
+
+MIN_LENGTH = 4
+# Short lines of a multi-line secret are mostly structure shared with plain text (`server:`,
+# `enabled: true`); masking them would hide ordinary lines of other objects.
+MIN_LINE_LENGTH = 16
+# An embedded base64 run shorter than this matches unrelated base64 (certificates, binaryData).
+MIN_BASE64 = 8
+_DOCUMENT_START = re.compile(r"^---(?=\s|$)", re.MULTILINE)
+_YAML_BOOL_OR_NULL = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~"})
+
+Side = tuple[Mapping[str, Any], str]  # a release's values and its manifest, desired or observed
+
+
+class Redactor:
+    """Masks every occurrence of a set of secret texts (str, or bytes from a Secret's data).
+
+    The secrets are read on first use, so a generator defers the work of finding them (parsing the
+    manifests again) to the releases whose diffs are not empty.
+    """
+
+    def __init__(self, secrets: Iterable[str | bytes] = ()) -> None:
+        self._secrets = secrets
+
+    def __repr__(self) -> str:  # never show a secret, even in a traceback or a debugger
+        return "Redactor(...)"
+
+    @cached_property
+    def _needles(self) -> tuple[str, ...]:
+        found = {form for secret in self._secrets for form in _forms(secret)}
+        return tuple(sorted(found, key=lambda s: (-len(s), s)))
+
+    @cached_property
+    def _any(self) -> re.Pattern[str] | None:
+        # One scan finds whether any form occurs: ~10x faster than a find per form, and most texts
+        # hold none. It cannot report overlapping matches, hence _occurrences for those that do.
+        return re.compile("|".join(map(re.escape, self._needles))) if self._needles else None
+
+    def redact(self, text: str) -> str:
+        if not text or self._any is None or not self._any.search(text):
+            return text
+        spans = _merged(_occurrences(text, self._needles))
+        out, pos = [], 0
+        for start, end in spans:
+            out += [text[pos:start], MASK]
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def value(self, value: Any) -> Any:
+        """A values-table value with secret texts masked in its strings (and numbers)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            shown = json.dumps(value)
+            return value if self.redact(shown) == shown else MASK
+        return value
+
+    def changes(self, changes: Iterable[ResourceChange]) -> tuple[ResourceChange, ...]:
+        return tuple(replace(c, diff=self.redact(c.diff)) for c in changes)
+
+
+NO_REDACTION = Redactor()
+
+
+def for_release(sensitive: Sequence[str], sides: Iterable[Side]) -> Redactor:
+    """The redactor of one release, from its sensitive paths and both sides of its plan."""
+    return Redactor(_release_secrets(tuple(sensitive), tuple(sides)))
+
+
+def for_values(values: Mapping[str, Any], sensitive: Sequence[str]) -> Redactor:
+    """The redactor of values alone (before anything is rendered, e.g. for helm's errors)."""
+    return for_release(sensitive, [(values, "")])
+
+
+@contextmanager
+def masked_errors(redactor: Redactor) -> Iterator[None]:
+    """Re-raise a HelmError with secret texts masked in its stderr (helm quotes values lines)."""
+    try:
+        yield
+    except HelmError as exc:
+        # `from None`: the original error, with the secret in it, must not print as a cause.
+        raise exc.redacted(redactor.redact) from None
+
+
+def _release_secrets(sensitive: tuple[str, ...], sides: tuple[Side, ...]) -> Iterator[str | bytes]:
+    for values, manifest in sides:
+        if sensitive:
+            for path, value in leaves(values):
+                if is_sensitive(path, sensitive):
+                    yield from _scalars(value)
+        yield from _secret_data(manifest)
+
+
+def _scalars(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for sub in value.values():
+            yield from _scalars(sub)
+    elif isinstance(value, list):
+        for sub in value:
+            yield from _scalars(sub)
+    elif isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield json.dumps(value)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)  # dates and other YAML-only types, as helm receives them
+
+
+def _secret_data(manifest: str) -> Iterator[str | bytes]:
+    for doc in _secret_documents(manifest):
+        for field in SECRET_FIELDS:
+            data = doc.get(field)
+            if not isinstance(data, Mapping):
+                continue
+            for value in data.values():
+                if value is None:
+                    continue
+                if field != "data":
+                    yield str(value)
+                    continue
+                try:  # its base64 forms include the text as written
+                    yield base64.b64decode(str(value), validate=True)
+                except (binascii.Error, ValueError):
+                    yield str(value)  # not base64 (the API server would refuse it): as written
+
+
+def _secret_documents(manifest: str) -> Iterator[dict[str, Any]]:
+    # Parsing every document again costs as much as the diff's own parse; only a document with
+    # the word `Secret` in it can be one (YAML itself starts a document at every `---` line).
+    for chunk in _DOCUMENT_START.split(manifest):
+        if "Secret" in chunk:
+            yield from (doc for key, doc in parse_manifest(chunk).items() if is_secret(key))
+
+
+def _forms(secret: str | bytes) -> set[str]:
+    if isinstance(secret, bytes):
+        try:
+            return _forms(secret.decode())
+        except UnicodeDecodeError:  # binary (a keystore): only its base64 can appear in a text
+            return _base64_forms(secret) if len(secret) >= MIN_LENGTH else set()
+    if not _is_secret_text(secret):
+        return set()
+    forms = {
+        secret,
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.replace("'", "''"),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret, safe=""),
+    }
+    forms |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= MIN_LINE_LENGTH}
+    forms |= _base64_forms(secret.encode())
+    return {f for f in forms if _is_secret_text(f)}
+
+
+def _is_secret_text(text: str) -> bool:
+    return len(text) >= MIN_LENGTH and text.lower() not in _YAML_BOOL_OR_NULL
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    """The base64 of `raw`, and for each byte offset at which it may start inside a longer encoded
+    text, the characters that depend on its bits only (each base64 character holds 6 bits)."""
+    forms = {base64.b64encode(raw).decode()}
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + raw).decode()
+        first = -(-8 * offset // 6)  # the first character with none of the offset's bits
+        end = 8 * (offset + len(raw)) // 6  # past the last character with none of what follows
+        if end - first >= MIN_BASE64:
+            forms.add(encoded[first:end])
+    return forms
+
+
+def _occurrences(text: str, needles: Sequence[str]) -> Iterator[tuple[int, int]]:
+    for needle in needles:
+        start = text.find(needle)
+        while start >= 0:
+            yield start, start + len(needle)
+            start = text.find(needle, start + 1)
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out

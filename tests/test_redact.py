@@ -1,0 +1,168 @@
+"""Secret texts are masked wherever they appear, in every form a chart gives them. Pure."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from collections.abc import Iterator
+
+import pytest
+
+from deployer.errors import HelmError
+from deployer.redact import MIN_LENGTH, Redactor, for_release, for_values, masked_errors
+from deployer.secrets import MASK
+from testing.planning import configmap, manifest, secret
+
+CANARY = "canary-s3cret-value"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_every_occurrence_is_masked_and_the_rest_is_kept() -> None:
+    redactor = Redactor([CANARY])
+    text = f"url: postgres://app:{CANARY}@db:5432/app\nargs: [--password={CANARY}]\n"
+    assert redactor.redact(text) == f"url: postgres://app:{MASK}@db:5432/app\nargs: [--password={MASK}]\n"
+
+
+def test_a_secret_inside_a_longer_secret_is_masked_whole() -> None:
+    redactor = Redactor(["canary", "canary-and-more"])
+    assert redactor.redact("a canary-and-more b canary c") == f"a {MASK} b {MASK} c"
+
+
+def test_overlapping_secrets_leave_no_fragment_of_either() -> None:
+    redactor = Redactor(["abcd-1234", "1234-wxyz"])
+    assert redactor.redact("<abcd-1234-wxyz>") == f"<{MASK}>"
+
+
+@pytest.mark.parametrize("value", ["abc", "ab", "", "true", "False", "NULL", "yes", "off", "~"])
+def test_short_values_and_what_yaml_reads_as_a_boolean_or_null_are_not_secrets(value: str) -> None:
+    text = f"enabled: true\nname: {value}\nzone: abc\n"
+    assert Redactor([value]).redact(text) == text
+
+
+def test_a_value_of_exactly_the_minimum_length_is_masked() -> None:
+    assert Redactor(["x" * MIN_LENGTH]).redact("a xxxx b") == f"a {MASK} b"
+
+
+def test_non_string_values_at_sensitive_paths() -> None:
+    values = {
+        "db": {
+            "pin": 98765432,
+            "ratio": 0.123456,
+            "tls": True,
+            "unset": None,
+            "hosts": ["canary-host-1", {"user": "canary-user"}],
+        },
+        "visible": "plain-text",
+    }
+    redactor = for_values(values, ["db"])
+    text = "pin=98765432 ratio=0.123456 tls=True unset=None canary-host-1 canary-user plain-text"
+    assert redactor.redact(text) == f"pin={MASK} ratio={MASK} tls=True unset=None {MASK} {MASK} plain-text"
+
+
+def test_only_values_at_or_below_a_sensitive_path() -> None:
+    redactor = for_values({"db": {"password": CANARY, "host": "db.internal"}}, ["db.password"])
+    assert redactor.redact(f"{CANARY}@db.internal") == f"{MASK}@db.internal"
+
+
+def test_the_base64_of_a_secret_is_masked_alone_and_inside_a_longer_encoding() -> None:
+    redactor = Redactor([CANARY])
+    assert redactor.redact(b64(CANARY)) == MASK
+    for prefix in ("", "u:", "us:", "use:", "user:"):
+        for suffix in ("", "!", "!!", "!!!"):
+            encoded = b64(prefix + CANARY + suffix)
+            shown = redactor.redact(encoded)
+            assert MASK in shown
+            # What remains encodes the prefix and suffix only (plus the bits they share with it).
+            assert len(shown.replace(MASK, "")) <= len(b64(prefix + suffix)) + 4
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        json.dumps('pa"ss\\wo\trd-canary')[1:-1],  # toJson, YAML double quotes
+        "pa'ss: wo''rd".replace("'", "''"),  # YAML single quotes
+        urllib.parse.quote("p@ss/w:rd canary", safe=""),  # urlquery in a DSN
+        urllib.parse.quote_plus("p@ss/w:rd canary", safe=""),
+    ],
+)
+def test_escaped_forms_of_a_secret_are_masked(form: str) -> None:
+    secrets = ['pa"ss\\wo\trd-canary', "pa'ss: wo''rd", "p@ss/w:rd canary"]
+    assert Redactor(secrets).redact(f"x={form};") == f"x={MASK};"
+
+
+def test_each_long_line_of_a_multi_line_secret_is_masked_where_yaml_splits_it() -> None:
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nshort\n-----END KEY-----\n"
+    shown = Redactor([key]).redact("data:\n  '-----BEGIN KEY-----\n\n  MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n")
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in shown
+    assert Redactor([key]).redact("short") == "short"  # short lines are structure, not key material
+
+
+def test_secret_data_of_both_manifests_is_masked_decoded_and_as_written() -> None:
+    before = manifest(secret("db", password="canary-old-password", port="5"))
+    after = manifest(secret("db", password="canary-new-password"), configmap("x", a="b"))
+    redactor = for_release((), [({}, before), ({}, after)])
+    text = f"canary-old-password canary-new-password {b64('canary-new-password')} port=5"
+    assert redactor.redact(text) == f"{MASK} {MASK} {MASK} port=5"
+
+
+def test_string_data_and_binary_data_of_a_secret_are_masked() -> None:
+    blob = bytes(range(200, 256))  # not UTF-8: only its base64 can appear in a text
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"token": "canary-string-token"},
+        "data": {"keystore": base64.b64encode(blob).decode()},
+    }
+    redactor = for_release((), [({}, manifest(doc))])
+    text = f"canary-string-token {base64.b64encode(blob).decode()}"
+    assert redactor.redact(text) == f"{MASK} {MASK}"
+
+
+def test_a_configmap_is_not_a_secret() -> None:
+    redactor = for_release((), [({}, manifest(configmap("cfg", LOG_LEVEL="warning")))])
+    assert redactor.redact("warning") == "warning"
+
+
+def test_values_in_a_values_table_are_masked_in_strings_and_numbers() -> None:
+    redactor = Redactor([CANARY, "98765432"])
+    assert redactor.value(f"postgres://app:{CANARY}@db") == f"postgres://app:{MASK}@db"
+    assert redactor.value([CANARY, 3, True, None]) == [MASK, 3, True, None]
+    assert redactor.value({"a": CANARY}) == {"a": MASK}
+    assert redactor.value(98765432) == MASK
+    assert redactor.value(12) == 12
+
+
+def test_secrets_are_read_only_when_something_needs_masking() -> None:
+    def never() -> Iterator[str]:
+        raise AssertionError("read the secrets of a release with nothing to mask")
+        yield ""
+
+    redactor = Redactor(never())
+    assert redactor.changes([]) == ()
+    assert redactor.redact("") == ""
+
+
+def test_the_redactor_never_shows_its_secrets() -> None:
+    redactor = Redactor([CANARY])
+    redactor.redact("warm the cache")
+    assert CANARY not in repr(redactor)
+    assert CANARY not in str(redactor)
+
+
+def test_a_helm_error_quoting_a_sensitive_value_is_masked() -> None:
+    redactor = for_values({"db": {"password": CANARY}}, ["db.password"])
+    stderr = f'Error: YAML parse error: error converting YAML to JSON: line 3: "password: {CANARY}"\n'
+    with pytest.raises(HelmError) as caught, masked_errors(redactor):
+        raise HelmError(command=["helm", "template", "api"], returncode=1, stderr=stderr, release="shop/api")
+    error = caught.value
+    assert CANARY not in error.render()
+    assert f"password: {MASK}" in error.render()
+    assert (error.command, error.returncode, error.release) == (["helm", "template", "api"], 1, "shop/api")
+    # The unmasked original must not print as the cause or context of the masked one.
+    assert error.__cause__ is None
+    assert error.__suppress_context__
