@@ -347,3 +347,53 @@ def test_an_unknown_helm_driver_is_refused() -> None:
         caught.value.message
         == "HELM_DRIVER=etcd is not a helm storage driver (secret, configmap, memory or sql)"
     )
+
+
+def test_an_exec_plugin_that_fails_is_one_line_naming_the_user(tmp_path: Path) -> None:
+    plugin = tmp_path / "bin" / "credential"
+    plugin.parent.mkdir()
+    plugin.write_text("#!/bin/sh\necho 'token expired: run sso login' >&2\nexit 1\n")
+    plugin.chmod(0o755)
+    config = tmp_path / "config"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "dev",
+                "clusters": [{"name": "dev", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [
+                    {
+                        "name": "sso",
+                        "user": {
+                            "exec": {
+                                "apiVersion": "client.authentication.k8s.io/v1",
+                                "command": "bin/credential",
+                            }
+                        },
+                    }
+                ],
+                "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "sso"}}],
+            }
+        )
+    )
+    with pytest.raises(KubeconfigError) as caught:
+        Cluster(resolve_target(str(config), None, ENV)).version()
+    assert caught.value.render() == (
+        f"error: kubeconfig {config}, user 'sso': cannot authenticate to read /version: Exec {plugin} "
+        "returned 1: token expired: run sso login"
+    )
+
+
+def test_a_context_without_a_user_connects_anonymously(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "dev",
+                "clusters": [{"name": "dev", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "contexts": [{"name": "dev", "context": {"cluster": "dev"}}],
+            }
+        )
+    )
+    target = resolve_target(str(config), None, ENV)
+    assert target.entry("user") == ("", {})
+    assert Cluster(target).client() is not None  # lightkube asserts a user; deployer gives it an empty one
