@@ -1,5 +1,5 @@
-"""The Kubernetes API edge: kubeconfig and context resolved as helm does, one lightkube client, and
-the few reads deployer needs (version, discovery, Helm's release Secrets in one list).
+"""The Kubernetes API edge: one lightkube client for the target deployer/kubeconfig.py resolved (as
+helm does), and the few reads deployer needs (version, discovery, Helm's release records in one list).
 
 Nothing outside this module imports lightkube.
 """
@@ -7,87 +7,20 @@ Nothing outside this module imports lightkube.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from deployer.errors import DeployerError
+from deployer.kubeconfig import KubeconfigError, KubeTarget, resolve_target
 
-from deployer.errors import DeployerError, UsageError
+__all__ = ["Cluster", "KubeError", "KubeTarget", "LeaseConflict", "LeaseRecord", "resolve_target"]
 
 log = logging.getLogger("deployer.kube")
 
 
 class KubeError(DeployerError):
     """The cluster could not be read (unreachable, unauthorised, ...)."""
-
-
-@dataclass(frozen=True)
-class KubeTarget:
-    """Which cluster: the same kubeconfig and context helm will be given."""
-
-    kubeconfig: str | None  # the --kubeconfig value passed on to helm (None: helm resolves it itself)
-    context: str
-    server: str
-    config: Mapping[str, Any]
-    source: str  # for messages: the file(s) the configuration came from
-
-    def helm_flags(self) -> list[str]:
-        flags = ["--kube-context", self.context]
-        if self.kubeconfig:
-            flags += ["--kubeconfig", self.kubeconfig]
-        return flags
-
-
-def _kubeconfig_files(explicit: str | None, environ: Mapping[str, str]) -> list[Path]:
-    if explicit:
-        return [Path(explicit).expanduser()]
-    if environ.get("KUBECONFIG"):
-        return [Path(p).expanduser() for p in environ["KUBECONFIG"].split(os.pathsep) if p]
-    return [Path.home() / ".kube" / "config"]
-
-
-def resolve_target(explicit: str | None, context: str | None, environ: Mapping[str, str]) -> KubeTarget:
-    """Merge kubeconfig files like kubectl and helm (first file wins per name) and pick a context."""
-    files = _kubeconfig_files(explicit, environ)
-    merged: dict[str, Any] = {"clusters": [], "contexts": [], "users": []}
-    seen: dict[str, set[str]] = {k: set() for k in merged}
-    current = None
-    found = []
-    for path in files:
-        if not path.is_file():
-            if explicit:
-                raise UsageError(f"kubeconfig {path} does not exist", hint="fix --kubeconfig")
-            continue
-        found.append(str(path))
-        data = yaml.safe_load(path.read_text()) or {}
-        current = current or data.get("current-context")
-        for kind, entries in merged.items():
-            for entry in data.get(kind) or []:
-                if entry.get("name") not in seen[kind]:
-                    seen[kind].add(entry["name"])
-                    entries.append({**entry, "_dir": str(path.parent)})
-    source = ", ".join(found) or ", ".join(map(str, files))
-    if not found:
-        raise UsageError(
-            f"no kubeconfig found (looked at {source})",
-            hint="pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config",
-        )
-    name = context or current
-    contexts = {c["name"]: c for c in merged["contexts"]}
-    if not name or name not in contexts:
-        known = ", ".join(sorted(contexts)) or "(none)"
-        what = f"kube context '{name}' not found" if name else "no current kube context"
-        raise UsageError(f"{what} in {source} (known: {known})", hint="pass --kube-context NAME")
-    merged["current-context"] = name
-    cluster_name = contexts[name].get("context", {}).get("cluster")
-    server = next(
-        (c.get("cluster", {}).get("server", "") for c in merged["clusters"] if c["name"] == cluster_name), ""
-    )
-    kubeconfig = os.pathsep.join(str(f) for f in files) if explicit else None
-    return KubeTarget(kubeconfig=kubeconfig, context=name, server=server, config=merged, source=source)
 
 
 class LeaseConflict(KubeError):
@@ -146,15 +79,20 @@ class Cluster:
 
     def client(self) -> Any:
         if self._client is None:
+            import httpx2
             from lightkube import Client, KubeConfig
 
-            first_dir = next((e["_dir"] for e in self.target.config["contexts"]), None)
-            config = {k: v for k, v in self.target.config.items()}
-            fname = Path(first_dir) / "kubeconfig" if first_dir else None
-            kube = KubeConfig.from_dict(config, fname=fname)
-            import httpx2
-
-            self._client = Client(kube, timeout=httpx2.Timeout(self.timeout), field_manager="deployer")
+            try:
+                kube = KubeConfig.from_dict(_lightkube_config(self.target))
+                self._client = Client(kube, timeout=httpx2.Timeout(self.timeout), field_manager="deployer")
+            except Exception as exc:  # TLS material that does not load, a field lightkube rejects
+                name, _ = self.target.entry("cluster")
+                raise KubeconfigError(
+                    file=self.target.file_of("cluster"),
+                    kind="cluster",
+                    entry=name,
+                    problem=f"cannot set up the connection: {_one_line(exc)}",
+                ) from None
             http = self._client._client._client  # lightkube keeps its httpx client here
             http.event_hooks["request"].append(self._count)
         return self._client
@@ -167,11 +105,20 @@ class Cluster:
         """Run one API request; every error it can raise becomes a KubeError naming `what` (the verb
         and the resource) and the HTTP status."""
         import httpx2
+        from lightkube import ConfigError
 
         try:
             return fn()
         except httpx2.HTTPStatusError as exc:  # lightkube's ApiError is one too
             raise self._refused(what, exc) from None
+        except ConfigError as exc:  # raised while authenticating: an exec plugin failed, a token file went
+            name, _ = self.target.entry("user")
+            raise KubeconfigError(
+                file=self.target.file_of("user"),
+                kind="user",
+                entry=name,
+                problem=f"cannot authenticate to {what}: {_one_line(exc)}",
+            ) from None
         except Exception as exc:
             if type(exc).__module__.startswith(("httpx", "httpcore", "ssl")) or isinstance(exc, OSError):
                 raise KubeError(
@@ -330,15 +277,20 @@ class Cluster:
         return self._call(what, send)
 
     def helm_release_secrets(self, namespaces: list[str]) -> tuple[list[dict[str, Any]], str]:
-        """Every Helm release Secret (owner=helm) in one cluster-wide list, or one list per namespace
-        when RBAC forbids the cluster-wide one. Returns the raw objects and how they were read."""
+        """Every Helm release record (owner=helm) in one cluster-wide list, or one list per namespace
+        when RBAC forbids the cluster-wide one: Secrets, or ConfigMaps when helm stores its releases
+        there (HELM_DRIVER=configmap). Returns the raw objects, each with its `kind`, and how they
+        were read."""
         from lightkube import ALL_NS
-        from lightkube.resources.core_v1 import Secret
+        from lightkube.resources.core_v1 import ConfigMap, Secret
 
         client = self.client()
+        resource, plural = (
+            (ConfigMap, "ConfigMaps") if self.target.driver == "configmap" else (Secret, "Secrets")
+        )
         try:
             items = self._call(
-                "list Secrets in all namespaces", lambda: _list_or_raise(client, Secret, ALL_NS)
+                f"list {plural} in all namespaces", lambda: _list_or_raise(client, resource, ALL_NS)
             )
             return items, "cluster"
         except _Forbidden:
@@ -347,14 +299,40 @@ class Cluster:
         for ns in sorted(set(namespaces)):
             try:
                 items += self._call(
-                    f"list Secrets in namespace {ns}", lambda ns=ns: _list_or_raise(client, Secret, ns)
+                    f"list {plural} in namespace {ns}", lambda ns=ns: _list_or_raise(client, resource, ns)
                 )
             except _Forbidden as exc:
                 raise KubeError(
-                    f"not allowed to list Secrets in namespace {ns}: {exc}",
-                    hint="deployer reads Helm's release Secrets (label owner=helm); grant list on secrets",
+                    f"not allowed to list {plural} in namespace {ns}: {exc}",
+                    hint=f"deployer reads Helm's release {plural} (label owner=helm); grant list on "
+                    f"{plural.lower()}",
                 ) from None
         return items, "namespaces"
+
+
+def _lightkube_config(target: KubeTarget) -> dict[str, Any]:
+    """The target's context, cluster and user as lightkube reads them: paths are absolute already;
+    a context without a user gets an empty one (anonymous, as client-go allows), and exec plugins
+    of client.authentication.k8s.io/v1 are run as v1beta1 (lightkube checks the version, then
+    reads status.token, which both versions return)."""
+    cluster_name, cluster = target.entry("cluster")
+    user_name, user = target.entry("user")
+    if (
+        isinstance(user.get("exec"), dict)
+        and user["exec"].get("apiVersion") == "client.authentication.k8s.io/v1"
+    ):
+        user["exec"] = {**user["exec"], "apiVersion": "client.authentication.k8s.io/v1beta1"}
+    context = {"cluster": cluster_name, "user": user_name or "anonymous"}
+    return {
+        "clusters": [{"name": cluster_name, "cluster": cluster}],
+        "users": [{"name": user_name or "anonymous", "user": user}],
+        "contexts": [{"name": target.context, "context": context}],
+        "current-context": target.context,
+    }
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class _Forbidden(Exception):
@@ -375,17 +353,18 @@ def _status_message(exc: Any) -> str:
     return "(no message)"
 
 
-def _list_or_raise(client: Any, secret: Any, namespace: Any) -> list[dict[str, Any]]:
+def _list_or_raise(client: Any, resource: Any, namespace: Any) -> list[dict[str, Any]]:
     from lightkube import ApiError
 
     try:
-        objs = list(client.list(secret, namespace=namespace, labels={"owner": "helm"}))
+        objs = list(client.list(resource, namespace=namespace, labels={"owner": "helm"}))
     except ApiError as exc:
         if exc.status.code == 403:
             raise _Forbidden(exc.status.message) from None
         raise
     return [
         {
+            "kind": resource.__name__,
             "metadata": {
                 "name": o.metadata.name,
                 "namespace": o.metadata.namespace,

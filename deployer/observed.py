@@ -1,8 +1,11 @@
-"""What the cluster has: Helm releases decoded from their storage Secrets. Pure decoding.
+"""What the cluster has: Helm releases decoded from their storage Secrets (or ConfigMaps). Pure decoding.
 
 Helm stores each revision as Secret `sh.helm.release.v1.<name>.v<rev>` (type helm.sh/release.v1,
 labels name, owner=helm, status, version); data key `release` is base64(gzip(JSON)), and the
-Kubernetes API base64-encodes it once more. The current revision is the highest `version`.
+Kubernetes API base64-encodes it once more. With HELM_DRIVER=configmap the same record is a
+ConfigMap of the same name and labels, whose `release` is that base64(gzip(JSON)) as plain text (a
+ConfigMap's data is not base64-encoded by the API): helm's pkg/storage/driver/cfgmaps.go. The
+current revision is the highest `version`.
 """
 
 from __future__ import annotations
@@ -78,9 +81,11 @@ class ObservedRelease:
         return self.labels.get(PROJECT_LABEL) == project and self.labels.get(ENV_LABEL) == environment
 
 
-def decode_release(data: str) -> dict[str, Any]:
-    """The release JSON from a Secret's `release` data value as the API returns it."""
-    raw = base64.b64decode(base64.b64decode(data))
+def decode_release(data: str, kind: str = "Secret") -> dict[str, Any]:
+    """The release JSON from a Secret's (or a ConfigMap's) `release` data value as the API returns it."""
+    raw = base64.b64decode(data)
+    if kind != "ConfigMap":
+        raw = base64.b64decode(raw)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     decoded: dict[str, Any] = json.loads(raw)
@@ -100,7 +105,7 @@ def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, Observed
     for key, revs in revisions.items():
         revs.sort(key=lambda r: r[0])
         revision, secret = revs[-1]
-        release = decode_release(secret["data"]["release"])
+        release = decode_release(secret["data"]["release"], str(secret.get("kind") or "Secret"))
         good = [r for r, s in revs if s["metadata"]["labels"].get("status") in DEPLOYED_ONCE]
         meta = (release.get("chart") or {}).get("metadata") or {}
         info = release.get("info") or {}

@@ -17,6 +17,7 @@ from deployer.project import Project
 from deployer.runinfo import holder
 
 if TYPE_CHECKING:
+    from deployer.kube import KubeTarget
     from deployer.lock import Lock
 
 
@@ -30,7 +31,27 @@ class Session:
     log: Callable[[str], None]
 
 
+def kube_target(proj: Project, env_name: str, args: argparse.Namespace) -> KubeTarget:
+    """The cluster an environment runs against: its `kubeContext` when --kube-context is not given
+    (Helmfile's rule), --kube-context when it names the same context, else refused before anything."""
+    from deployer.kube import resolve_target
+
+    wanted = proj.environment(env_name).kube_context
+    given = args.kube_context
+    if wanted and given and given != wanted:
+        raise UsageError(
+            f"environment '{env_name}' must run against kube context '{wanted}', but --kube-context is "
+            f"'{given}'",
+            hint=f"drop --kube-context (the environment selects '{wanted}'); nothing was done",
+        )
+    if given or not wanted:
+        return resolve_target(args.kubeconfig, given, os.environ)
+    source = f"kubeContext of environment '{env_name}'"
+    return resolve_target(args.kubeconfig, wanted, os.environ, context_source=source)
+
+
 def guard_context(proj: Project, env_name: str, context: str) -> None:
+    """Refuse a target resolved without kube_target whose context is not the environment's."""
     wanted = proj.environment(env_name).kube_context
     if wanted and wanted != context:
         raise UsageError(
@@ -54,12 +75,11 @@ def confirm(protected: bool, args: argparse.Namespace, what: str) -> None:
 
 
 def open_session(args: argparse.Namespace) -> Session:
-    from deployer.kube import Cluster, resolve_target
+    from deployer.kube import Cluster
 
     proj = project(args)
     env = proj.environment(args.environment)
-    target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
-    guard_context(proj, args.environment, target.context)
+    target = kube_target(proj, args.environment, args)
     log = progress()
     helm, _charts = helm_and_charts(args, proj, log)
     return Session(proj, env, target, Cluster(target), helm, log)

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 
 from deployer.commands.common import project
-from deployer.commands.session import guard_context
+from deployer.commands.session import kube_target
 from deployer.desired import resolve
 from deployer.observed import RUN_LABEL, current_releases
 
 
 def status(args: argparse.Namespace) -> int:
-    from deployer.kube import Cluster, resolve_target
+    from deployer.kube import Cluster
 
     proj = project(args)
     releases = resolve(proj, args.environment)
-    target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
-    guard_context(proj, args.environment, target.context)
+    target = kube_target(proj, args.environment, args)
     secrets, _how = Cluster(target).helm_release_secrets([r.namespace for r in releases])
     observed = current_releases(secrets)
     rows = [("RELEASE", "REVISION", "STATUS", "CHART", "RUN", "COMMIT", "UPDATED")]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from deployer.commands.common import project
 from deployer.errors import UsageError
 
 
 def unlock(args: argparse.Namespace) -> int:
-    from deployer.commands.session import guard_context
-    from deployer.kube import Cluster, resolve_target
+    from deployer.commands.session import kube_target
+    from deployer.kube import Cluster
     from deployer.lock import force_unlock, lease_name
 
     if not args.force:
@@ -20,8 +19,7 @@ def unlock(args: argparse.Namespace) -> int:
         )
     proj = project(args)
     proj.environment(args.environment)
-    target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
-    guard_context(proj, args.environment, target.context)
+    target = kube_target(proj, args.environment, args)
     namespace, name = proj.spec.lock.namespace, lease_name(proj.name, args.environment)
     removed = force_unlock(Cluster(target), namespace, name)
     if removed is None:

@@ -144,11 +144,23 @@ def test_the_wrong_kube_context_is_refused_before_anything_changes(
     deployer: Deployer, namespace: str
 ) -> None:
     e = f"prod-{namespace[-8:]}"
+    # The environment's kubeContext is selected (not the kubeconfig's current context), and the
+    # kubeconfig has no such context.
     result = deployer("apply", "-e", e, "--yes", env={"PROD_KUBE_CONTEXT": "prod-eu-1"})
     assert result.code == 1
     assert result.err.endswith(
-        f"error: environment '{e}' must run against kube context 'prod-eu-1', but the selected context is "
-        "'sandbox'\n  hint: pass --kube-context prod-eu-1 (or switch context); nothing was done\n"
+        f"error: kube context 'prod-eu-1' (kubeContext of environment '{e}') not found in "
+        f"{deployer.kubeconfig} (known: sandbox)\n"
+        "  hint: pass --kube-context NAME, or add the context to the kubeconfig\n"
+    )
+    # An explicit --kube-context other than the environment's is refused too.
+    result = deployer(
+        "apply", "-e", e, "--yes", "--kube-context", "sandbox", env={"PROD_KUBE_CONTEXT": "prod-eu-1"}
+    )
+    assert result.code == 1
+    assert result.err.endswith(
+        f"error: environment '{e}' must run against kube context 'prod-eu-1', but --kube-context is "
+        "'sandbox'\n  hint: drop --kube-context (the environment selects 'prod-eu-1'); nothing was done\n"
     )
     assert all(deployer.revision(name, namespace) == 0 for name in RELEASES)
 
