@@ -182,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="helmfile binary, for templated files (default: DEPLOYER_HELMFILE, PATH)",
     )
     p.add_argument(
-        "--helm", default=None, metavar="PATH", help="helm binary helmfile should use (its --helm-binary)"
+        "--helm",
+        default=None,
+        metavar="PATH",
+        help="helm binary for helmfile (its --helm-binary; default: DEPLOYER_HELM, PATH)",
     )
     p.add_argument("--no-color", action="store_true", help="plain output (also NO_COLOR=1)")
     return parser

@@ -122,7 +122,7 @@ def test_a_templated_file_keeps_required_env_as_interpolation_and_splits_environ
     tmp_path: Path, helmfile: Path, helm3: Path
 ) -> None:
     project = copy_case("templated", tmp_path)
-    environ = helm_env(tmp_path, {"IMPORT_NS": "shop"})
+    environ = helm_env(tmp_path, {"IMPORT_NS": "shop", "DEPLOYER_HELM": str(helm3)})
     result = run(
         ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile)], project, environ
     )
@@ -140,15 +140,18 @@ def test_a_templated_file_keeps_required_env_as_interpolation_and_splits_environ
 
 
 def test_the_report_lists_what_was_not_carried_over_with_file_and_line(tmp_path: Path) -> None:
-    project = copy_case("plain", tmp_path)
+    project = copy_case("unsupported", tmp_path)
     result = run(["import", "helmfile"], project)
     assert result.code == 0, result.err
     report = (project / "IMPORT-REPORT.md").read_text()
     for where, what in [
-        ("helmfile.yaml:8", "helmDefaults.historyMax"),
-        ("helmfile.yaml:54", "releases[api].hooks"),
-        ("helmfile.yaml:67", "releases[patched].strategicMergePatches"),
-        ("helmfile.yaml:75", "releases[remote].chart"),
+        ("helmfile.yaml:3", "helmDefaults.historyMax"),
+        ("helmfile.yaml:4", "helmDefaults.createNamespace: false"),
+        ("helmfile.yaml:6", "hooks"),
+        ("helmfile.yaml:14", "releases[api].values"),
+        ("helmfile.yaml:16", "releases[api].hooks"),
+        ("helmfile.yaml:24", "releases[patched].strategicMergePatches"),
+        ("helmfile.yaml:32", "releases[remote].chart"),
     ]:
         assert f"| `{where}` | `{what}` |" in report
         assert f"{where}: {what}: " in result.err
@@ -193,3 +196,22 @@ def test_a_templated_file_without_helmfile_is_a_clear_error(tmp_path: Path) -> N
     assert result.code == 1
     assert "resolving it needs the helmfile binary" in result.err
     assert not (project / "deployer.yaml").exists()
+
+
+def test_the_benchmarks_generated_helmfile_imports_with_nothing_left_over_and_renders_the_same(
+    tmp_path: Path, helm3: Path, helmfile: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(DATA.parents[2] / "benchmarks"))
+    import specs  # benchmarks/specs.py: the helmfile.yaml.gotmpl the benchmarks compare against
+
+    _, project = specs.generate(tmp_path, 10, helm3)
+    environ = helm_env(tmp_path, {"BENCH_NS": "bx", "DEPLOYER_HELM": str(helm3)})
+    result = run(
+        ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile)], project, environ
+    )
+    assert result.code == 0, result.err
+    assert result.err == "import: everything was carried over\n"
+    for env in specs.ENVIRONMENTS:
+        expected = helmfile_template(helmfile, helm3, project / "helmfile.yaml.gotmpl", env, environ)
+        assert len(expected) > 100
+        assert_same_objects(expected, deployer_template(project, helm3, env, environ))

@@ -115,6 +115,7 @@ def read(
         return Source(path, shown, text, False, names, states)
     names = list(environments) or _template_environment_names(text, shown) or ["default"]
     binary = find_helmfile(helmfile, env, shown)
+    helm = helm or env.get("DEPLOYER_HELM")  # else helmfile's own default: helm on PATH
     markers = _markers(text)
     locate = _text_locator(text, shown)
     states = {}
@@ -183,7 +184,31 @@ def _build(
     if not docs:
         return {}
     # The first document is this file's state; nested `helmfiles:` follow and are reported, not merged.
-    return docs[0]
+    return _without_build_defaults(docs[0])
+
+
+# What `helmfile build` adds to every state it prints: its own bookkeeping, and each release's
+# automatic labels (deployer selects on name, namespace and chart without them).
+_BUILD_KEYS = ("filepath", "helmBinary", "kustomizeBinary", "renderedvalues")
+
+
+def _without_build_defaults(state: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in state.items() if k not in _BUILD_KEYS and not (k == "templates" and not v)}
+    if isinstance(out.get("helmDefaults"), dict):  # Go's zero values, printed for every unset key
+        out["helmDefaults"] = {k: v for k, v in out["helmDefaults"].items() if v not in (False, 0, "", None)}
+    for release in out.get("releases") or []:
+        if isinstance(release, dict):
+            release.pop("chartPath", None)  # where helmfile prepared the chart for this run
+        if not isinstance(release, dict) or not isinstance(release.get("labels"), dict):
+            continue
+        chart = str(release.get("chart", "")).rstrip("/").rsplit("/", 1)[-1]
+        automatic = {"chart": chart, "name": release.get("name"), "namespace": release.get("namespace", "")}
+        labels = {k: v for k, v in release["labels"].items() if automatic.get(k, object()) != v}
+        if labels:
+            release["labels"] = labels
+        else:
+            del release["labels"]
+    return out
 
 
 def _helmfile_message(stderr: str) -> str:
