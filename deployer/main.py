@@ -27,7 +27,10 @@ VERBS = {
     "unlock": "remove an environment's run lock (--force: also one held by another run)",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
+    "import": "write deployer.yaml and overlays from another tool's spec (helmfile)",
 }
+# Verbs whose module and function have another name (`import` is a Python keyword).
+MODULES = {"sync": "apply", "import": "import_"}
 
 
 def _common(
@@ -158,6 +161,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
     p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
+
+    p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
+    p.add_argument("tool", choices=["helmfile"], help="the tool whose spec to import")
+    p.add_argument(
+        "path", nargs="?", default="helmfile.yaml", help="its state file (default: ./helmfile.yaml)"
+    )
+    p.add_argument(
+        "-e",
+        "--environment",
+        action="append",
+        default=[],
+        metavar="ENV",
+        help="import only these environments (repeat; default: every environment the file defines)",
+    )
+    p.add_argument(
+        "--helmfile",
+        default=None,
+        metavar="PATH",
+        help="helmfile binary, for templated files (default: DEPLOYER_HELMFILE, PATH)",
+    )
+    p.add_argument(
+        "--helm",
+        default=None,
+        metavar="PATH",
+        help="helm binary for helmfile (its --helm-binary; default: DEPLOYER_HELM, PATH)",
+    )
+    p.add_argument("--no-color", action="store_true", help="plain output (also NO_COLOR=1)")
     return parser
 
 
@@ -266,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import importlib
 
-        module_name = "apply" if args.verb == "sync" else args.verb
+        module_name = MODULES.get(args.verb, args.verb)
         module = importlib.import_module(f"deployer.commands.{module_name}")
         return int(getattr(module, module_name)(args))
     except DeployerError as exc:

@@ -1,0 +1,43 @@
+"""`deployer import helmfile [PATH]`: write deployer.yaml, overlays and IMPORT-REPORT.md into the
+current directory from a helmfile state file. Writes nothing if any of those files exists."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from deployer.errors import UsageError
+from deployer.importer.convert import convert
+from deployer.importer.findings import REPORT_FILE, render_markdown, render_text
+from deployer.importer.source import read
+
+
+def import_(args: argparse.Namespace) -> int:
+    out_dir = Path.cwd()
+    source = read(
+        Path(args.path),
+        environments=args.environment,
+        helmfile=args.helmfile,
+        helm=args.helm,
+    )
+    output = convert(source, out_dir)
+    files = {
+        **output.files,
+        REPORT_FILE: render_markdown(source.shown, output.findings, output.environments),
+    }
+    existing = sorted(name for name in files if (out_dir / name).exists())
+    if existing:
+        raise UsageError(
+            f"refusing to overwrite {', '.join(existing)}: nothing was written",
+            hint="run the import in an empty directory, or move these files away first",
+        )
+    for name, text in files.items():
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("x", encoding="utf-8") as handle:  # "x": never replace a file
+            handle.write(text)
+    sys.stderr.write(render_text(output.findings))
+    written = ", ".join(sorted(files))
+    print(f"imported {source.shown} ({len(output.environments)} environment(s)): wrote {written}")
+    return 0

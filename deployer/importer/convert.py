@@ -1,0 +1,446 @@
+"""From a helmfile state (one per environment) to deployer.yaml, the environment overlays and the
+list of what could not be carried over. Pure but for reading the values files the state names.
+
+What is the same in every environment goes to deployer.yaml; what differs becomes per-environment
+settings (`environments.<env>.releases`) or overlay values (`environments/<env>/values.yaml`),
+computed as the exact difference between the environment's merged values and the shared ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer.importer import values as vals
+from deployer.importer.findings import Finding
+from deployer.importer.source import Source, State
+from deployer.merge import merge_values
+from deployer.yamlsource import HelmDumper
+
+# Release keys carried over (the rest is reported).
+_RELEASE_KEYS = {
+    "name", "chart", "version", "namespace", "needs", "labels", "installed", "values", "secrets",
+    "set", "setString", "wait", "timeout", "atomic", "createNamespace", "kubeContext",
+}  # fmt: skip
+_DEFAULT_KEYS = {"wait", "timeout", "atomic", "createNamespace", "kubeContext"}
+_TOP_KEYS = {"repositories", "releases", "helmDefaults", "environments", "commonLabels", "kubeVersion"}
+_ENV_KEYS = {"values", "secrets", "kubeContext", "missingFileHandler", "missingFileHandlerConfig"}
+_GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
+_WHY_NONE = "no deployer equivalent; not carried over"
+
+
+@dataclass
+class Output:
+    files: dict[str, str]  # path relative to the output directory -> text
+    findings: list[Finding]
+    environments: list[str]
+
+
+@dataclass
+class _Release:
+    """One release in one environment, converted."""
+
+    index: int
+    name: str
+    namespace: str | None
+    chart: str | None
+    version: str | None
+    needs: list[str]
+    labels: dict[str, str]
+    installed: bool
+    settings: dict[str, Any]  # wait, timeout, atomic
+    entries: list[vals.Entry]
+    merged: dict[str, Any] = field(default_factory=dict)
+
+
+class Converter:
+    def __init__(self, source: Source, out_dir: Path) -> None:
+        self.source = source
+        self.out_dir = out_dir
+        self.findings: set[Finding] = set()
+
+    def report(
+        self, state: State, path: tuple[str | int, ...], what: str, why: str, release: str = ""
+    ) -> None:
+        self.findings.add(Finding(*state.locate(path, release or None), what, why))
+
+    # ---------------------------------------------------------------------------------------------
+
+    def run(self) -> Output:
+        envs = self.source.environments
+        states = [self.source.states[e] for e in envs]
+        first = states[0]
+        spec: dict[str, Any] = {}
+        repos = self._repositories(first)
+        if repos:
+            spec["repositories"] = repos
+        defaults = self._defaults(first)
+        if defaults:
+            spec["defaults"] = defaults
+        environments: dict[str, Any] = {}
+        per_env = {s.environment: self._releases(s) for s in states}
+        for state in states:
+            self._top_level(state)
+            environments[state.environment] = self._environment(state)
+        releases, overlays = self._merge_environments(per_env, environments)
+        spec["environments"] = {k: (v or {}) for k, v in environments.items()}
+        spec["releases"] = releases
+        files = {"deployer.yaml": self._dump_spec(spec)}
+        for env, overlay in overlays.items():
+            if overlay:
+                files[f"environments/{env}/values.yaml"] = self._dump(overlay, interpolated=True)
+        return Output(files, sorted(self.findings), list(envs))
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _repositories(self, state: State) -> list[dict[str, Any]]:
+        out = []
+        for i, repo in enumerate(state.data.get("repositories") or []):
+            name = str(repo.get("name", ""))
+            url = str(repo.get("url", ""))
+            entry: dict[str, Any] = {"name": name}
+            if repo.get("oci") and not url.startswith("oci://"):
+                url = "oci://" + url
+            entry["url"] = url
+            if repo.get("plainHttp") and url.startswith("oci://"):
+                entry["plainHttp"] = True
+            if repo.get("username") or repo.get("password"):
+                upper = re.sub(r"[^A-Z0-9]", "_", name.upper())
+                entry["usernameEnv"] = f"{upper}_USERNAME"
+                entry["passwordEnv"] = f"{upper}_PASSWORD"
+                self.report(
+                    state,
+                    ("repositories", i, "username" if repo.get("username") else "password"),
+                    f"repositories[{name}] credentials",
+                    f"deployer never keeps credentials in the spec: it reads ${upper}_USERNAME and "
+                    f"${upper}_PASSWORD (helmfile's own variables for this repository)",
+                )
+            for key in sorted(set(repo) - {"name", "url", "oci", "username", "password", "plainHttp"}):
+                self.report(state, ("repositories", i, key), f"repositories[{name}].{key}", _WHY_NONE)
+            out.append(entry)
+        return out
+
+    def _defaults(self, state: State) -> dict[str, Any]:
+        helm_defaults = state.data.get("helmDefaults") or {}
+        out: dict[str, Any] = {}
+        for key in ("timeout", "wait", "atomic"):
+            if key in helm_defaults:
+                out[key] = _setting(key, helm_defaults[key])
+        if helm_defaults.get("createNamespace") is False:
+            self.report(
+                state,
+                ("helmDefaults", "createNamespace"),
+                "helmDefaults.createNamespace: false",
+                "deployer always creates a release's namespace when it is missing",
+            )
+        for key in sorted(set(helm_defaults) - _DEFAULT_KEYS):
+            self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", _WHY_NONE)
+        return out
+
+    def _top_level(self, state: State) -> None:
+        for key in sorted(set(state.data) - _TOP_KEYS - {"values", "templates"}):
+            if key == "helmfiles":
+                why = "nested state files are not imported: import each one on its own"
+            elif key in ("bases", "hooks", "apiVersions"):
+                why = _WHY_NONE
+            else:
+                why = "unknown to the importer; not carried over"
+            if state.data[key] not in (None, [], {}):
+                self.report(state, (key,), key, why)
+        if not self.source.templated and state.data.get("values"):
+            self.report(
+                state,
+                ("values",),
+                "values",
+                "state values are only read by templates, and this file has none",
+            )
+
+    def _environment(self, state: State) -> dict[str, Any] | None:
+        out: dict[str, Any] = {}
+        envs = state.data.get("environments") or {}
+        env = envs.get(state.environment) or {}
+        context = env.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
+        if context:
+            out["kubeContext"] = str(context)
+        if state.data.get("kubeVersion"):
+            out["kubeVersion"] = str(state.data["kubeVersion"])
+        for key in sorted(set(env) - _ENV_KEYS):
+            self.report(
+                state,
+                ("environments", state.environment, key),
+                f"environments.{state.environment}.{key}",
+                _WHY_NONE,
+            )
+        if not self.source.templated and (env.get("values") or env.get("secrets")):
+            self.report(
+                state,
+                ("environments", state.environment, "values"),
+                f"environments.{state.environment}.values",
+                "environment values are only read by templates, and this file has none",
+            )
+        return out or None
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _releases(self, state: State) -> list[_Release]:
+        out = []
+        common_labels = {str(k): _label(v) for k, v in (state.data.get("commonLabels") or {}).items()}
+        context = (state.data.get("environments") or {}).get(state.environment, {}) or {}
+        env_context = context.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
+        for i, raw in enumerate(state.data.get("releases") or []):
+            if not isinstance(raw, Mapping):
+                self.report(state, ("releases", i), f"releases[{i}]", "not a mapping; skipped")
+                continue
+            name = str(raw.get("name", ""))
+            at = ("releases", i)
+
+            def note(key: str, why: str, name: str = name, at: tuple[str | int, ...] = at) -> None:
+                self.report(state, (*at, key), f"releases[{name}].{key}", why, name)
+
+            for key in sorted(set(raw) - _RELEASE_KEYS):
+                why = {
+                    "hooks": "deployer has no helmfile hooks; use helm hooks in the chart",
+                    "jsonPatches": "kustomize patches are not supported; not carried over",
+                    "strategicMergePatches": "kustomize patches are not supported; not carried over",
+                    "transformers": "kustomize transformers are not supported; not carried over",
+                    "dependencies": "chartify dependencies are not supported; not carried over",
+                    "condition": "conditions are not supported; the release is imported as always enabled",
+                }.get(key, _WHY_NONE)
+                note(key, why)
+            if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
+                note("kubeContext", "deployer's kube context is per environment, not per release")
+            if raw.get("createNamespace") is False:
+                note("createNamespace", "deployer always creates a release's namespace when it is missing")
+            chart = self._chart(state, raw, note)
+            if chart is None:
+                continue
+            needs = []
+            for need in raw.get("needs") or []:
+                parts = str(need).split("/")
+                if len(parts) > 2:
+                    note("needs", f"need '{need}' names a kube context; deployer's needs are namespace/name")
+                    parts = parts[-2:]
+                needs.append("/".join(parts))
+            labels = {**common_labels, **{str(k): _label(v) for k, v in (raw.get("labels") or {}).items()}}
+            installed = raw.get("installed", True) not in (False, "false")
+            settings = {k: _setting(k, raw[k]) for k in ("wait", "timeout", "atomic") if k in raw}
+            entries = self._entries(state, raw, note)
+            rel = _Release(
+                i,
+                name,
+                str(raw["namespace"]) if raw.get("namespace") else None,
+                chart,
+                str(raw["version"]) if raw.get("version") not in (None, "") else None,
+                needs,
+                labels,
+                installed,
+                settings,
+                entries,
+            )
+            try:
+                rel.merged = vals.merged([e for e in entries])
+            except vals.EntryProblem as exc:
+                note("values", str(exc.message))
+            out.append(rel)
+        return out
+
+    def _chart(self, state: State, raw: Mapping[str, Any], note: Any) -> str | None:
+        chart = str(raw.get("chart") or "")
+        if not chart:
+            note("chart", "no chart; release skipped")
+            return None
+        if chart.startswith("oci://"):
+            return chart
+        if _GO_GETTER.search(chart) and not chart.startswith(("./", "../", "/")):
+            note("chart", f"go-getter chart URL '{chart}' is not supported; release skipped")
+            return None
+        local = (self.source.base_dir / chart).resolve()
+        repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
+        if (
+            chart.startswith(("./", "../", "/"))
+            or local.is_dir()
+            or chart.split("/", maxsplit=1)[0] not in repos
+        ):
+            if not (local / "Chart.yaml").is_file():
+                note("chart", f"local chart {chart} not found; release skipped")
+                return None
+            rel = os.path.relpath(local, self.out_dir)
+            return rel if rel.startswith(("../", "/")) else f"./{rel}"
+        if raw.get("version") in (None, ""):
+            note("chart", "no chart version: deployer needs one; pin it with version: in deployer.yaml")
+        return chart
+
+    def _entries(self, state: State, raw: Mapping[str, Any], note: Any) -> list[vals.Entry]:
+        entries: list[vals.Entry] = []
+        for kind, key in (("file", "values"), ("secret", "secrets")):
+            for item in raw.get(key) or []:
+                if isinstance(item, Mapping):
+                    entries.append(vals.Entry("inline", inline=dict(item)))
+                    continue
+                text = str(item)
+                if text.endswith(".gotmpl"):
+                    note(
+                        key,
+                        f"values template {text} is rendered by helmfile at deploy time; not carried over",
+                    )
+                    continue
+                if "://" in text or "::" in text:
+                    note(key, f"remote values file {text} is not supported; not carried over")
+                    continue
+                path = (self.source.base_dir / text).resolve()
+                try:
+                    data = vals.read_values_file(path)
+                except vals.EntryProblem as exc:
+                    note(key, f"{text}: {exc.message}; not carried over")
+                    continue
+                entries.append(
+                    vals.Entry("secret" if kind == "secret" or vals.is_sops(data) else "file", path)
+                )
+        try:
+            flags = vals.set_flags(raw.get("set") or [], raw.get("setString") or [])
+            extra = vals.set_entry(vals.merged(entries), flags, self.source.base_dir)
+        except vals.EntryProblem as exc:
+            note("set", f"{exc.message}; not carried over")
+            extra = None
+        if extra is not None:
+            entries.append(extra)
+        return entries
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _merge_environments(
+        self, per_env: Mapping[str, list[_Release]], environments: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        keys: list[tuple[str, int]] = []
+        by_env: dict[str, dict[tuple[str, int], _Release]] = {}
+        for env, rels in per_env.items():
+            seen: dict[str, int] = {}
+            by_env[env] = {}
+            for rel in rels:
+                key = (rel.name, seen.get(rel.name, 0))
+                seen[rel.name] = key[1] + 1
+                by_env[env][key] = rel
+                if key not in keys:
+                    keys.append(key)
+        names = [k[0] for k in keys]
+        overlays: dict[str, dict[str, Any]] = {e: {} for e in per_env}
+        releases = []
+        for key in keys:
+            present = {e: by_env[e][key] for e in per_env if key in by_env[e]}
+            first = next(iter(present.values()))
+            overlay_key = first.name if names.count(first.name) == 1 else f"{first.namespace}/{first.name}"
+            releases.append(self._release(present, list(per_env), overlay_key, environments, overlays))
+        return releases, overlays
+
+    def _release(
+        self,
+        present: Mapping[str, _Release],
+        envs: list[str],
+        overlay_key: str,
+        environments: dict[str, Any],
+        overlays: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        first = next(iter(present.values()))
+        state = self.source.states[next(iter(present))]
+
+        def note(what: str, why: str) -> None:
+            at = ("releases", first.index, what)
+            self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
+
+        spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
+        if first.version:
+            spec["version"] = first.version
+        for attr in ("namespace", "needs", "labels", "settings"):
+            if any(getattr(r, attr) != getattr(first, attr) for r in present.values()):
+                shown = ", ".join(f"{e}: {getattr(r, attr)}" for e, r in present.items())
+                note(attr, f"differs between environments ({shown}); deployer takes the first")
+        if first.namespace:
+            spec["namespace"] = first.namespace
+        if first.needs:
+            spec["needs"] = first.needs
+        if first.labels:
+            spec["labels"] = first.labels
+        spec.update(first.settings)
+        if not first.installed:
+            spec["installed"] = False
+        for env in envs:
+            override: dict[str, Any] = {}
+            other = present.get(env)
+            if other is None:
+                override["installed"] = False
+                note("name", f"not in environment '{env}': imported there as installed: false")
+            else:
+                if other.chart != first.chart:
+                    override["chart"] = other.chart
+                if other.version != first.version and other.version:
+                    override["version"] = other.version
+                if other.installed != first.installed:
+                    override["installed"] = other.installed
+            if override:
+                env_spec = environments.get(env) or {}
+                env_spec.setdefault("releases", {})[overlay_key] = override
+                environments[env] = env_spec
+        base = vals.common_entries([r.entries for r in present.values()])
+        if base:
+            spec["values"] = [self._entry(e) for e in base]
+        shared = vals.merged(base)
+        for env, rel in present.items():
+            overlay = vals.diff(rel.merged, shared)
+            if merge_values(shared, overlay) != rel.merged:
+                note("values", f"the values of environment '{env}' cannot be written as an overlay")
+            if any(e.kind == "secret" for e in rel.entries if not any(e.same(b) for b in base)):
+                note("secrets", f"an encrypted file only environment '{env}' has is not carried over")
+            if overlay:
+                overlays[env][overlay_key] = overlay
+        return spec
+
+    def _entry(self, entry: vals.Entry) -> Any:
+        if entry.kind == "inline":
+            return entry.inline
+        assert entry.file is not None
+        return os.path.relpath(entry.file, self.out_dir)
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _dump_spec(self, spec: Mapping[str, Any]) -> str:
+        head = (
+            f"# Imported from {self.source.shown} by `deployer import helmfile`.\n"
+            "# What could not be carried over is listed in IMPORT-REPORT.md.\n"
+        )
+        return head + self._dump(spec, interpolated=True)
+
+    def _dump(self, data: Any, *, interpolated: bool) -> str:
+        if interpolated:  # deployer.yaml and overlays are interpolated: keep a literal ${ literal
+            data = _escape_interpolation(data)
+        text = yaml.dump(data, Dumper=HelmDumper, sort_keys=False, default_flow_style=False, width=120)
+        return self.source.markers.restore(text)
+
+
+def _escape_interpolation(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("${", "$${")
+    if isinstance(value, Mapping):
+        return {_escape_interpolation(k): _escape_interpolation(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_interpolation(v) for v in value]
+    return value
+
+
+def _label(value: Any) -> str:
+    return vals.go_string(value)
+
+
+def _setting(key: str, value: Any) -> Any:
+    if key == "timeout":
+        return int(value)
+    return value in (True, "true")
+
+
+def convert(source: Source, out_dir: Path) -> Output:
+    return Converter(source, out_dir).run()

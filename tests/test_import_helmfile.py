@@ -1,0 +1,217 @@
+"""`deployer import helmfile`: for each helmfile.yaml under tests/data/helmfile, the pinned helmfile's
+`template` and deployer's `template` after the import render the same objects, object by object."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from testing import tools
+from testing.cli import run, tree_state
+
+DATA = Path(__file__).resolve().parent / "data" / "helmfile"
+pytestmark = pytest.mark.helm
+
+ObjectKey = tuple[str, str, str, str]
+
+
+@pytest.fixture(scope="module")
+def helm3() -> Path:
+    return tools.helm_binary(3)
+
+
+@pytest.fixture(scope="module")
+def helmfile() -> Path:
+    """The pinned helmfile (tools/build helmfile: a few minutes the first time, then cached)."""
+    return tools.tool_dir("helmfile") / "helmfile"
+
+
+def copy_case(case: str, tmp_path: Path) -> Path:
+    shutil.copytree(DATA / "charts", tmp_path / "charts")
+    return Path(shutil.copytree(DATA / case, tmp_path / case))
+
+
+def helm_env(tmp_path: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A private helm home: helmfile's `helm repo add` must not touch the user's."""
+    home = tmp_path / "helm-home"
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+        "KUBECONFIG": str(home / "no-kubeconfig"),
+        **(extra or {}),
+    }
+
+
+def objects(text: str) -> dict[ObjectKey, dict[str, Any]]:
+    out: dict[ObjectKey, dict[str, Any]] = {}
+    for doc in yaml.safe_load_all(text):
+        if not doc:
+            continue
+        meta = doc.get("metadata", {})
+        key = (doc["apiVersion"], doc["kind"], meta.get("namespace", ""), meta["name"])
+        assert key not in out, f"two objects {key}"
+        out[key] = doc
+    return out
+
+
+def helmfile_template(
+    helmfile: Path, helm: Path, state: Path, env: str, environ: Mapping[str, str]
+) -> dict[ObjectKey, dict[str, Any]]:
+    proc = subprocess.run(
+        [str(helmfile), "--helm-binary", str(helm), "-f", str(state), "-e", env, "template", "--skip-deps"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=state.parent,
+        env=dict(environ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return objects(proc.stdout)
+
+
+def deployer_template(
+    project: Path, helm: Path, env: str, environ: Mapping[str, str]
+) -> dict[ObjectKey, Any]:
+    result = run(["template", "-e", env], project, {**environ, "DEPLOYER_HELM": str(helm)})
+    assert result.code == 0, result.err
+    return objects(result.out)
+
+
+def assert_same_objects(expected: Mapping[ObjectKey, Any], actual: Mapping[ObjectKey, Any]) -> None:
+    assert sorted(actual) == sorted(expected)
+    for key, want in expected.items():
+        assert actual[key] == want, key
+
+
+CASES = {
+    "plain": ("helmfile.yaml", ["dev", "prod"], {}),
+    "templated": ("helmfile.yaml.gotmpl", ["dev", "prod"], {"IMPORT_NS": "shop"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_deployer_renders_what_helmfile_renders_after_the_import(
+    case: str, tmp_path: Path, helm3: Path, helmfile: Path, cache: Path
+) -> None:
+    state_file, envs, variables = CASES[case]
+    project = copy_case(case, tmp_path)
+    environ = helm_env(tmp_path, variables)
+    result = run(
+        ["import", "helmfile", state_file, "--helmfile", str(helmfile), "--helm", str(helm3)],
+        project,
+        environ,
+    )
+    assert result.code == 0, result.err
+    for env in envs:
+        expected = helmfile_template(helmfile, helm3, project / state_file, env, environ)
+        assert expected, f"helmfile rendered nothing for {env}"
+        assert_same_objects(expected, deployer_template(project, helm3, env, environ))
+
+
+def test_a_templated_file_keeps_required_env_as_interpolation_and_splits_environments(
+    tmp_path: Path, helmfile: Path, helm3: Path
+) -> None:
+    project = copy_case("templated", tmp_path)
+    environ = helm_env(tmp_path, {"IMPORT_NS": "shop", "DEPLOYER_HELM": str(helm3)})
+    result = run(
+        ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile)], project, environ
+    )
+    assert result.code == 0, result.err
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    web = next(r for r in spec["releases"] if r["name"] == "web")
+    assert web["namespace"] == "${IMPORT_NS}-web"
+    assert web["values"][0] == "values/web.yaml"
+    assert spec["environments"]["prod"]["kubeContext"] == "prod-eu-1"
+    assert spec["environments"]["dev"]["releases"]["backup"] == {"installed": False}
+    prod = yaml.safe_load((project / "environments" / "prod" / "values.yaml").read_text())
+    assert prod["web"]["config"]["features"] == ["search"]
+    assert prod["web"]["resources"] == {"limits": None}
+    assert prod["web"]["greeting"] == "hello-prod"
+
+
+def test_the_report_lists_what_was_not_carried_over_with_file_and_line(tmp_path: Path) -> None:
+    project = copy_case("unsupported", tmp_path)
+    result = run(["import", "helmfile"], project)
+    assert result.code == 0, result.err
+    report = (project / "IMPORT-REPORT.md").read_text()
+    for where, what in [
+        ("helmfile.yaml:3", "helmDefaults.historyMax"),
+        ("helmfile.yaml:4", "helmDefaults.createNamespace: false"),
+        ("helmfile.yaml:6", "hooks"),
+        ("helmfile.yaml:14", "releases[api].values"),
+        ("helmfile.yaml:16", "releases[api].hooks"),
+        ("helmfile.yaml:24", "releases[patched].strategicMergePatches"),
+        ("helmfile.yaml:32", "releases[remote].chart"),
+    ]:
+        assert f"| `{where}` | `{what}` |" in report
+        assert f"{where}: {what}: " in result.err
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    assert "remote" not in [r["name"] for r in spec["releases"]]
+
+
+def test_secrets_files_become_values_files_that_deployer_decrypts(tmp_path: Path) -> None:
+    project = copy_case("secrets", tmp_path)
+    result = run(["import", "helmfile"], project)
+    assert result.code == 0, result.err
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    # helmfile passes values, then secrets (state.go generateValuesFiles)
+    assert spec["releases"][0]["values"] == ["values/api.yaml", {"replicas": 2}, "secrets/api.enc.yaml"]
+
+
+def test_nothing_is_written_when_any_target_exists(tmp_path: Path) -> None:
+    project = copy_case("plain", tmp_path)
+    (project / "IMPORT-REPORT.md").write_text("mine\n")
+    before = tree_state(project)
+    result = run(["import", "helmfile"], project)
+    assert result.code == 1
+    assert "refusing to overwrite IMPORT-REPORT.md" in result.err
+    assert tree_state(project) == before
+
+
+def test_bad_input_is_one_error_with_file_and_line_and_nothing_written(tmp_path: Path) -> None:
+    project = tmp_path / "bad"
+    project.mkdir()
+    (project / "helmfile.yaml").write_text("releases:\n  - name: a\n    chart: [unclosed\n")
+    before = tree_state(project)
+    result = run(["import", "helmfile"], project)
+    assert result.code == 1
+    assert result.err.startswith("error: helmfile.yaml:4:1: invalid YAML")
+    assert "Traceback" not in result.err
+    assert tree_state(project) == before
+
+
+def test_a_templated_file_without_helmfile_is_a_clear_error(tmp_path: Path) -> None:
+    project = copy_case("templated", tmp_path)
+    result = run(["import", "helmfile", "helmfile.yaml.gotmpl"], project, {"PATH": "/nonexistent"})
+    assert result.code == 1
+    assert "resolving it needs the helmfile binary" in result.err
+    assert not (project / "deployer.yaml").exists()
+
+
+def test_the_benchmarks_generated_helmfile_imports_with_nothing_left_over_and_renders_the_same(
+    tmp_path: Path, helm3: Path, helmfile: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(DATA.parents[2] / "benchmarks"))
+    import specs  # benchmarks/specs.py: the helmfile.yaml.gotmpl the benchmarks compare against
+
+    _, project = specs.generate(tmp_path, 10, helm3)
+    environ = helm_env(tmp_path, {"BENCH_NS": "bx", "DEPLOYER_HELM": str(helm3)})
+    result = run(
+        ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile)], project, environ
+    )
+    assert result.code == 0, result.err
+    assert result.err == "import: everything was carried over\n"
+    for env in specs.ENVIRONMENTS:
+        expected = helmfile_template(helmfile, helm3, project / "helmfile.yaml.gotmpl", env, environ)
+        assert len(expected) > 100
+        assert_same_objects(expected, deployer_template(project, helm3, env, environ))
