@@ -26,7 +26,7 @@ def diff(args: argparse.Namespace) -> int:
 
         proj.environment(args.environment)  # an unknown environment fails before any git work
         with worktree_at(proj.root, args.base) as base_root:
-            base = load_project(base_root / proj.path.relative_to(toplevel(proj.root)))
+            base = load_project(base_root / proj.path.relative_to(toplevel(proj.root)), sops=proj.sops)
             known = args.environment in base.spec.environments
             _helm, base_charts = helm_and_charts(args, base, log)
             plan = plan_against_base(
