@@ -55,7 +55,8 @@ def _load_overlay(project: Project, path: Path) -> Document:
     return load_file(path, interpolate=Interpolator(project.environ))
 
 
-def load_overlays(project: Project, env_name: str, *, decrypt: bool = True) -> list[Document]:
+def overlay_docs(project: Project, env_name: str) -> list[tuple[Path, Document]]:
+    """The environment's overlay files, loaded and checked (encrypted ones not decrypted yet)."""
     docs: list[tuple[Path, Document]] = []
     errors: list[SpecError] = []
     for i, (path, required) in enumerate(overlay_files(project, env_name)):
@@ -100,20 +101,17 @@ def load_overlays(project: Project, env_name: str, *, decrypt: bool = True) -> l
                 )
         docs.append((path, doc))
     SpecErrors.raise_if_any(errors)
-    if decrypt:
-        decrypt_all(project, docs)
-        return [project.decrypted.get(path, doc) for path, doc in docs]
-    return [doc for _, doc in docs]
+    return docs
 
 
-def _decrypt_values_files(project: Project) -> None:
+def _values_files(project: Project) -> list[tuple[Path, Document]]:
     paths = {
         (project.root / entry).resolve()
         for rel in project.spec.releases
         for entry in rel.values
         if isinstance(entry, str)
     }
-    decrypt_all(project, [(p, project.values_docs[p]) for p in sorted(paths) if p in project.values_docs])
+    return [(p, project.values_docs[p]) for p in sorted(paths) if p in project.values_docs]
 
 
 def decrypt_all(project: Project, docs: Iterable[tuple[Path, Document]]) -> None:
@@ -161,9 +159,10 @@ def resolve(
     sops' ciphertexts, good for nothing but counting); every leaf they set is sensitive.
     """
     env = project.environment(env_name)
-    overlays = load_overlays(project, env_name, decrypt=decrypt)
-    if decrypt:
-        _decrypt_values_files(project)
+    loaded = overlay_docs(project, env_name)
+    if decrypt:  # every file of the environment at once: one error line per file that fails
+        decrypt_all(project, [*loaded, *_values_files(project)])
+    overlays = [project.decrypted.get(path, doc) if decrypt else doc for path, doc in loaded]
     defaults = project.spec.defaults
     out: list[DesiredRelease] = []
     errors: list[SpecError] = []

@@ -98,7 +98,7 @@ def _failure(shown: str, code: int, stderr: str) -> str:
         )
     if code in _TAMPERED:
         return (
-            f"cannot decrypt {shown}: it was changed after it was encrypted (its MAC does not match); "
+            f"cannot decrypt {shown}: it was changed after it was encrypted (sops' integrity check failed); "
             "restore it from Git or edit it with `sops`"
         )
     last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "no message")
