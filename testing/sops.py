@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from testing.tools import age_keygen_binary, sops_binary
+from testing.tools import ROOT, age_keygen_binary, sops_binary
+
+CHART = ROOT / "tests" / "data" / "charts" / "vault-app"
+CANARY = "pw-canary-7f3a9c2e"  # in secrets/api.enc.yaml, db.password
+HOST_CANARY = "host-canary-51bd.internal"  # in the encrypted overlay, api.db.host
 
 
 @dataclass(frozen=True)
@@ -50,3 +55,28 @@ def encrypt(plain: str, dest: Path, key: AgeKey) -> Path:
     )
     dest.write_text(out.stdout)
     return dest
+
+
+def make_project(root: Path, key: AgeKey, *, namespace: str = "apps", env: str = "dev") -> Path:
+    """One release of the vault-app chart: a plain values file, an encrypted one, a plain overlay
+    and an encrypted overlay."""
+    shutil.copytree(CHART, root / "chart")
+    (root / "deployer.yaml").write_text(
+        "environments:\n"
+        f"  {env}:\n"
+        f"    values: [environments/{env}/values.yaml, environments/{env}/secrets.enc.yaml]\n"
+        "releases:\n"
+        "  - name: api\n"
+        f"    namespace: {namespace}\n"
+        "    chart: ./chart\n"
+        "    values:\n"
+        "      - values/api.yaml\n"
+        "      - secrets/api.enc.yaml\n"
+    )
+    (root / "values").mkdir()
+    (root / "values" / "api.yaml").write_text("replicaCount: 2\ndsnConfigMap: true\n")
+    (root / "environments" / env).mkdir(parents=True)
+    (root / "environments" / env / "values.yaml").write_text("api:\n  image: nginx:1.28\n")
+    encrypt(f"db:\n  user: app-user\n  password: {CANARY}\n", root / "secrets" / "api.enc.yaml", key)
+    encrypt(f"api:\n  db:\n    host: {HOST_CANARY}\n", root / "environments" / env / "secrets.enc.yaml", key)
+    return root

@@ -4,7 +4,6 @@ every leaf they set sensitive, one-line errors naming the file, and no secret in
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -12,38 +11,10 @@ from pathlib import Path
 import pytest
 
 from testing.cli import Result, run
-from testing.sops import AgeKey, age_key, encrypt
+from testing.sops import CANARY, HOST_CANARY, AgeKey, age_key, encrypt, make_project
 from testing.tools import sops_binary
 
-CHART = Path(__file__).parent / "data" / "charts" / "vault-app"
-CANARY = "pw-canary-7f3a9c2e"
-HOST_CANARY = "host-canary-51bd.internal"
 FORGED = f"ENC[AES256_GCM,data:AAAA,iv:{'A' * 43}=,tag:{'A' * 22}==,type:str]"  # well-formed, never encrypted
-
-
-def make_project(root: Path, key: AgeKey) -> Path:
-    shutil.copytree(CHART, root / "chart")
-    (root / "deployer.yaml").write_text(
-        "environments:\n"
-        "  dev:\n"
-        "    values: [environments/dev/values.yaml, environments/dev/secrets.enc.yaml]\n"
-        "releases:\n"
-        "  - name: api\n"
-        "    namespace: apps\n"
-        "    chart: ./chart\n"
-        "    values:\n"
-        "      - values/api.yaml\n"
-        "      - secrets/api.enc.yaml\n"
-    )
-    (root / "values").mkdir()
-    (root / "values" / "api.yaml").write_text("replicaCount: 2\ndsnConfigMap: true\n")
-    (root / "environments" / "dev").mkdir(parents=True)
-    (root / "environments" / "dev" / "values.yaml").write_text("api:\n  image: nginx:1.28\n")
-    encrypt(f"db:\n  user: app-user\n  password: {CANARY}\n", root / "secrets" / "api.enc.yaml", key)
-    encrypt(
-        f"api:\n  db:\n    host: {HOST_CANARY}\n", root / "environments" / "dev" / "secrets.enc.yaml", key
-    )
-    return root
 
 
 @pytest.fixture
