@@ -133,13 +133,13 @@ def check_metadata(doc: Document) -> None:
     at = doc.mark((METADATA,), key=True)
     if not isinstance(meta.get("mac"), str) or not meta["mac"].startswith("ENC["):
         raise SpecError(
-            f"{doc.file} has sops metadata without a MAC",
+            "sops metadata without a MAC (sops.mac)",
             mark=at,
             hint="a file sops encrypted always has sops.mac: restore it from Git or encrypt it again",
         )
     if not any(meta.get(kind) for kind in _KEY_KINDS):
         raise SpecError(
-            f"{doc.file} has sops metadata without any key to decrypt it with",
+            "sops metadata without any key to decrypt with (age, pgp, kms, ...)",
             mark=at,
             hint="encrypt it with sops --encrypt --age <recipient> (or another key kind)",
         )
@@ -148,7 +148,7 @@ def check_metadata(doc: Document) -> None:
             continue
         if not _left_plain(meta, path):
             raise SpecError(
-                f"{doc.file} is encrypted with sops but this value is not",
+                "a value in clear in a sops-encrypted file",
                 mark=doc.mark(path),
                 hint="edit encrypted files with `sops FILE`, never by hand",
             )
