@@ -7,13 +7,15 @@ command-line layers are the same for every release, applied over each release's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from deployer.errors import SpecError, SpecErrors
 from deployer.interpolation import Interpolator
-from deployer.merge import Layer
+from deployer.merge import Layer, leaves
 from deployer.project import (
     DesiredRelease,
     Project,
@@ -27,6 +29,8 @@ from deployer.project import (
     values_doc,
 )
 from deployer.setvalues import Assignment, stack
+from deployer.sops import METADATA, check_metadata, decrypted_document, is_encrypted
+from deployer.sops import locate as locate_sops
 from deployer.yamlsource import Document, display_path, load_file
 
 
@@ -38,8 +42,22 @@ def overlay_files(project: Project, env_name: str) -> list[tuple[Path, bool]]:
     return [((project.root / "environments" / env_name / "values.yaml").resolve(), False)]
 
 
-def load_overlays(project: Project, env_name: str) -> list[Document]:
-    docs: list[Document] = []
+_SOPS_KEY = re.compile(rb"^sops:", re.MULTILINE)
+
+
+def _load_overlay(project: Project, path: Path) -> Document:
+    # An encrypted overlay is not interpolated: `${...}` in a secret is the secret's own text.
+    if _SOPS_KEY.search(path.read_bytes()):
+        doc = load_file(path)
+        if is_encrypted(doc):
+            check_metadata(doc)
+            return doc
+    return load_file(path, interpolate=Interpolator(project.environ))
+
+
+def overlay_docs(project: Project, env_name: str) -> list[tuple[Path, Document]]:
+    """The environment's overlay files, loaded and checked (encrypted ones not decrypted yet)."""
+    docs: list[tuple[Path, Document]] = []
     errors: list[SpecError] = []
     for i, (path, required) in enumerate(overlay_files(project, env_name)):
         if not path.is_file():
@@ -53,7 +71,7 @@ def load_overlays(project: Project, env_name: str) -> list[Document]:
                 )
             continue
         try:
-            doc = load_file(path, interpolate=Interpolator(project.environ))
+            doc = _load_overlay(project, path)
         except SpecError as exc:
             errors.append(exc)
             continue
@@ -69,6 +87,8 @@ def load_overlays(project: Project, env_name: str) -> list[Document]:
             )
             continue
         for key, value in doc.data.items():
+            if key == METADATA and is_encrypted(doc):
+                continue
             if not any(r.name == key or release_key(project, r) == key for r in project.spec.releases):
                 errors.append(unknown_release(project, key, doc.mark((key,), key=True), "overlay key"))
             elif value is not None and not isinstance(value, dict):
@@ -79,19 +99,70 @@ def load_overlays(project: Project, env_name: str) -> list[Document]:
                         hint="indent the release's values under its name",
                     )
                 )
-        docs.append(doc)
+        docs.append((path, doc))
     SpecErrors.raise_if_any(errors)
     return docs
+
+
+def _values_files(project: Project) -> list[tuple[Path, Document]]:
+    paths = {
+        (project.root / entry).resolve()
+        for rel in project.spec.releases
+        for entry in rel.values
+        if isinstance(entry, str)
+    }
+    return [(p, project.values_docs[p]) for p in sorted(paths) if p in project.values_docs]
+
+
+def decrypt_all(project: Project, docs: Iterable[tuple[Path, Document]]) -> None:
+    """Decrypt every encrypted document not decrypted yet (sops runs in parallel), into
+    project.decrypted; one error per file that fails, and nothing decrypted is kept then."""
+    todo = {path: doc for path, doc in docs if is_encrypted(doc) and path not in project.decrypted}
+    if not todo:
+        return
+    sops = locate_sops(project.sops, project.environ)
+
+    def one(item: tuple[Path, Document]) -> Document | SpecError:
+        path, doc = item
+        try:
+            return decrypted_document(doc, sops.decrypt(path, doc.file))
+        except SpecError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(4, len(todo))) as pool:
+        results = list(pool.map(one, todo.items()))
+    SpecErrors.raise_if_any(r for r in results if isinstance(r, SpecError))
+    for path, result in zip(todo, results, strict=True):
+        assert isinstance(result, Document)
+        project.decrypted[path] = result
+
+
+def encrypted_paths(values: Mapping[str, Any]) -> set[str]:
+    """The dotted path of every leaf an encrypted layer sets (its values are all sensitive)."""
+    return {
+        ".".join(path)
+        for path, value in leaves(values)
+        if value is not None and not (isinstance(value, Mapping) and not value)
+    }
 
 
 def resolve(
     project: Project,
     env_name: str,
     extra: Sequence[Layer | Assignment] = (),
+    *,
+    decrypt: bool = True,
 ) -> list[DesiredRelease]:
-    """Every release of the spec as this environment wants it, in spec order."""
+    """Every release of the spec as this environment wants it, in spec order.
+
+    Encrypted values files are decrypted (with `decrypt=False`, only checked: their values are then
+    sops' ciphertexts, good for nothing but counting); every leaf they set is sensitive.
+    """
     env = project.environment(env_name)
-    overlays = load_overlays(project, env_name)
+    loaded = overlay_docs(project, env_name)
+    if decrypt:  # every file of the environment at once: one error line per file that fails
+        decrypt_all(project, [*loaded, *_values_files(project)])
+    overlays = [project.decrypted.get(path, doc) if decrypt else doc for path, doc in loaded]
     defaults = project.spec.defaults
     out: list[DesiredRelease] = []
     errors: list[SpecError] = []
@@ -100,6 +171,7 @@ def resolve(
         key = f"{namespace}/{rel.name}"
         override = _override(project, env, rel, key)
         layers: list[Layer] = []
+        secret_paths: set[str] = set()
         for j, entry in enumerate(rel.values):
             at = ("releases", i, "values", j)
             if isinstance(entry, str):
@@ -108,6 +180,9 @@ def resolve(
                 except SpecError as exc:
                     errors.append(exc)
                     continue
+                if is_encrypted(vdoc):
+                    vdoc = project.decrypted.get((project.root / entry).resolve(), vdoc)
+                    secret_paths |= encrypted_paths(vdoc.data)
                 layers.append(doc_layer(vdoc, vdoc.data))
             else:
                 layers.append(doc_layer(project.doc, entry, at))
@@ -116,7 +191,9 @@ def resolve(
                 section = odoc.data.get(name)
                 if isinstance(section, dict):
                     layers.append(doc_layer(odoc, section, (name,)))
-        sensitive = tuple(sorted({*(defaults.sensitive or []), *(rel.sensitive or [])}))
+                    if odoc.encrypted or is_encrypted(odoc):
+                        secret_paths |= encrypted_paths(section)
+        sensitive = tuple(sorted({*(defaults.sensitive or []), *(rel.sensitive or []), *secret_paths}))
         layers.extend(stack(layers, extra, sensitive))
         version = (override.version if override and override.version else None) or rel.version
         chart = (override.chart if override and override.chart else None) or rel.chart

@@ -42,6 +42,12 @@ def _common(
     helm: bool = False,
 ) -> None:
     parser.add_argument("-f", "--file", default=None, help="the spec (default: ./deployer.yaml)")
+    parser.add_argument(
+        "--sops",
+        default=None,
+        metavar="PATH",
+        help="sops binary for encrypted values files (default: DEPLOYER_SOPS, PATH)",
+    )
     if env:
         parser.add_argument("-e", "--environment", required=env_required, metavar="ENV", help="environment")
     if selector:
@@ -128,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help=VERBS["validate"], description=VERBS["validate"])
     _common(p, env=True)
+    p.add_argument(
+        "--no-decrypt",
+        action="store_true",
+        help="check that encrypted values files are well-formed sops files, without decrypting them",
+    )
 
     p = sub.add_parser("values", help=VERBS["values"], description=VERBS["values"])
     _common(p, env=True, env_required=True)

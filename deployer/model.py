@@ -80,7 +80,13 @@ class ReleaseOverride(_Model):
 
 
 class Environment(_Model):
-    kube_context: str | None = Field(None, description="Refuse to run against any other kube context.")
+    kube_context: str | None = Field(
+        None,
+        description=(
+            "The kube context this environment runs against: selected when --kube-context is not "
+            "given; any other is refused."
+        ),
+    )
     protected: bool = Field(False, description="apply/destroy/rollback need --yes.")
     values: list[str] | None = Field(
         None, description="Overlay files (release name -> values); default environments/<env>/values.yaml."

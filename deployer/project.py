@@ -15,6 +15,7 @@ from deployer.errors import Mark, SpecError, SpecErrors, UsageError
 from deployer.graph import find_cycle
 from deployer.interpolation import Interpolator
 from deployer.merge import Layer, Origin, ValuePath
+from deployer.sops import check_metadata, is_encrypted
 from deployer.yamlsource import Document, PathKey, display_path, load_file
 
 SPEC_FILE = "deployer.yaml"
@@ -65,6 +66,8 @@ class Project:
     spec: Any  # deployer.model.Spec (imported lazily: pydantic stays out of start-up)
     environ: Mapping[str, str]
     values_docs: dict[Path, Document] = field(default_factory=dict)
+    sops: str | None = None  # --sops: the sops binary that decrypts encrypted values files
+    decrypted: dict[Path, Document] = field(default_factory=dict)  # in memory only, never written
 
     @property
     def root(self) -> Path:
@@ -96,7 +99,7 @@ class Project:
         return self.spec.environments[name] or Environment()
 
 
-def load_project(path: Path, environ: Mapping[str, str] | None = None) -> Project:
+def load_project(path: Path, environ: Mapping[str, str] | None = None, *, sops: str | None = None) -> Project:
     from pydantic import ValidationError
 
     from deployer.model import Spec
@@ -123,7 +126,7 @@ def load_project(path: Path, environ: Mapping[str, str] | None = None) -> Projec
     except ValidationError as exc:
         SpecErrors.raise_if_any(spec_errors(exc, doc, Spec))
         raise
-    project = Project(path=path.resolve(), doc=doc, spec=spec, environ=env)
+    project = Project(path=path.resolve(), doc=doc, spec=spec, environ=env, sops=sops)
     SpecErrors.raise_if_any(_check(project))
     return project
 
@@ -391,6 +394,8 @@ def values_doc(project: Project, file: str, mark: Mark) -> Document:
     doc = load_file(path)  # release values files are not interpolated (DESIGN.md)
     if doc.data is None:
         doc.data = {}
+    if is_encrypted(doc):
+        check_metadata(doc)  # decrypted when an environment is resolved (deployer/desired.py)
     if not isinstance(doc.data, dict):
         raise SpecError(
             f"values file must be a mapping of values, not {_kind(doc.data)}",

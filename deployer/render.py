@@ -7,7 +7,6 @@ removed afterwards, so helm applies Helm's own semantics to one document (includ
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from deployer import cache_scrub
 from deployer.charts import ChartContents, ChartStore
 from deployer.helm import Helm
 from deployer.manifests import split_hooks
@@ -114,6 +114,7 @@ async def render_all(
 
             cache_file = None
             if render_cache is not None and not live:
+                salt = cache_scrub.salt(render_cache)
                 key = _cache_key(
                     release,
                     charts.digest(chart),
@@ -121,10 +122,12 @@ async def render_all(
                     kube_version,
                     api_versions,
                     f"{helm.version_text} upgrade={is_upgrade}",
+                    salt,
                 )
                 cache_file = render_cache / f"{key}.yaml"
-                if cache_file.exists():
-                    return done(cache_file.read_text(), cached=True)
+                cached = _read_cached(cache_file, release, values[release.key], salt)
+                if cached is not None:
+                    return done(cached, cached=True)
             async with limit:
                 values_file = write_values(tmp, f"{index:04d}-{release.name}", values[release.key])
                 args = [
@@ -149,7 +152,7 @@ async def render_all(
                 with masked_errors(for_values(values[release.key], release.sensitive)):
                     output = await helm.run(args, release=release.key)
             if cache_file is not None:
-                _write_private(cache_file, output)
+                _write_cached(cache_file, output, release, values[release.key], salt)
             return done(output)
 
         tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(releases)]
@@ -169,7 +172,9 @@ def _cache_key(  # noqa: PLR0917
     kube_version: str | None,
     api_versions: Sequence[str],
     helm_version: str,
+    salt: bytes,
 ) -> str:
+    # Salted (HMAC): the key is no function of the values that anyone without this cache can test.
     material = json.dumps(
         [
             release.name,
@@ -183,11 +188,29 @@ def _cache_key(  # noqa: PLR0917
         sort_keys=True,
         default=str,
     )
-    return hashlib.sha256(material.encode()).hexdigest()
+    return cache_scrub.digest(salt, material)
+
+
+def _read_cached(path: Path, release: DesiredRelease, values: Mapping[str, Any], salt: bytes) -> str | None:
+    """A cached render as helm printed it (secret texts restored), or None: render again."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return cache_scrub.restore(text, values, release.sensitive, salt)
+
+
+def _write_cached(
+    path: Path, output: str, release: DesiredRelease, values: Mapping[str, Any], salt: bytes
+) -> None:
+    """Cache a render with its secret texts scrubbed, or not at all when that cannot round-trip."""
+    scrubbed = cache_scrub.scrub(output, values, release.sensitive, salt)
+    if scrubbed is not None:
+        _write_private(path, scrubbed)
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Atomically write a file only the user can read (rendered manifests hold Secret data)."""
+    """Atomically write a file only the user can read (and scrubbed: deployer/cache_scrub.py)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -9,15 +9,25 @@ MASK = "<sensitive>"
 
 
 def mask_values(values: Mapping[str, Any], sensitive: Iterable[str]) -> dict[str, Any]:
-    """A copy of `values` with every sensitive dotted path (and everything below it) masked."""
-    out: dict[str, Any] = _copy(values)
-    for dotted in sensitive:
-        parts = dotted.split(".")
-        node: Any = out
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and parts[-1] in node and node[parts[-1]] is not None:
-            node[parts[-1]] = MASK
+    """A copy of `values` with every sensitive dotted path (and everything below it) masked.
+
+    Paths are matched as is_sensitive matches them (a key with a dot in it included), so what the
+    values table masks and what `deployer values` masks never differ.
+    """
+    paths = tuple(sensitive)
+    return _masked(values, (), paths) if paths else _copy(values)
+
+
+def _masked(values: Mapping[str, Any], prefix: tuple[str, ...], sensitive: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        path = (*prefix, str(key))
+        if value is not None and is_sensitive(path, sensitive):
+            out[key] = MASK
+        elif isinstance(value, Mapping):
+            out[key] = _masked(value, path, sensitive)
+        else:
+            out[key] = value
     return out
 
 

@@ -45,6 +45,7 @@ class Document:
     data: Any
     value_marks: dict[PathKey, Mark] = field(default_factory=dict)
     key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+    encrypted: bool = False  # decrypted from a sops-encrypted file: every value in it is sensitive
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark:
         """The closest known position for `path` (walking up to a parent when needed)."""

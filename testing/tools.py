@@ -20,3 +20,11 @@ def tool_dir(component: str) -> Path:
 
 def helm_binary(major: int) -> Path:
     return tool_dir(f"helm{major}") / "helm"
+
+
+def sops_binary() -> Path:
+    return tool_dir("sops") / "sops"
+
+
+def age_keygen_binary() -> Path:
+    return tool_dir("age") / "age-keygen"

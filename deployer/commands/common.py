@@ -18,7 +18,7 @@ from deployer.yamlsource import load_file
 
 
 def project(args: argparse.Namespace) -> Project:
-    return load_project(Path(args.file) if args.file else Path.cwd())
+    return load_project(Path(args.file) if args.file else Path.cwd(), sops=getattr(args, "sops", None))
 
 
 def selectors(raw: list[str]) -> list[dict[str, str]]:

@@ -4,7 +4,6 @@ a Git ref, with no cluster at all."""
 from __future__ import annotations
 
 import argparse
-import os
 
 from deployer.commands.common import helm_and_charts, plan_options, progress, project
 from deployer.errors import UsageError
@@ -16,30 +15,32 @@ def diff(args: argparse.Namespace) -> int:
     proj = project(args)
     log = progress()
     options = plan_options(args)
+    if args.base and args.live:
+        raise UsageError("--live compares with the cluster; it cannot be combined with --base")
+    cluster = None
+    if not args.base:  # the context is chosen (or refused) before anything else runs
+        from deployer.commands.session import kube_target
+        from deployer.kube import Cluster
+
+        cluster = Cluster(kube_target(proj, args.environment, args))
     helm, charts = helm_and_charts(args, proj, log)
     if args.base:
-        if args.live:
-            raise UsageError("--live compares with the cluster; it cannot be combined with --base")
         from deployer.gitbase import toplevel, worktree_at
         from deployer.planner import plan_against_base
         from deployer.project import load_project
 
         proj.environment(args.environment)  # an unknown environment fails before any git work
         with worktree_at(proj.root, args.base) as base_root:
-            base = load_project(base_root / proj.path.relative_to(toplevel(proj.root)))
+            base = load_project(base_root / proj.path.relative_to(toplevel(proj.root)), sops=proj.sops)
             known = args.environment in base.spec.environments
             _helm, base_charts = helm_and_charts(args, base, log)
             plan = plan_against_base(
                 proj, base if known else None, args.base, options, helm, charts, base_charts, log
             )
     else:
-        from deployer.commands.session import guard_context
-        from deployer.kube import Cluster, resolve_target
         from deployer.planner import live_plan, plan_against_cluster
 
-        target = resolve_target(args.kubeconfig, args.kube_context, os.environ)
-        guard_context(proj, args.environment, target.context)
-        cluster = Cluster(target)
+        assert cluster is not None
         planned = plan_against_cluster(proj, options, helm, charts, cluster, log)
         plan = live_plan(planned, cluster, log) if args.live else planned.plan
     from deployer.commands.output import emit_plan

@@ -50,17 +50,6 @@ def kube_target(proj: Project, env_name: str, args: argparse.Namespace) -> KubeT
     return resolve_target(args.kubeconfig, wanted, os.environ, context_source=source)
 
 
-def guard_context(proj: Project, env_name: str, context: str) -> None:
-    """Refuse a target resolved without kube_target whose context is not the environment's."""
-    wanted = proj.environment(env_name).kube_context
-    if wanted and wanted != context:
-        raise UsageError(
-            f"environment '{env_name}' must run against kube context '{wanted}', but the selected context "
-            f"is '{context}'",
-            hint=f"pass --kube-context {wanted} (or switch context); nothing was done",
-        )
-
-
 def confirm(protected: bool, args: argparse.Namespace, what: str) -> None:
     if not protected or args.yes:
         return

@@ -11,7 +11,7 @@ def validate(args: argparse.Namespace) -> int:
     envs = [args.environment] if args.environment else proj.environment_names
     count = 0
     for env in envs:
-        count = len(resolve(proj, env))
+        count = len(resolve(proj, env, decrypt=not args.no_decrypt))
     names = ", ".join(envs) if envs else "no environments"
     print(f"{proj.doc.file}: ok ({count} releases; checked {names})")
     return 0

@@ -122,6 +122,8 @@ def test_the_environment_s_kube_context_is_selected_over_the_current_one(
     status = deployer("status", "-e", e, env=env)
     assert status.code == 0, status.err
     assert f"{namespace}/api" in status.out
+    diff = deployer("diff", "-e", e, "--detailed-exitcode", env=env)
+    assert (diff.code, diff.out) == (0, f"No changes: 3 release(s) in {e} are up to date.\n"), diff.err
     refused = deployer("status", "-e", e, "--kube-context", "nowhere", env=env)
     assert refused.err == (
         f"error: environment '{e}' must run against kube context 'sandbox', but --kube-context is 'nowhere'\n"

@@ -1,0 +1,190 @@
+"""The render cache holds no secret in clear. Pure, but for the salt file.
+
+CI users keep ~/.cache/deployer/renders between runs and upload it to their CI's cache store, so a
+cached render must not hold a Secret's data, a sensitive value (an encrypted file's included) or a
+secret text inside any other object. Before a render is stored, every such text is replaced by a
+token naming a salted digest of it and its size:
+
+    SCRUBBED-hmac-<first 32 hex of HMAC-SHA256(salt, text)>-<N>bytes
+
+The salt is random, one per cache directory (a 0600 file in it), so equal texts in two caches give
+different tokens and no table of digests precomputed elsewhere applies. Tokens tell changed from
+unchanged and keep sizes, but a diff never sees one: on a cache hit every token is turned back into
+its text, found among the texts the release's *current* values can produce (each string or number
+leaf, its base64, and the forms of each sensitive text; the cache key already says the values are
+the ones the render was made from). A cached render is thus exactly the render helm would print, and
+diffs, `changed` marks and sizes are computed from the real texts, as without a cache.
+
+A render is stored only when this round trip is exact, i.e. when every text it hides can be found
+again from the values: a Secret whose data the chart generates (randAlphaNum) or reads from its own
+files, or written in a form the scrubber does not recognise (a block scalar, escapes), is not cached
+and renders again next time. Charts without Secrets or sensitive values keep the fast path as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer.manifests import SECRET_FIELDS, split_documents
+from deployer.secrets import is_sensitive
+
+TOKEN_PREFIX = "SCRUBBED-hmac-"
+_TOKEN = re.compile(rf"{TOKEN_PREFIX}([0-9a-f]{{32}})-([0-9]+)bytes")
+SALT_FILE = "salt"
+MIN_LENGTH = 4  # shorter sensitive texts (and true/false/null) protect nothing and are everywhere
+MIN_LINE_LENGTH = 16  # each line of a multi-line sensitive text at least this long is hidden too
+_NOT_SECRET = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~"})
+_SECRET_DOC = re.compile(r"^kind:[ \t]*['\"]?Secret['\"]?[ \t]*$", re.MULTILINE)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def salt(directory: Path) -> bytes:
+    """The cache directory's salt, created on first use (0600). A new salt means the directory was
+    written by a deployer that stored renders in clear: those are removed."""
+    path = directory / SALT_FILE
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = directory / f"{SALT_FILE}.{os.getpid()}.tmp"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+    try:
+        os.link(partial, path)  # atomic, and never replaces a salt another run made meanwhile
+        for old in directory.glob("*.yaml"):
+            old.unlink(missing_ok=True)
+    except FileExistsError:
+        pass
+    finally:
+        partial.unlink(missing_ok=True)
+    return path.read_bytes()
+
+
+def digest(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def token(key: bytes, text: str) -> str:
+    return f"{TOKEN_PREFIX}{digest(key, text)[:32]}-{len(text.encode())}bytes"
+
+
+def scrub(output: str, values: Mapping[str, Any], sensitive: Sequence[str], key: bytes) -> str | None:
+    """`output` with every secret text replaced by its token; None when it cannot be cached so."""
+    if TOKEN_PREFIX in output:
+        return None
+    texts = set(_sensitive_forms(values, sensitive))
+    secret_docs = [d for d in split_documents(output) if _SECRET_DOC.search(d)]
+    for doc in secret_docs:
+        try:
+            data = yaml.load(doc, Loader=_LOADER)
+        except yaml.YAMLError:
+            return None
+        texts.update(_secret_values(data))
+    texts.discard("")
+    if not texts:
+        return output
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(texts, key=lambda t: (-len(t), t))))
+    scrubbed = pattern.sub(lambda m: token(key, m.group(0)), output)
+    for doc in split_documents(scrubbed):
+        if _SECRET_DOC.search(doc) and not _all_tokens(doc):
+            return None  # a Secret value written in a form not found as text: keep it out
+    if restore(scrubbed, values, sensitive, key) != output:
+        return None  # a hidden text the values cannot give back: it would never be a hit
+    return scrubbed
+
+
+def restore(text: str, values: Mapping[str, Any], sensitive: Sequence[str], key: bytes) -> str | None:
+    """A scrubbed render with every token turned back into its text; None when one is unknown."""
+    if TOKEN_PREFIX not in text:
+        return text
+    known = {token(key, t): t for t in _candidates(values, sensitive)}
+    missing = False
+
+    def back(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = known.get(match.group(0))
+        if found is None:
+            missing = True
+            return match.group(0)
+        return found
+
+    restored = _TOKEN.sub(back, text)
+    return None if missing else restored
+
+
+def _all_tokens(doc: str) -> bool:
+    try:
+        data = yaml.load(doc, Loader=_LOADER)
+    except yaml.YAMLError:
+        return False
+    return all(_TOKEN.fullmatch(v) for v in _secret_values(data) if v)
+
+
+def _secret_values(doc: Any) -> Iterator[str]:
+    if not isinstance(doc, dict) or doc.get("kind") != "Secret":
+        return
+    for field in SECRET_FIELDS:
+        entries = doc.get(field)
+        if isinstance(entries, dict):
+            yield from (_text(v) for v in entries.values() if v is not None)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _sensitive_forms(values: Mapping[str, Any], sensitive: Sequence[str]) -> Iterator[str]:
+    """Each sensitive text in the forms a chart renders it: as it is, JSON-escaped, YAML
+    single-quoted, URL-encoded, base64, and each long line of a multi-line one."""
+    if not sensitive:
+        return
+    for path, value in _leaves(values, ()):
+        if value is None or isinstance(value, bool) or not is_sensitive(path, sensitive):
+            continue
+        text = _text(value)
+        if len(text) < MIN_LENGTH or text.lower() in _NOT_SECRET:
+            continue
+        yield text
+        yield json.dumps(text)[1:-1]
+        yield text.replace("'", "''")
+        yield urllib.parse.quote(text, safe="")
+        yield base64.b64encode(text.encode()).decode()
+        yield from (line for line in text.splitlines() if len(line.strip()) >= MIN_LINE_LENGTH)
+
+
+def _candidates(values: Mapping[str, Any], sensitive: Sequence[str]) -> Iterable[str]:
+    """Every text a token of this release's render can stand for."""
+    found = set(_sensitive_forms(values, sensitive))
+    for _path, value in _leaves(values, ()):
+        if value is None or isinstance(value, bool):
+            continue
+        text = _text(value)
+        found.add(text)
+        found.add(base64.b64encode(text.encode()).decode())
+    return found
+
+
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every scalar with the values path it sits under (list items under their list's path)."""
+    if isinstance(value, Mapping):
+        for k, sub in value.items():
+            yield from _leaves(sub, (*path, str(k)))
+    elif isinstance(value, list):
+        for sub in value:
+            yield from _leaves(sub, path)
+    else:
+        yield path, value
