@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from testing.cli import run
-from testing.example import copy_example
 from testing.fakes import RecordingHelm
+from testing.gitrepo import example_repo, git
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.helm
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A Git repository holding the example, with one commit."""
-    dst = copy_example(tmp_path / "gitops")
-    (dst / ".gitignore").write_text("charts/*/charts/\n")
-    git(dst, "init", "-q", "-b", "main")
-    git(dst, "add", "-A")
-    git(dst, "commit", "-qm", "base")
-    return dst
+    return example_repo(tmp_path / "gitops")
 
 
 # No kubeconfig anywhere: any attempt to reach a cluster would fail the run.

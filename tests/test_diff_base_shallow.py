@@ -3,36 +3,22 @@ there, so the user gets one error naming the exact `git fetch` that brings it, a
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from testing.cli import Result, run
-from testing.example import copy_example
+from testing.gitrepo import example_repo, git
 
 pytestmark = pytest.mark.helm
 
 OFFLINE = {"KUBECONFIG": "/nonexistent/kubeconfig", "API_KEY": None}
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 @pytest.fixture
 def upstream(tmp_path: Path) -> Path:
     """The repository CI clones from: the example project with two commits."""
-    src = copy_example(tmp_path / "upstream")
-    (src / ".gitignore").write_text("charts/*/charts/\n")
-    git(src, "init", "-q", "-b", "main")
-    git(src, "add", "-A")
-    git(src, "commit", "-qm", "base")
+    src = example_repo(tmp_path / "upstream")
     overlay = src / "environments" / "dev" / "values.yaml"
     overlay.write_text(overlay.read_text() + "worker:\n  concurrency: 9\n")
     git(src, "commit", "-qam", "dev: more workers")
@@ -44,7 +30,7 @@ def clone(upstream: Path, tmp_path: Path) -> Path:
     """A depth-1 clone, as actions/checkout makes by default (file:// so that --depth applies)."""
     dst = tmp_path / "checkout"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{upstream}", str(dst))
-    assert (dst / ".git" / "shallow").read_text().split() == [git(dst, "rev-parse", "HEAD")]
+    assert (dst / ".git" / "shallow").read_text().split() == [git(dst, "rev-parse", "HEAD").strip()]
     return dst
 
 
@@ -60,7 +46,7 @@ def error_of(result: Result) -> str:
 def test_a_parent_beyond_the_shallow_boundary_names_the_deepen_that_brings_it(
     clone: Path, helm: Path, cache: Path
 ) -> None:
-    head = git(clone, "rev-parse", "HEAD")
+    head = git(clone, "rev-parse", "HEAD").strip()
     result = diff(clone, helm, "HEAD~1")
     assert result.code == 1
     assert "Traceback" not in result.err
@@ -69,7 +55,7 @@ def test_a_parent_beyond_the_shallow_boundary_names_the_deepen_that_brings_it(
         f"(its history stops at {head[:12]})\n"
         "  hint: fetch it with: git fetch --deepen=1 origin\n"
     )
-    assert git(clone, "worktree", "list").count("\n") == 0  # no worktree was left behind
+    assert git(clone, "worktree", "list").count("\n") == 1  # no worktree was left behind
 
     git(clone, "fetch", "-q", "--deepen=1", "origin")  # exactly what the hint says
     fixed = diff(clone, helm, "HEAD~1")
@@ -80,7 +66,7 @@ def test_a_parent_beyond_the_shallow_boundary_names_the_deepen_that_brings_it(
 def test_a_commit_id_not_in_the_clone_names_the_fetch_of_that_commit(
     clone: Path, upstream: Path, helm: Path, cache: Path
 ) -> None:
-    first = git(upstream, "rev-parse", "HEAD~1")
+    first = git(upstream, "rev-parse", "HEAD~1").strip()
     result = diff(clone, helm, first)
     assert result.code == 1
     assert error_of(result).endswith(f"  hint: fetch it with: git fetch origin {first}\n")

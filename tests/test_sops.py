@@ -4,13 +4,13 @@ every leaf they set sensitive, one-line errors naming the file, and no secret in
 from __future__ import annotations
 
 import base64
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from testing.cli import Result, run
+from testing.gitrepo import git
 from testing.sops import CANARY, HOST_CANARY, AgeKey, age_key, encrypt, make_project
 from testing.tools import sops_binary
 
@@ -200,15 +200,6 @@ def test_sops_flag_wins_over_the_environment(project: Path, env: dict[str, str |
         {**env, "DEPLOYER_SOPS": "/nonexistent/sops"},
     )
     assert result.code == 0, result.err
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
 
 
 def cache_holds_no_secret(cache: Path, *texts: str) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from testing.cluster_run import Deployer
 from testing.example import copy_example
+from testing.gitrepo import git
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ci.md"
 
@@ -19,14 +20,6 @@ def commands(section: str) -> list[str]:
     blocks = "\n".join(re.findall(r"```yaml\n(.*?)```", text, flags=re.S))
     found = re.findall(r"^\s*(?:- )?(deployer [^\n]+)$", blocks, flags=re.M)
     return [c.strip() for c in found]
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=CI", *args],
-        check=True,
-        capture_output=True,
-    )
 
 
 def test_github_and_gitlab_run_the_same_deployer_commands() -> None:
