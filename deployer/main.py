@@ -27,6 +27,8 @@ VERBS = {
     "unlock": "remove an environment's run lock (--force: also one held by another run)",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
+    "init": "start a repository: deployer.yaml, an environment overlay and a values file for CHART",
+    "completion": 'print shell completion code: eval "$(deployer completion bash)"',
 }
 
 
@@ -158,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
     p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
+
+    p = sub.add_parser("completion", help=VERBS["completion"], description=VERBS["completion"])
+    p.add_argument("shell", choices=["bash", "zsh", "fish"])
     return parser
 
 
@@ -250,7 +255,15 @@ def _cluster_verbs(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (deployer completion SHELL)
+        import argcomplete
+
+        from deployer.commands.completion import attach
+
+        attach(parser)
+        argcomplete.autocomplete(parser, always_complete_options=False)  # prints them and exits
+    args = parser.parse_args(argv)
     if getattr(args, "no_color", False):
         os.environ["NO_COLOR"] = "1"
     debug = bool(args.debug or os.environ.get("DEPLOYER_DEBUG"))

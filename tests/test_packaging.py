@@ -179,6 +179,10 @@ def test_the_installed_command_runs_the_example_from_anywhere(installed: Path, t
     assert template.returncode == 0, template.stderr
     assert "kind: Deployment" in template.stdout
 
+    completion = run(installed, tmp_path, "completion", "bash")  # argcomplete at its lower bound
+    assert completion.returncode == 0, completion.stderr
+    assert "-F _python_argcomplete deployer" in completion.stdout
+
     bad = run(installed, tmp_path, "validate")  # no deployer.yaml here: a user error, not a traceback
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr
