@@ -161,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
     p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
 
+    p = sub.add_parser("init", help=VERBS["init"], description=VERBS["init"])
+    p.add_argument(
+        "chart", help="a chart directory, repo/chart (with --repo-url) or oci://registry/path/chart"
+    )
+    p.add_argument("--name", default=None, help="the release's name (default: the chart's)")
+    p.add_argument("--version", default=None, help="the chart version (required for repo and OCI charts)")
+    p.add_argument("--repo-url", default=None, metavar="URL", help="the repository of a repo/chart")
+    p.add_argument("--env", default="dev", metavar="ENV", help="the first environment (default: dev)")
+    p.add_argument("--namespace", default="default", help="the releases' namespace (default: default)")
+    p.add_argument("--dir", default=".", help="where to write (default: the current directory)")
+
     p = sub.add_parser("completion", help=VERBS["completion"], description=VERBS["completion"])
     p.add_argument("shell", choices=["bash", "zsh", "fish"])
     return parser
