@@ -28,6 +28,8 @@ VERBS = {
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
     "import": "write deployer.yaml and overlays from another tool's spec (helmfile)",
+    "init": "start a repository: deployer.yaml, an environment overlay and a values file for CHART",
+    "completion": 'print shell completion code: eval "$(deployer completion bash)"',
 }
 # Verbs whose module and function have another name (`import` is a Python keyword).
 MODULES = {"sync": "apply", "import": "import_"}
@@ -199,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="helm binary for helmfile (its --helm-binary; default: DEPLOYER_HELM, PATH)",
     )
     p.add_argument("--no-color", action="store_true", help="plain output (also NO_COLOR=1)")
+    p = sub.add_parser("init", help=VERBS["init"], description=VERBS["init"])
+    p.add_argument(
+        "chart", help="a chart directory, repo/chart (with --repo-url) or oci://registry/path/chart"
+    )
+    p.add_argument("--name", default=None, help="the release's name (default: the chart's)")
+    p.add_argument("--version", default=None, help="the chart version (required for repo and OCI charts)")
+    p.add_argument("--repo-url", default=None, metavar="URL", help="the repository of a repo/chart")
+    p.add_argument("--env", default="dev", metavar="ENV", help="the first environment (default: dev)")
+    p.add_argument("--namespace", default="default", help="the releases' namespace (default: default)")
+    p.add_argument("--dir", default=".", help="where to write (default: the current directory)")
+
+    p = sub.add_parser("completion", help=VERBS["completion"], description=VERBS["completion"])
+    p.add_argument("shell", choices=["bash", "zsh", "fish"])
     return parser
 
 
@@ -291,7 +306,15 @@ def _cluster_verbs(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (deployer completion SHELL)
+        import argcomplete
+
+        from deployer.commands.completion import attach
+
+        attach(parser)
+        argcomplete.autocomplete(parser, always_complete_options=False)  # prints them and exits
+    args = parser.parse_args(argv)
     if getattr(args, "no_color", False):
         os.environ["NO_COLOR"] = "1"
     debug = bool(args.debug or os.environ.get("DEPLOYER_DEBUG"))
