@@ -89,6 +89,8 @@ def test_a_failed_release_skips_its_dependents_and_the_run_rolls_back(
     assert report[f"{namespace}/platform-config"]["status"] == "rolled back"
     assert report[f"{namespace}/platform-config"]["restored"] == "rolled back to revision 1"
     assert report[f"{namespace}/api"]["status"] == "failed"
+    # The failed release is put back too, not only those that succeeded before it failed.
+    assert report[f"{namespace}/api"]["restored"] == "rolled back to revision 1"
     assert report[f"{namespace}/worker"]["status"] in ("skipped",)  # worker needs api
     assert {name: deployer.manifest(name, namespace) for name in RELEASES} == before
 
