@@ -133,6 +133,11 @@ def test_a_lookup_kept_password_survives_an_upgrade_and_is_not_planned_as_a_chan
     converge(keeper)
     password = secret_data(keeper, "app-auth")["password"]
     assert len(base64.b64decode(password)) == 24
+    for _ in range(2):  # rendered against the cluster every time, never from the render cache
+        again = keeper.deployer("diff", "-e", keeper.env)
+        assert (
+            "rendered 1 release(s) (0 from the render cache, 1 against the cluster for lookup)" in again.err
+        )
     keeper.edit("{greeting: hi}", "{greeting: hello}")
     diff = keeper.deployer("diff", "-e", keeper.env)
     assert "1 value(s) changed; 1 resource(s) changed" in diff.out, diff.out
