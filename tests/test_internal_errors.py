@@ -36,28 +36,45 @@ def kubeconfig(path: Path, server: str) -> Path:
     return path
 
 
-def test_an_unexpected_exception_is_one_line_and_exit_1(project: Path, tmp_path: Path) -> None:
-    # A kubeconfig that is YAML but not a mapping: nothing checks for it, so it surfaces as a bug.
-    bad = tmp_path / "kubeconfig"
-    bad.write_text("- not\n- a mapping\n")
-    result = run(["status", "-e", "dev"], project, {"KUBECONFIG": str(bad), "DEPLOYER_DEBUG": None})
-    assert result.code == 1
-    assert result.err == (
-        "error: internal error: AttributeError: 'list' object has no attribute 'get'; "
-        "rerun with --debug for the traceback\n"
-    )
+# A helm whose `template` output is not UTF-8 (a broken build or wrapper): nothing in deployer
+# expects that, so it surfaces as an unforeseen fault. A real executable, not a patched function.
+GARBLING_HELM = """#!/bin/sh
+case "$1" in
+  version) echo v3.22.0 ;;
+  template) printf '\\377\\376 not UTF-8\\n' ;;
+esac
+exit 0
+"""
+INTERNAL = (
+    "error: internal error: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position 0: "
+    "invalid start byte; rerun with --debug for the traceback\n"
+)
 
 
-def test_debug_adds_the_traceback(project: Path, tmp_path: Path) -> None:
-    bad = tmp_path / "kubeconfig"
-    bad.write_text("- not\n- a mapping\n")
-    result = run(["--debug", "status", "-e", "dev"], project, {"KUBECONFIG": str(bad)})
+@pytest.fixture
+def garbling_helm(tmp_path: Path) -> Path:
+    path = tmp_path / "bin" / "helm"
+    path.parent.mkdir()
+    path.write_text(GARBLING_HELM)
+    path.chmod(0o755)
+    return path
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_1(
+    project: Path, garbling_helm: Path, cache: Path
+) -> None:
+    env = {"DEPLOYER_HELM": str(garbling_helm), "DEPLOYER_DEBUG": None}
+    result = run(["template", "-e", "dev"], project, env)
+    assert (result.code, result.out) == (1, "")
+    assert result.err.endswith(INTERNAL)
+    assert "Traceback" not in result.err
+
+
+def test_debug_adds_the_traceback(project: Path, garbling_helm: Path, cache: Path) -> None:
+    result = run(["--debug", "template", "-e", "dev"], project, {"DEPLOYER_HELM": str(garbling_helm)})
     assert result.code == 1
-    assert result.err.startswith("Traceback (most recent call last):\n")
-    assert result.err.endswith(
-        "error: internal error: AttributeError: 'list' object has no attribute 'get'; "
-        "rerun with --debug for the traceback\n"
-    )
+    assert "Traceback (most recent call last):\n" in result.err
+    assert result.err.endswith(INTERNAL)
 
 
 class _Failing(http.server.BaseHTTPRequestHandler):

@@ -3,7 +3,9 @@ shown by diff, and a re-run that converges. Needs the tools/sandbox cluster (it 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from testing.cluster_run import Deployer
 from testing.example import copy_example
 
 SANDBOX = Path(__file__).resolve().parents[2] / "tools" / "sandbox"
+SHAPES = Path(__file__).resolve().parents[1] / "data" / "charts" / "shapes"
 
 
 def sandbox(kubeconfig: Path, command: str) -> None:
@@ -61,4 +64,74 @@ def test_api_server_down_mid_apply_then_back(
     overlay.write_text(good)
     result = deployer("apply", "-e", e, "--recover", "--lock-timeout", "90")
     assert result.code == 0, result.err
+    assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0
+
+
+GATED_HELM = """#!/bin/sh
+# The real helm, except that an upgrade of release 'a' first waits until the file {gate} exists, so
+# the run is busy (holding its lock) for as long as the test wants.
+case " $* " in
+  *" upgrade --install a "*)
+    touch "{waiting}"
+    while [ ! -e "{gate}" ]; do sleep 0.2; done ;;
+esac
+exec "{real}" "$@"
+"""
+
+
+def test_a_run_that_loses_its_lock_starts_no_further_release_and_the_next_run_converges(
+    tmp_path: Path, namespace: str, kubeconfig: Path, cache: Path
+) -> None:
+    if not (kubeconfig.parent / "state.json").exists():
+        pytest.skip("stopping the API server needs the tools/sandbox cluster, not DEPLOYER_TEST_KUBECONFIG's")
+    from testing.tools import helm_binary
+
+    gate, waiting = tmp_path / "gate", tmp_path / "waiting"
+    wrapper = tmp_path / "bin" / "helm"
+    wrapper.parent.mkdir()
+    wrapper.write_text(GATED_HELM.format(gate=gate, waiting=waiting, real=helm_binary(3)))
+    wrapper.chmod(0o755)
+    project = tmp_path / "gitops"
+    shutil.copytree(SHAPES / "api", project / "charts" / "api")
+    e = f"dev-{namespace[-8:]}"
+    spec = project / "deployer.yaml"
+    spec.write_text(
+        f"defaults: {{namespace: {namespace}, timeout: 60}}\nenvironments:\n  {e}: {{}}\nreleases:\n"
+        "  - {name: a, chart: ./charts/api, values: [{service: {port: 81}}]}\n"
+        "  - {name: b, chart: ./charts/api, values: [{service: {port: 81}}]}\n"
+    )
+    deployer = Deployer(project, wrapper, kubeconfig, cache)
+    gate.touch()
+    assert deployer("apply", "-e", e).code == 0
+    gate.unlink()
+    waiting.unlink()  # the first apply upgraded a too
+    spec.write_text(spec.read_text().replace("port: 81", "port: 82"))
+
+    proc = deployer.subprocess("apply", "-e", e, "--concurrency", "1", "--no-rollback-on-failure")
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not waiting.exists():  # release a has started: the run holds its lock and is busy
+        assert time.monotonic() < deadline, errors
+        time.sleep(0.2)
+    sandbox(kubeconfig, "stop-apiserver")
+    try:
+        while not any("lost the lock" in line for line in errors):
+            assert time.monotonic() < deadline + 60, errors
+            time.sleep(0.5)
+    finally:
+        sandbox(kubeconfig, "start-apiserver")
+    gate.touch()  # a's upgrade goes on, now that the API server is back
+    out = proc.stdout.read() if proc.stdout else ""
+    assert proc.wait(timeout=180) == 1, (out, errors)
+    reader.join(timeout=10)
+    lost = f"lost the lock on environment '{e}' of project 'gitops'"
+    assert f"{namespace}/b\tupgrade\tskipped\tnot started: {lost}" in out, out
+    assert any(line.startswith(f"error: {lost}") for line in errors), errors
+    assert deployer.revision("b", namespace) == 1  # b was never started
+
+    again = deployer("apply", "-e", e, "--lock-timeout", "90")
+    assert again.code == 0, again.out + again.err
+    assert deployer.revision("b", namespace) == 2
     assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0
