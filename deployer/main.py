@@ -28,6 +28,7 @@ VERBS = {
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
     "import": "write deployer.yaml and overlays from another tool's spec (helmfile)",
+    "export": "write an environment as another tool's objects (flux: HelmReleases and sources)",
 }
 # Verbs whose module and function have another name (`import` is a Python keyword).
 MODULES = {"sync": "apply", "import": "import_"}
@@ -199,6 +200,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="helm binary for helmfile (its --helm-binary; default: DEPLOYER_HELM, PATH)",
     )
     p.add_argument("--no-color", action="store_true", help="plain output (also NO_COLOR=1)")
+
+    p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
+    p.add_argument("tool", choices=["flux"], help="the tool whose objects to write")
+    _common(p, env=True, env_required=True)
+    p.add_argument(
+        "--output-dir", default=None, metavar="DIR", help="one file per object (Secrets under DIR/secrets)"
+    )
+    p.add_argument("--git-url", default=None, metavar="URL", help="the URL Flux clones (default: origin)")
+    p.add_argument(
+        "--git-ref",
+        default=None,
+        metavar="REF",
+        help="branch, refs/... or commit (default: the current branch)",
+    )
+    p.add_argument(
+        "--namespace", default="flux-system", help="namespace of the Flux objects (default: flux-system)"
+    )
+    p.add_argument("--interval", default="10m", help="reconcile interval of every object (default: 10m)")
+    p.add_argument(
+        "--secrets-file", default=None, metavar="FILE", help="write the Secrets of sensitive values here"
+    )
     return parser
 
 
