@@ -281,6 +281,7 @@ def _cluster_verbs(sub: Any) -> None:
         )
         p.add_argument("--output", "-o", choices=["text", "json"], default="text")
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
+        _take_over(p)
         _value_flags(p)
 
     p = sub.add_parser("rollback", help=VERBS["rollback"], description=VERBS["rollback"])
@@ -290,6 +291,7 @@ def _cluster_verbs(sub: Any) -> None:
     p.add_argument("--revision", type=int, default=None, help="with RELEASE: the revision to return to")
     p.add_argument("--yes", "-y", action="store_true", help="confirm for a protected environment")
     p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
+    _take_over(p)
 
     p = sub.add_parser("destroy", help=VERBS["destroy"], description=VERBS["destroy"])
     _common(p, env=True, env_required=True, selector=True, helm=True)
@@ -301,6 +303,7 @@ def _cluster_verbs(sub: Any) -> None:
         help="also uninstall same-named releases without deployer's project/environment labels",
     )
     p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
+    _take_over(p)
 
     p = sub.add_parser("status", help=VERBS["status"], description=VERBS["status"])
     _common(p, env=True, env_required=True)
@@ -310,6 +313,14 @@ def _cluster_verbs(sub: Any) -> None:
     _common(p, env=True, env_required=True)
     _kube_flags(p)
     p.add_argument("--force", action="store_true", help="required: the lock may belong to a running apply")
+
+
+def _take_over(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--take-over-from-flux",
+        action="store_true",
+        help="also change releases a Flux HelmRelease manages (suspend it first, or Flux reverts them)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

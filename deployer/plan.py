@@ -84,6 +84,7 @@ class ReleasePlan:
     hooks: tuple[ResourceChange, ...] = ()  # hook resources (tests included) that differ
     notes: tuple[str, ...] = ()  # facts that change nothing by themselves (CRD files, ...)
     replace: bool = False  # install after uninstalling a release whose only revision failed
+    flux_owner: str | None = None  # the HelmRelease (namespace/name) that manages the deployed release
     # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
@@ -233,6 +234,7 @@ def _plan_release(
         values=tuple(values),
         hooks=tuple(hooks),
         notes=crd_notes(desired.crds, observed.crds) + flux_note(observed),
+        flux_owner=observed.flux_owner,
     )
 
 

@@ -96,6 +96,25 @@ def test_flux_installs_the_export_in_needs_order_and_deployer_sees_no_change(
     diff = run(["diff", "-e", "dev", "--detailed-exitcode"], project, environ)
     assert diff.code == 0, diff.out + diff.err
     assert "helm.toolkit.fluxcd.io" not in diff.out
+    assert f"managed by Flux (HelmRelease {flux.namespace}/api)" in diff.out
+
+    status = run(["status", "-e", "dev"], project, environ)
+    assert status.code == 0, status.err
+    assert f"deployed (Flux: HelmRelease {flux.namespace}/worker)" in status.out
+
+    # Pushing to what Flux manages is refused (Flux would revert it), and nothing changes.
+    push = run(["apply", "-e", "dev", "-l", "name=api", "--set", "replicaCount=2"], project, environ)
+    assert push.code == 1
+    assert f"apply refused: managed by Flux: {namespace}/api (HelmRelease {flux.namespace}/api)" in push.err
+    assert "--take-over-from-flux" in push.err
+    removal = run(["destroy", "-e", "dev", "--include-unlabelled"], project, environ)
+    assert removal.code == 1
+    assert "destroy refused: managed by Flux" in removal.err
+    assert {n: r["version"] for n, r in helm_releases(kubeconfig, namespace).items()} == {
+        "platform-config": 1,
+        "api": 1,
+        "worker": 1,
+    }
 
     # An overlay change, exported and applied: Flux upgrades exactly that release.
     overlay = project / "environments" / "dev" / "values.yaml"
