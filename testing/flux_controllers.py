@@ -44,6 +44,14 @@ class Flux:
     def log(self, component: str) -> str:
         return (self.workdir / f"{component}.log").read_text(errors="replace")
 
+    def delete_objects(self) -> None:
+        """Delete every Flux object of the namespace while the controllers still run: they hold
+        finalizers that only they remove, and a namespace holding them never finishes deleting."""
+        kinds = "helmrelease,helmchart,gitrepository,helmrepository"
+        sandbox.kubectl(
+            self.kubeconfig, "delete", kinds, "--all", "-n", self.namespace, "--timeout=90s", check=False
+        )
+
     def stop(self) -> None:
         for proc in self.procs.values():
             proc.terminate()

@@ -28,6 +28,7 @@ def flux(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     namespace = sandbox.create_namespace(kubeconfig, hint="flux-system")
     running = flux_controllers.start(kubeconfig, namespace, tmp_path_factory.mktemp("flux"))
     yield running
+    running.delete_objects()
     running.stop()
     sandbox.delete_namespace(kubeconfig, namespace)
 
