@@ -30,6 +30,7 @@ VERBS = {
     "import": "write deployer.yaml and overlays from another tool's spec (helmfile)",
     "init": "start a repository: deployer.yaml, an environment overlay and a values file for CHART",
     "completion": 'print shell completion code: eval "$(deployer completion bash)"',
+    "export": "write an environment as another tool's objects (flux: HelmReleases and sources)",
 }
 # Verbs whose module and function have another name (`import` is a Python keyword).
 MODULES = {"sync": "apply", "import": "import_"}
@@ -175,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
     p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
 
+    _tooling_verbs(sub)
+    return parser
+
+
+def _tooling_verbs(sub: Any) -> None:
+    """Verbs that start, move or hand over a repository: import, init, completion, export."""
     p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
     p.add_argument("tool", choices=["helmfile"], help="the tool whose spec to import")
     p.add_argument(
@@ -214,7 +221,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("completion", help=VERBS["completion"], description=VERBS["completion"])
     p.add_argument("shell", choices=["bash", "zsh", "fish"])
-    return parser
+
+    p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
+    p.add_argument("tool", choices=["flux"], help="the tool whose objects to write")
+    _common(p, env=True, env_required=True)
+    p.add_argument(
+        "--output-dir", default=None, metavar="DIR", help="one file per object (Secrets under DIR/secrets)"
+    )
+    p.add_argument("--git-url", default=None, metavar="URL", help="the URL Flux clones (default: origin)")
+    p.add_argument(
+        "--git-ref",
+        default=None,
+        metavar="REF",
+        help="branch, refs/... or commit (default: the current branch)",
+    )
+    p.add_argument(
+        "--namespace", default="flux-system", help="namespace of the Flux objects (default: flux-system)"
+    )
+    p.add_argument("--interval", default="10m", help="reconcile interval of every object (default: 10m)")
+    p.add_argument(
+        "--secrets-file", default=None, metavar="FILE", help="write the Secrets of sensitive values here"
+    )
 
 
 def _cluster_verbs(sub: Any) -> None:
@@ -274,6 +301,7 @@ def _cluster_verbs(sub: Any) -> None:
         )
         p.add_argument("--output", "-o", choices=["text", "json"], default="text")
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
+        _take_over(p)
         _value_flags(p)
 
     p = sub.add_parser("rollback", help=VERBS["rollback"], description=VERBS["rollback"])
@@ -283,6 +311,7 @@ def _cluster_verbs(sub: Any) -> None:
     p.add_argument("--revision", type=int, default=None, help="with RELEASE: the revision to return to")
     p.add_argument("--yes", "-y", action="store_true", help="confirm for a protected environment")
     p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
+    _take_over(p)
 
     p = sub.add_parser("destroy", help=VERBS["destroy"], description=VERBS["destroy"])
     _common(p, env=True, env_required=True, selector=True, helm=True)
@@ -294,6 +323,7 @@ def _cluster_verbs(sub: Any) -> None:
         help="also uninstall same-named releases without deployer's project/environment labels",
     )
     p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
+    _take_over(p)
 
     p = sub.add_parser("status", help=VERBS["status"], description=VERBS["status"])
     _common(p, env=True, env_required=True)
@@ -303,6 +333,14 @@ def _cluster_verbs(sub: Any) -> None:
     _common(p, env=True, env_required=True)
     _kube_flags(p)
     p.add_argument("--force", action="store_true", help="required: the lock may belong to a running apply")
+
+
+def _take_over(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--take-over-from-flux",
+        action="store_true",
+        help="also change releases a Flux HelmRelease manages (suspend it first, or Flux reverts them)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,8 @@ Normalization rules (docs/diff.md lists them for users):
    helm installs it); kinds in CLUSTER_SCOPED keep an empty namespace.
 4. A Secret's `data` and `stringData` values are never shown: each key becomes
    `<redacted: N bytes>`, plus `, changed` on the new side when its value differs.
+5. Only for a release Flux owns (`flux_owner`): the two labels helm-controller's post-renderer adds
+   to every object's `metadata.labels` (FLUX_LABELS) are ignored; an emptied `labels` goes too.
 Nothing else is ignored.
 """
 
@@ -54,6 +56,12 @@ CLUSTER_SCOPED = frozenset(
 )
 
 
+# helm-controller adds these to every object of a release a HelmRelease manages (its origin labels).
+FLUX_NAME_LABEL = "helm.toolkit.fluxcd.io/name"
+FLUX_NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
+FLUX_LABELS = (FLUX_NAME_LABEL, FLUX_NAMESPACE_LABEL)
+
+
 @dataclass(frozen=True, order=True)
 class ResourceKey:
     group: str
@@ -80,6 +88,30 @@ def parse_manifest(text: str, namespace: str = "") -> dict[ResourceKey, dict[str
         key = ResourceKey(group, kind, ns, str(meta.get("name", "")))
         resources[key] = doc
     return resources
+
+
+def flux_owner(manifest: str) -> str | None:
+    """`namespace/name` of the HelmRelease whose helm-controller installed this manifest (its objects
+    carry both FLUX_LABELS), or None."""
+    if FLUX_NAME_LABEL not in manifest:  # the common case: no parse
+        return None
+    for doc in parse_manifest(manifest).values():
+        labels = (doc.get("metadata") or {}).get("labels") or {}
+        if isinstance(labels, Mapping) and all(k in labels for k in FLUX_LABELS):
+            return f"{labels[FLUX_NAMESPACE_LABEL]}/{labels[FLUX_NAME_LABEL]}"
+    return None
+
+
+def without_labels(doc: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    meta = doc.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    if not isinstance(labels, Mapping) or not any(n in labels for n in names):
+        return doc
+    kept = {k: v for k, v in labels.items() if k not in names}
+    new_meta = {k: v for k, v in meta.items() if k != "labels"}  # type: ignore[union-attr]
+    if kept:
+        new_meta["labels"] = kept
+    return {**doc, "metadata": new_meta}
 
 
 def split_documents(text: str) -> list[str]:
@@ -158,11 +190,17 @@ class ResourceChange:
     diff: str  # unified diff of normalized YAML, secrets redacted
 
 
-def diff_manifests(before: str, after: str, namespace: str = "") -> list[ResourceChange]:
-    """Every resource added, removed or changed between two manifests, sorted by key."""
+def diff_manifests(
+    before: str, after: str, namespace: str = "", *, ignore_labels: tuple[str, ...] = ()
+) -> list[ResourceChange]:
+    """Every resource added, removed or changed between two manifests, sorted by key; labels named
+    in `ignore_labels` are left out of both sides (rule 5)."""
     if before == after:  # the common case of an unchanged release: nothing to parse
         return []
     old, new = parse_manifest(before, namespace), parse_manifest(after, namespace)
+    if ignore_labels:
+        old = {k: without_labels(v, ignore_labels) for k, v in old.items()}
+        new = {k: without_labels(v, ignore_labels) for k, v in new.items()}
     changes: list[ResourceChange] = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)

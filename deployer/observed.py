@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from deployer.manifests import join_documents, split_documents
+from deployer.manifests import flux_owner, join_documents, split_documents
 
 ENV_LABEL = "deployer-environment"
 PROJECT_LABEL = "deployer-project"
@@ -67,6 +67,7 @@ class ObservedRelease:
     last_deployed_revision: int | None  # the newest revision whose status is deployed/superseded
     hooks: str = ""  # the stored hooks' manifests, tests included, written like `manifest`
     crds: Mapping[str, str] = field(default_factory=dict)  # the chart's crds/ files: path -> sha256
+    flux_owner: str | None = None  # namespace/name of the HelmRelease that manages it (Flux)
 
     @property
     def key(self) -> str:
@@ -109,6 +110,7 @@ def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, Observed
         good = [r for r, s in revs if s["metadata"]["labels"].get("status") in DEPLOYED_ONCE]
         meta = (release.get("chart") or {}).get("metadata") or {}
         info = release.get("info") or {}
+        manifest = join_documents(split_documents(release.get("manifest") or ""))
         out[key] = ObservedRelease(
             name=release["name"],
             namespace=release.get("namespace") or secret["metadata"]["namespace"],
@@ -117,13 +119,14 @@ def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, Observed
             chart=str(meta.get("name", "")),
             chart_version=str(meta.get("version", "")),
             values=release.get("config") or {},
-            manifest=join_documents(split_documents(release.get("manifest") or "")),
+            manifest=manifest,
             labels=dict(secret["metadata"].get("labels") or {}),
             description=str(info.get("description", "")),
             deployed_at=str(info.get("last_deployed", "")),
             last_deployed_revision=good[-1] if good else None,
             hooks=stored_hooks(release.get("hooks") or []),
             crds=stored_crds(release.get("chart") or {}),
+            flux_owner=flux_owner(manifest),
         )
     return out
 

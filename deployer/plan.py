@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from deployer.graph import batches
-from deployer.manifests import ResourceChange, diff_manifests
+from deployer.manifests import FLUX_LABELS, ResourceChange, diff_manifests
 from deployer.merge import Origin, ValuePath, leaves
 from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
@@ -84,6 +84,7 @@ class ReleasePlan:
     hooks: tuple[ResourceChange, ...] = ()  # hook resources (tests included) that differ
     notes: tuple[str, ...] = ()  # facts that change nothing by themselves (CRD files, ...)
     replace: bool = False  # install after uninstalling a release whose only revision failed
+    flux_owner: str | None = None  # the HelmRelease (namespace/name) that manages the deployed release
     # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
@@ -217,10 +218,12 @@ def _plan_release(
     values = value_changes(observed.values, desired.values, desired.origins, sensitive)
     if values:
         reasons.append(f"{len(values)} value(s) changed")
-    resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace)
+    # Flux-owned: helm-controller's origin labels are on every object it deployed (docs/diff.md).
+    ignore = FLUX_LABELS if observed.flux_owner else ()
+    resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace, ignore_labels=ignore)
     if resources:
         reasons.append(f"{len(resources)} resource(s) changed")
-    hooks = diff_manifests(observed.hooks, desired.hooks, rel.namespace)
+    hooks = diff_manifests(observed.hooks, desired.hooks, rel.namespace, ignore_labels=ignore)
     if hooks:
         reasons.append(f"{len(hooks)} hook(s) changed")
     return replace(
@@ -230,8 +233,16 @@ def _plan_release(
         resources=tuple(resources),
         values=tuple(values),
         hooks=tuple(hooks),
-        notes=crd_notes(desired.crds, observed.crds),
+        notes=crd_notes(desired.crds, observed.crds) + flux_note(observed),
+        flux_owner=observed.flux_owner,
     )
+
+
+def flux_note(observed: ObservedRelease) -> tuple[str, ...]:
+    """Said of a release a Flux HelmRelease manages: Flux reverts whatever else deployer pushes."""
+    if observed.flux_owner is None:
+        return ()
+    return (f"managed by Flux (HelmRelease {observed.flux_owner}): change it through Flux",)
 
 
 def _install(

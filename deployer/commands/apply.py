@@ -13,11 +13,11 @@ from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.live_table import live_table
 from deployer.commands.live_table import wanted as live_table_wanted
 from deployer.commands.output import emit_plan
-from deployer.commands.session import Session, confirm, locked, open_session
+from deployer.commands.session import Session, confirm, locked, open_session, refuse_flux_owned
 from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
 from deployer.observed import current_releases
-from deployer.plan import BLOCKED, PRUNE, Plan, apply_order
+from deployer.plan import BLOCKED, CHANGING, PRUNE, Plan, apply_order
 from deployer.runinfo import new_run_id, spec_commit
 
 
@@ -50,6 +50,9 @@ def apply(args: argparse.Namespace) -> int:
                     f"No changes: {len(plan.releases)} release(s) in {args.environment} are up to date.\n"
                 )
             return 0
+        refuse_flux_owned(
+            {r.key: r.flux_owner for r in plan.releases if r.flux_owner and r.action in CHANGING}, args
+        )
         if session.env.protected and not args.yes:
             emit_plan(plan, "text")
         confirm(session.env.protected, args, "the plan above")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 
 from deployer.commands.common import selectors
-from deployer.commands.session import confirm, locked, open_session, step
+from deployer.commands.session import confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve, select
 from deployer.graph import topological_order
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, current_releases
@@ -37,6 +37,7 @@ def destroy(args: argparse.Namespace) -> int:
                 )
             else:
                 sys.stdout.write(f"{key}\tleft alone: it belongs to {owner}\n")
+        refuse_flux_owned({k: o for k in ours if (o := observed[k].flux_owner)}, args)
         order = list(reversed(topological_order(ours, {k: releases[k].needs for k in ours})))
         if not order:
             what = "installed" if not present else f"deployed by project '{project}'"

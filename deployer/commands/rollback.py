@@ -4,19 +4,21 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from deployer.commands.session import Session, confirm, locked, open_session, step
+from deployer.commands.session import Session, confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.graph import topological_order
-from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL, Revision, histories
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL, Revision, current_releases, histories
 
 
 def rollback(args: argparse.Namespace) -> int:
     session = open_session(args)
     # Plan under the lock: a run that waited for another must roll back what that run did.
     with locked(session, args) as lock:
-        plan = _plan(session, args)
+        plan, owners = _plan(session, args)
+        refuse_flux_owned(owners, args)
         confirm(session.env.protected, args, "`deployer status`")
         ok = True
         for key, revision in plan:
@@ -38,8 +40,9 @@ def rollback(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _plan(session: Session, args: argparse.Namespace) -> list[tuple[str, int | None]]:
-    """(release key, revision to return to; None: uninstall), in the order to do them."""
+def _plan(session: Session, args: argparse.Namespace) -> tuple[list[tuple[str, int | None]], dict[str, str]]:
+    """(release key, revision to return to; None: uninstall), in the order to do them; and the
+    HelmRelease that manages each of those releases Flux owns."""
     releases = {r.key: r for r in resolve(session.proj, args.environment)}
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
     history = histories(secrets)
@@ -61,7 +64,7 @@ def _plan(session: Session, args: argparse.Namespace) -> list[tuple[str, int | N
         target = args.revision or _previous(ours[key])
         if target is None:
             raise UsageError(f"{key} has no earlier revision to roll back to")
-        return [(key, target)]
+        return [(key, target)], _flux_owners(secrets, [key])
     if args.revision:
         raise UsageError("--revision needs a RELEASE")
     runs = sorted({h[-1].labels.get(RUN_LABEL, "") for h in ours.values()} - {""})
@@ -72,7 +75,16 @@ def _plan(session: Session, args: argparse.Namespace) -> list[tuple[str, int | N
     needs = {k: releases[k].needs if k in releases else () for k in changed}
     plan = [(k, _previous(ours[k])) for k in reversed(topological_order(changed, needs))]
     session.log(f"rolling back run {last}: {', '.join(k for k, _ in plan)}")
-    return plan
+    return plan, _flux_owners(secrets, [k for k, _ in plan])
+
+
+def _flux_owners(secrets: Any, keys: list[str]) -> dict[str, str]:
+    current = current_releases(s for s in secrets if f"{s['metadata']['namespace']}/{_name(s)}" in keys)
+    return {k: o.flux_owner for k, o in current.items() if o.flux_owner}
+
+
+def _name(secret: Any) -> str:
+    return str((secret["metadata"].get("labels") or {}).get("name", ""))
 
 
 def _previous(revisions: list[Revision]) -> int | None:

@@ -85,6 +85,19 @@ def step(key: str, done: str, action: Coroutine[Any, Any, None]) -> bool:
     return True
 
 
+def refuse_flux_owned(owners: dict[str, str], args: argparse.Namespace) -> None:
+    """Stop before touching a release a Flux HelmRelease manages (`owners`: release key -> HelmRelease),
+    unless --take-over-from-flux: Flux would put back whatever deployer pushes."""
+    if not owners or args.take_over_from_flux:
+        return
+    listed = ", ".join(f"{key} (HelmRelease {owner})" for key, owner in sorted(owners.items()))
+    raise UsageError(
+        f"{args.verb} refused: managed by Flux: {listed}; Flux would revert the change at its next reconcile",
+        hint="change it through the Flux repository (deployer export flux), or suspend/delete the "
+        "HelmRelease and re-run with --take-over-from-flux; nothing was changed",
+    )
+
+
 @contextmanager
 def locked(session: Session, args: argparse.Namespace) -> Iterator[Lock]:
     """Hold the project's environment lock for the block. Check `lock.lost.is_set()` before starting

@@ -41,7 +41,7 @@ def status(args: argparse.Namespace) -> int:
             (
                 rel.key,
                 str(o.revision),
-                o.status,
+                f"{o.status} (Flux: HelmRelease {o.flux_owner})" if o.flux_owner else o.status,
                 f"{o.chart} {o.chart_version}",
                 o.labels.get(RUN_LABEL, "-"),
                 commit[1] if commit else "-",
