@@ -86,6 +86,7 @@ async def render_all(
     render_cache: Path | None = None,
     upgrades: Collection[str] = (),
     cluster_flags: Sequence[str] | None = None,
+    stored: Mapping[str, str] | None = None,
 ) -> list[Rendered]:
     """Render `releases` (keyed values in `values`) and return them in the order given.
 
@@ -97,7 +98,11 @@ async def render_all(
 
     With `render_cache`, a release whose chart digest, values, kube version, API versions, helm
     version and install/upgrade mode are unchanged since an earlier render is not rendered again.
+    `stored` (release key -> the installed release's stored manifest and hooks) lets a cached
+    render whose Secrets hold texts that no value gives (a derived password, a chart default) be
+    restored when the installed release holds the same texts (deployer/cache_scrub.py).
     """
+    stored = stored or {}
     limit = asyncio.Semaphore(max(1, concurrency))
     with private_dir() as tmp:
 
@@ -125,7 +130,9 @@ async def render_all(
                     salt,
                 )
                 cache_file = render_cache / f"{key}.yaml"
-                cached = _read_cached(cache_file, release, values[release.key], salt)
+                cached = _read_cached(
+                    cache_file, release, values[release.key], salt, stored.get(release.key, "")
+                )
                 if cached is not None:
                     return done(cached, cached=True)
             async with limit:
@@ -191,13 +198,15 @@ def _cache_key(  # noqa: PLR0917
     return cache_scrub.digest(salt, material)
 
 
-def _read_cached(path: Path, release: DesiredRelease, values: Mapping[str, Any], salt: bytes) -> str | None:
+def _read_cached(
+    path: Path, release: DesiredRelease, values: Mapping[str, Any], salt: bytes, installed: str
+) -> str | None:
     """A cached render as helm printed it (secret texts restored), or None: render again."""
     try:
         text = path.read_text()
     except FileNotFoundError:
         return None
-    return cache_scrub.restore(text, values, release.sensitive, salt)
+    return cache_scrub.restore(text, values, release.sensitive, salt, installed)
 
 
 def _write_cached(

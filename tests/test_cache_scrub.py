@@ -60,9 +60,15 @@ def test_tokens_depend_on_the_salt() -> None:
     assert scrub(RENDER, VALUES, ("db.password",), KEY) != scrub(RENDER, VALUES, ("db.password",), b"o" * 32)
 
 
-def test_a_secret_the_values_cannot_give_back_is_not_cached() -> None:
-    generated = RENDER.replace(B64, base64.b64encode(b"randAlphaNum-xyz").decode())
-    assert scrub(generated, VALUES, ("db.password",), KEY) is None
+def test_a_secret_the_values_cannot_give_back_is_restored_only_from_the_installed_release() -> None:
+    made = base64.b64encode(b"sha256sum-of-the-release-name").decode()
+    generated = RENDER.replace(B64, made)
+    scrubbed = scrub(generated, VALUES, ("db.password",), KEY)
+    assert scrubbed is not None and made not in scrubbed
+    assert restore(scrubbed, VALUES, ("db.password",), KEY) is None  # template, or not installed
+    assert restore(scrubbed, VALUES, ("db.password",), KEY, installed=generated) == generated
+    regenerated = RENDER.replace(B64, base64.b64encode(b"randAlphaNum-other").decode())
+    assert restore(scrubbed, VALUES, ("db.password",), KEY, installed=regenerated) is None
 
 
 def test_a_secret_in_a_block_scalar_is_not_cached() -> None:
