@@ -276,6 +276,7 @@ class Bench:
     notes: list[str] = field(default_factory=list)
     counter: int = 0
     nodes: int = 0
+    included: list[str] = field(default_factory=list)  # earlier runs added with --include
 
     @property
     def cluster(self) -> Cluster:
@@ -959,6 +960,11 @@ def report(bench: Bench, started: datetime.datetime, duration: float, argv: Sequ
         f"{duration / 60:.1f} minutes. Every figure is a median over the timed runs with (min-max); "
         f"{args.warmup} warm-up run(s) per operation are not counted. Ratios are deployer/helmfile "
         "medians: below 1 means deployer is faster.",
+        *(
+            ["", "Records of other runs are included in the tables below: " + "; ".join(bench.included) + "."]
+            if bench.included
+            else []
+        ),
         "",
         "## Machine",
         *machine(),
@@ -1142,12 +1148,17 @@ def include(bench: Bench, path: Path, *, into_args: bool = True) -> None:
     data = json.loads(path.read_text())
     bench.records += load_records(path)
     if into_args:
+        bench.included.append(
+            f"`.venv/bin/python benchmarks/run.py {' '.join(data['argv'])}` on {data['started'][:16]} UTC "
+            f"({data['duration_s'] / 60:.1f} minutes; N = {', '.join(map(str, data['args']['sizes']))}; "
+            f"deployer: {data['versions'].get('deployer')}; {data.get('nodes', '?')} kwok nodes)"
+        )
         bench.args.sizes = sorted({*bench.args.sizes, *data["args"]["sizes"]})
         bench.notes += [f"(from {path.name}, run {data['started'][:16]}) {n}" for n in data["notes"]]
         bench.failures += data["failures"]
 
 
-def report_from_json(source: Path, output: Path) -> None:
+def report_from_json(source: Path, output: Path, extra: Sequence[str] = ()) -> None:
     """Rewrite RESULTS.md from a results.json (e.g. after editing benchmarks/notes.md)."""
     data = json.loads(source.read_text())
     t = data["tools"]
@@ -1163,8 +1174,8 @@ def report_from_json(source: Path, output: Path) -> None:
     bench = Bench(args, tools, "", Path(tempfile.gettempdir()), None)
     bench.kube_version, bench.notes, bench.failures = data["kubernetes"], data["notes"], data["failures"]
     bench.nodes = data.get("nodes", 0)
-    for extra in [source, *(Path(p) for p in getattr(args, "include", []))]:
-        include(bench, extra, into_args=extra != source)
+    for path in [source, *(Path(p) for p in [*getattr(args, "include", []), *extra])]:
+        include(bench, path, into_args=path != source)
     started = datetime.datetime.fromisoformat(data["started"])
     output.write_text(report(bench, started, data["duration_s"], data["argv"]))
 
@@ -1231,7 +1242,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.report_from:
-        report_from_json(Path(args.report_from), Path(args.output or BENCH / "RESULTS.md"))
+        report_from_json(Path(args.report_from), Path(args.output or BENCH / "RESULTS.md"), args.include)
         return 0
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
