@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,6 +216,11 @@ class Cluster:
         if doomed:
             raise SystemExit(f"benchmarks: namespaces not deleted after {timeout:.0f}s: {doomed}")
 
+    def node_count(self) -> int:
+        from lightkube.resources.core_v1 import Node
+
+        return len(list(self.client.list(Node)))
+
     def releases(self, prefix: str) -> dict[str, tuple[int, str]]:
         """namespace/name -> (highest revision, its status) of the Helm releases under `prefix`."""
         from lightkube.resources.core_v1 import Secret
@@ -249,6 +256,7 @@ class Record:
     observed: int | None = None
     expected_exit: tuple[int, ...] = (0,)
     stderr_file: str = ""
+    load: tuple[float, float, float] = (0.0, 0.0, 0.0)  # os.getloadavg() just before the run
 
     @property
     def ok(self) -> bool:
@@ -267,6 +275,8 @@ class Bench:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     counter: int = 0
+    nodes: int = 0
+    included: list[str] = field(default_factory=list)  # earlier runs added with --include
 
     @property
     def cluster(self) -> Cluster:
@@ -306,8 +316,10 @@ class Bench:
         prefix: str,
         expected_exit: tuple[int, ...] = (0,),
         cache_dir: Path | None = None,
+        argv: list[str] | None = None,
+        quiet: bool = False,
     ) -> Record:
-        argv = self.command(tool, op)
+        argv = argv or self.command(tool, op)
         env = tool_env(self.tools, tool, self.work, prefix, self.kubeconfig)
         if cache_dir is not None:
             env["DEPLOYER_CACHE_DIR"] = str(cache_dir)
@@ -315,10 +327,11 @@ class Bench:
         logs = self.work / "logs"
         logs.mkdir(exist_ok=True)
         stem = f"{self.counter:04d}-{tool}-{op}-n{n}-r{rep}"
+        load = os.getloadavg()
         sample = run_measured(
             argv, cwd=cwd, env=env, stdout=logs / f"{stem}.out", stderr=logs / f"{stem}.err"
         )
-        record = Record(tool, op, n, rep, warmup, sample, argv, expected_exit=expected_exit)
+        record = Record(tool, op, n, rep, warmup, sample, argv, expected_exit=expected_exit, load=load)
         record.stderr_file = str(logs / f"{stem}.err")
         err = (logs / f"{stem}.err").read_text(errors="replace")
         if tool == DEPLOYER and (m := OBSERVED.search(err)):
@@ -326,12 +339,14 @@ class Bench:
         if tool == DEPLOYER and (m := KUBE_VERSION.search(err)):
             self.kube_version = m.group(1)
         self.records.append(record)
+        if quiet and record.ok:
+            return record
         tag = " (warm-up)" if warmup else ""
         status = "" if record.ok else f"  UNEXPECTED EXIT {sample.returncode} (see {record.stderr_file})"
         api = f", {record.api_requests} API request(s)" if record.api_requests is not None else ""
         log(
             f"N={n:<3} {op:<14} {tool:<8} rep {rep}{tag}: {sample.wall:7.3f}s wall, {sample.cpu:7.3f}s CPU, "
-            f"tree RSS {sample.tree_rss / 2**20:6.0f} MiB{api}{status}"
+            f"tree RSS {sample.tree_rss / 2**20:6.0f} MiB{api}, load {load[0]:.1f}{status}"
         )
         if not record.ok:
             tail = "\n".join(err.strip().splitlines()[-15:])
@@ -352,6 +367,11 @@ def order(rep: int) -> tuple[str, str]:
     return (DEPLOYER, HELMFILE) if rep % 2 == 0 else (HELMFILE, DEPLOYER)
 
 
+def tools_for(bench: Bench, op: str, rep: int) -> tuple[str, ...]:
+    """The tools that run `op`, in this run's order (--helmfile-ops can leave helmfile out)."""
+    return tuple(t for t in order(rep) if t == DEPLOYER or op in bench.args.helmfile_ops)
+
+
 def bench_size(bench: Bench, n: int, *, first: bool) -> None:
     args = bench.args
     dirs = dict(zip(TOOLS, specs.generate(bench.work / "specs", n, bench.tools.helm), strict=True))
@@ -364,14 +384,17 @@ def bench_size(bench: Bench, n: int, *, first: bool) -> None:
 
     if first and "version" in ops:
         for rep in range(args.warmup + max(args.repeat, 10)):
-            for tool in order(rep):
+            for tool in tools_for(bench, "version", rep):
                 bench.run(tool, "version", 0, rep, warmup=warm(rep), cwd=dirs[tool], prefix="none")
 
     if "template" in ops:
         for rep in reps:
-            for tool in order(rep):
+            for tool in tools_for(bench, "template", rep):
                 bench.run(tool, "template", n, rep, warmup=warm(rep), cwd=dirs[tool], prefix="none")
-        check_template_equivalence(bench, n)
+        if "template" in args.helmfile_ops:
+            check_template_equivalence(bench, n)
+    if args.floor:
+        measure_floor(bench, n, dirs[DEPLOYER])
 
     cluster_ops = ops & {"apply-empty", "diff-nochange", "diff-changed", "diff-cold", "apply-nochange"}
     if not cluster_ops:
@@ -387,7 +410,7 @@ def bench_size(bench: Bench, n: int, *, first: bool) -> None:
         if prefixes:
             bench.cluster.delete_namespaces(prefixes.values())
         prefixes = {tool: f"b{tool[0]}{n}r{rep}" for tool in TOOLS}
-        for tool in order(rep):
+        for tool in tools_for(bench, "apply-empty", rep):
             bench.run(
                 tool,
                 "apply-empty",
@@ -402,6 +425,78 @@ def bench_size(bench: Bench, n: int, *, first: bool) -> None:
     bench.cluster.delete_namespaces(prefixes.values())
 
 
+HELM = "helm"
+FLOOR_TEMPLATE = "floor-template"
+FLOOR_INSTALL = "floor-install"
+FLOOR_INSTALL_WAIT = "floor-install-wait"
+
+
+def measure_floor(bench: Bench, n: int, spec_dir: Path) -> None:
+    """helm alone, on the values deployer gives it (benchmarks/floor.py): `helm template` of every
+    release one at a time, and one `helm upgrade --install` of a release of each chart without and
+    with `--wait` (into scratch namespaces `bd<N>r99-team-*`, deleted afterwards)."""
+    prefix = f"bd{n}r99"
+    out = bench.work / "floor" / f"n{n}"
+    env = tool_env(bench.tools, DEPLOYER, bench.work, prefix, bench.kubeconfig)
+    subprocess.run(
+        [
+            str(bench.tools.deployer.parent / "python"),
+            str(BENCH / "floor.py"),
+            "values",
+            str(spec_dir),
+            str(out),
+        ],
+        env=env,
+        cwd=spec_dir,
+        check=True,
+    )
+    listing = json.loads((out / "releases.json").read_text())
+    helm = str(bench.tools.helm)
+    log(f"N={n:<3} floor: helm template of {len(listing)} release(s), one at a time")
+    for i, rel in enumerate(listing):
+        argv = [helm, "template", rel["name"], rel["chart"], "--namespace", rel["namespace"]]
+        bench.run(
+            HELM,
+            FLOOR_TEMPLATE,
+            n,
+            i,
+            warmup=False,
+            cwd=spec_dir,
+            prefix=prefix,
+            argv=[*argv, "--values", rel["values"]],
+            quiet=True,
+        )
+    cpu = sum(r.sample.cpu for r in bench.records if r.op == FLOOR_TEMPLATE and r.n == n)
+    log(
+        f"N={n:<3} floor: helm template CPU summed {cpu:.2f}s, "
+        f"over {os.cpu_count()} cores {cpu / (os.cpu_count() or 1):.2f}s"
+    )
+    firsts: dict[str, dict[str, str]] = {}
+    for rel in listing:
+        firsts.setdefault(Path(rel["chart"]).name, rel)
+    for i, (chart, rel) in enumerate(sorted(firsts.items())):
+        for op, wait in ((FLOOR_INSTALL, []), (FLOOR_INSTALL_WAIT, ["--wait"])):
+            base = [helm, "upgrade", "--install", rel["name"], rel["chart"], "--namespace", rel["namespace"]]
+            record = bench.run(
+                HELM,
+                op,
+                n,
+                i,
+                warmup=False,
+                cwd=spec_dir,
+                prefix=prefix,
+                argv=[*base, "--create-namespace", "--values", rel["values"], "--timeout", "300s", *wait],
+            )
+            record.command = [*record.command, f"# chart {chart}"]
+            subprocess.run(
+                [helm, "uninstall", rel["name"], "--namespace", rel["namespace"], "--wait"],
+                env=tool_env(bench.tools, HELM, bench.work, prefix, bench.kubeconfig),
+                capture_output=True,
+                check=False,
+            )
+    bench.cluster.delete_namespaces([prefix])
+
+
 def steady_state(bench: Bench, n: int, dirs: dict[str, Path], prefixes: dict[str, str]) -> None:
     """diff and apply against the installed releases of the last apply from empty."""
     args = bench.args
@@ -411,7 +506,7 @@ def steady_state(bench: Bench, n: int, dirs: dict[str, Path], prefixes: dict[str
     for rep in range(warmup + repeats(args, n)):
         warm = rep < warmup
         # Without helm-diff, helmfile diff cannot run: its rows use the lower bound (template).
-        diff_tools = order(rep) if bench.tools.helm_plugins else (DEPLOYER,)
+        diff_tools = tools_for(bench, "diff", rep) if bench.tools.helm_plugins else (DEPLOYER,)
         if "diff-nochange" in ops:
             for tool in diff_tools:
                 bench.run(tool, "diff-nochange", n, rep, warmup=warm, cwd=dirs[tool], prefix=prefixes[tool])
@@ -447,13 +542,13 @@ def steady_state(bench: Bench, n: int, dirs: dict[str, Path], prefixes: dict[str
             finally:
                 shutil.rmtree(cold, ignore_errors=True)
         if "apply-nochange" in ops:
-            for tool in order(rep):
+            for tool in tools_for(bench, "apply-nochange", rep):
                 if tool == HELMFILE and not bench.tools.helm_plugins:
                     continue  # helmfile apply needs helm-diff; its sync would upgrade everything
                 bench.run(tool, "apply-nochange", n, rep, warmup=warm, cwd=dirs[tool], prefix=prefixes[tool])
     if "apply-nochange" in ops:
         check_installed(bench, DEPLOYER, n, prefixes[DEPLOYER], revision=1)
-        if bench.tools.helm_plugins:
+        if bench.tools.helm_plugins and "apply-nochange" in bench.args.helmfile_ops:
             check_installed(bench, HELMFILE, n, prefixes[HELMFILE], revision=1)
 
 
@@ -581,10 +676,19 @@ def rows(bench: Bench) -> list[Row]:
 def table(bench: Bench) -> str:
     lines = [
         "| operation | N | deployer wall | helmfile wall | wall ratio | deployer CPU | helmfile CPU "
-        "| CPU ratio | runs (d/h) |",
-        "|---|---:|---|---|---:|---|---|---:|---|",
+        "| CPU ratio | runs (d/h) | load |",
+        "|---|---:|---|---|---:|---|---|---:|---|---|",
     ]
     for row in rows(bench):
+        loads = [
+            r.load[0]
+            for r in bench.records
+            if r.n == row.n
+            and not r.warmup
+            and r.op in (row.op, baseline_op(bench, row.op)[0])
+            and r.tool != HELM
+        ]
+        load = f"{statistics.median(loads):.1f} ({min(loads):.1f}-{max(loads):.1f})" if loads else "-"
         hf_name = f"`helmfile {row.hf_label}`" + (" (lower bound)" if row.lower_bound else "")
         hw = fmt_s(row.hf["wall"]) if row.hf else "n/a"
         hc = fmt_s(row.hf["cpu"]) if row.hf else "n/a"
@@ -592,9 +696,134 @@ def table(bench: Bench) -> str:
             f"| {OPERATIONS[row.op]} vs {hf_name} | {row.n or '-'} | {fmt_s(row.dep['wall'])} | {hw} "
             f"| {ratio(row.dep['wall'], row.hf.get('wall'), row.lower_bound)} | {fmt_s(row.dep['cpu'])} "
             f"| {hc} | {ratio(row.dep['cpu'], row.hf.get('cpu'), row.lower_bound)} "
-            f"| {row.runs[0]}/{row.runs[1]} |"
+            f"| {row.runs[0]}/{row.runs[1]} | {load} |"
         )
     return "\n".join(lines)
+
+
+def _chart_of(record: Record) -> str:
+    return record.command[-1].removeprefix("# chart ") if record.command[-1].startswith("# chart") else "?"
+
+
+# The release mix of benchmarks/specs.py: per group of ten, 1 platform-config, 4 api, 3 webapp, 2 cronjobs.
+MIX = {"platform-config": 1, "api": 4, "webapp": 3, "cronjobs": 2}
+
+
+def floor_section(bench: Bench) -> list[str]:
+    """The floor measured in the same run, and each operation's distance from it."""
+    cores = os.cpu_count() or 1
+    found = {(r.op, r.n): r for r in rows(bench)}
+    sizes = sorted({r.n for r in bench.records if r.op == FLOOR_TEMPLATE})
+    if not sizes:
+        return []
+    out = [
+        "## The floor: helm alone, measured in the same run",
+        "",
+        f"*render floor*: the CPU of `helm template` of every release, run one at a time on the values "
+        f"deployer gives helm (benchmarks/floor.py), summed, and that sum over the {cores} cores: "
+        "no tool that renders each release with helm can take less wall time on this machine. "
+        "*ratio* = deployer's median over the floor (wall over the floor; CPU over the summed CPU).",
+        "",
+        "| N | helm template CPU, summed | floor (sum / cores) | deployer template wall (x floor) "
+        "| diff, empty cache: wall (x floor) | diff, empty cache: CPU (x sum) "
+        "| helmfile template wall (x floor) |",
+        "|---:|---|---|---|---|---|---|",
+    ]
+
+    def times(op: str, n: int, what: str, ref: float) -> str:
+        row = found.get((op, n))
+        if row is None:
+            return "not measured"
+        st = row.dep[what]
+        return f"{fmt_s(st)} ({st.median / ref:.2f}x)"
+
+    for n in sizes:
+        cpu = sum(r.sample.cpu for r in bench.records if r.op == FLOOR_TEMPLATE and r.n == n)
+        floor = cpu / cores
+        hf = found.get(("template", n))
+        hft = f"{fmt_s(hf.hf['wall'])} ({hf.hf['wall'].median / floor:.2f}x)" if hf and hf.hf else "not run"
+        out.append(
+            f"| {n} | {cpu:.2f} s ({1000 * cpu / n:.1f} ms per release) | {floor:.2f} s "
+            f"| {times('template', n, 'wall', floor)} | {times('diff-cold', n, 'wall', floor)} "
+            f"| {times('diff-cold', n, 'cpu', cpu)} | {hft} |"
+        )
+    out += [
+        "",
+        "*install floor*: one `helm upgrade --install` of the first release of each chart into an empty "
+        "scratch namespace, without and with `--wait` (CPU of the helm process from `os.wait4`; "
+        "the release is uninstalled in between). *per release, mix*: weighted by the spec's mix "
+        "(per ten releases: 1 platform-config, 4 api, 3 webapp, 2 cronjobs), the CPU one release "
+        "costs helm alone; compare with apply from empty's CPU per release below.",
+        "",
+        "| N | chart | install CPU | install --wait CPU | install --wait wall |",
+        "|---:|---|---|---|---|",
+    ]
+    for n in sizes:
+        per: dict[str, tuple[float, float, float]] = {}
+        for r in bench.records:
+            if r.n == n and r.op in (FLOOR_INSTALL, FLOOR_INSTALL_WAIT):
+                a, b, c = per.get(_chart_of(r), (0.0, 0.0, 0.0))
+                per[_chart_of(r)] = (
+                    (r.sample.cpu, b, c) if r.op == FLOOR_INSTALL else (a, r.sample.cpu, r.sample.wall)
+                )
+        for chart, (a, b, c) in sorted(per.items()):
+            out.append(f"| {n} | {chart} | {1000 * a:.0f} ms | {1000 * b:.0f} ms | {c:.2f} s |")
+        if set(MIX) <= per.keys():
+            total = sum(MIX.values())
+            plain = sum(per[c][0] * k for c, k in MIX.items()) / total
+            wait = sum(per[c][1] * k for c, k in MIX.items()) / total
+            dep = found.get(("apply-empty", n))
+            dep_txt = ""
+            if dep:
+                dcpu = dep.dep["cpu"].median / n
+                dep_txt = (
+                    f"; deployer apply from empty: {1000 * dcpu:.0f} ms CPU per release ({dcpu / wait:.2f}x)"
+                )
+                if dep.hf:
+                    hcpu = dep.hf["cpu"].median / n
+                    dep_txt += f", helmfile {dep.hf_label}: {1000 * hcpu:.0f} ms ({hcpu / wait:.2f}x)"
+            out.append(
+                f"| {n} | **per release, mix** | {1000 * plain:.0f} ms | {1000 * wait:.0f} ms "
+                f"| {dep_txt.lstrip('; ')} |"
+            )
+    return [*out, ""]
+
+
+def growth_table(bench: Bench) -> list[str]:
+    """Per added release, between consecutive sizes: the change of the median, wall and CPU."""
+    found = {(r.op, r.n): r for r in rows(bench)}
+    sizes = sorted({n for (_op, n) in found if n})
+    out = [
+        "## Growth per added release",
+        "",
+        "(median at the larger N - median at the smaller N) / (difference in N), for each pair of "
+        "consecutive sizes: the cost of one more release once fixed costs are paid. deployer first, "
+        "helmfile (or its lower bound) after the slash.",
+        "",
+        "| operation | "
+        + " | ".join(f"N={a}->{b} wall | N={a}->{b} CPU" for a, b in itertools.pairwise(sizes))
+        + " |",
+        "|---|" + "---|---|" * max(0, len(sizes) - 1),
+    ]
+
+    def slope(a: Stat | None, b: Stat | None, na: int, nb: int) -> str:
+        if a is None or b is None:
+            return "-"
+        return f"{1000 * (b.median - a.median) / (nb - na):.1f} ms"
+
+    for op, title in OPERATIONS.items():
+        if op == "version":
+            continue
+        cells = []
+        for a, b in itertools.pairwise(sizes):
+            ra, rb = found.get((op, a)), found.get((op, b))
+            for what in ("wall", "cpu"):
+                dep = slope(ra.dep.get(what) if ra else None, rb.dep.get(what) if rb else None, a, b)
+                hf = slope(ra.hf.get(what) if ra else None, rb.hf.get(what) if rb else None, a, b)
+                cells.append(dep if hf == "-" else f"{dep} / {hf}")
+        if any(c != "-" for c in cells):
+            out.append(f"| {title} | " + " | ".join(cells) + " |")
+    return [*out, ""]
 
 
 def memory_table(bench: Bench) -> str:
@@ -731,12 +960,19 @@ def report(bench: Bench, started: datetime.datetime, duration: float, argv: Sequ
         f"{duration / 60:.1f} minutes. Every figure is a median over the timed runs with (min-max); "
         f"{args.warmup} warm-up run(s) per operation are not counted. Ratios are deployer/helmfile "
         "medians: below 1 means deployer is faster.",
+        *(
+            ["", "Records of other runs are included in the tables below: " + "; ".join(bench.included) + "."]
+            if bench.included
+            else []
+        ),
         "",
         "## Machine",
         *machine(),
         "- cluster: the project's loopback sandbox (`tools/sandbox up`): etcd, kube-apiserver, "
-        "kube-controller-manager, kube-scheduler and kwok (3 simulated nodes) on the same machine, "
-        "sharing its 2 cores with the tools under test",
+        f"kube-controller-manager, kube-scheduler and kwok ({bench.nodes or 3} simulated nodes of 250 pods, "
+        "`tools/sandbox up --nodes`) on the same machine, sharing its 2 cores with the tools under test",
+        "- **shared machine**: other work (another engineer's test suite and builds) ran on the same 2 "
+        "cores during the run; see the *load* column. Wall times are inflated by it; CPU times much less.",
         "",
         "## Versions",
         f"- deployer: {tv.get('deployer')}",
@@ -827,10 +1063,15 @@ def report(bench: Bench, started: datetime.datetime, duration: float, argv: Sequ
     parts += [
         "## Wall time and CPU time",
         "",
-        "CPU is user+system time of the whole process tree (helm children included), from `os.wait4`.",
+        "CPU is user+system time of the whole process tree (helm children included), from `os.wait4`. "
+        "*load*: the 1-minute load average (`os.getloadavg()`, as `uptime` prints it) just before each "
+        "timed run of the row, median (min-max): the machine was shared, and a load above 2 on its 2 "
+        "cores means other work competed for them; CPU time is the figure to compare across rows.",
         "",
         table(bench),
         "",
+        *floor_section(bench),
+        *growth_table(bench),
         "## Memory and API requests",
         "",
         "*tree peak*: the summed RSS of every process of the command's session, sampled every 50 ms "
@@ -878,6 +1119,7 @@ def save_json(bench: Bench, path: Path, started: datetime.datetime, duration: fl
         },
         "versions": bench.tools.versions,
         "kubernetes": bench.kube_version,
+        "nodes": bench.nodes,
         "notes": bench.notes,
         "failures": bench.failures,
         "records": [
@@ -888,7 +1130,35 @@ def save_json(bench: Bench, path: Path, started: datetime.datetime, duration: fl
     path.write_text(json.dumps(data, indent=1) + "\n")
 
 
-def report_from_json(source: Path, output: Path) -> None:
+def load_records(path: Path) -> list[Record]:
+    data = json.loads(path.read_text())
+    sample_fields = set(Sample.__dataclass_fields__)
+    out = []
+    for raw in data["records"]:
+        sample = Sample(**{k: v for k, v in raw.items() if k in sample_fields})
+        rest = {k: v for k, v in raw.items() if k not in sample_fields}
+        rest["expected_exit"] = tuple(rest["expected_exit"])
+        rest["load"] = tuple(rest.get("load", (0.0, 0.0, 0.0)))
+        out.append(Record(sample=sample, **rest))
+    return out
+
+
+def include(bench: Bench, path: Path, *, into_args: bool = True) -> None:
+    """Add an earlier run's records (its sizes too) to this report, e.g. N=1000 measured apart."""
+    data = json.loads(path.read_text())
+    bench.records += load_records(path)
+    if into_args:
+        bench.included.append(
+            f"`.venv/bin/python benchmarks/run.py {' '.join(data['argv'])}` on {data['started'][:16]} UTC "
+            f"({data['duration_s'] / 60:.1f} minutes; N = {', '.join(map(str, data['args']['sizes']))}; "
+            f"deployer: {data['versions'].get('deployer')}; {data.get('nodes', '?')} kwok nodes)"
+        )
+        bench.args.sizes = sorted({*bench.args.sizes, *data["args"]["sizes"]})
+        bench.notes += [f"(from {path.name}, run {data['started'][:16]}) {n}" for n in data["notes"]]
+        bench.failures += data["failures"]
+
+
+def report_from_json(source: Path, output: Path, extra: Sequence[str] = ()) -> None:
     """Rewrite RESULTS.md from a results.json (e.g. after editing benchmarks/notes.md)."""
     data = json.loads(source.read_text())
     t = data["tools"]
@@ -903,12 +1173,9 @@ def report_from_json(source: Path, output: Path) -> None:
     args = argparse.Namespace(**data["args"])
     bench = Bench(args, tools, "", Path(tempfile.gettempdir()), None)
     bench.kube_version, bench.notes, bench.failures = data["kubernetes"], data["notes"], data["failures"]
-    sample_fields = set(Sample.__dataclass_fields__)
-    for raw in data["records"]:
-        sample = Sample(**{k: v for k, v in raw.items() if k in sample_fields})
-        rest = {k: v for k, v in raw.items() if k not in sample_fields}
-        rest["expected_exit"] = tuple(rest["expected_exit"])
-        bench.records.append(Record(sample=sample, **rest))
+    bench.nodes = data.get("nodes", 0)
+    for path in [source, *(Path(p) for p in [*getattr(args, "include", []), *extra])]:
+        include(bench, path, into_args=path != source)
     started = datetime.datetime.fromisoformat(data["started"])
     output.write_text(report(bench, started, data["duration_s"], data["argv"]))
 
@@ -931,6 +1198,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="timed apply-from-empty runs, without warm-up, at N >= --large (default 1)",
     )
     p.add_argument("--ops", default=",".join(OPERATIONS), help="operations to run (comma-separated)")
+    p.add_argument(
+        "--helmfile-ops",
+        default=None,
+        help="operations helmfile runs too (default: all of --ops); e.g. template at N=1000",
+    )
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="do not measure helm's floor")
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="add the records of an earlier run's results.json to the report (e.g. N=1000 run apart)",
+    )
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", ""))
     p.add_argument("--output", default=None, help="RESULTS.md path (default benchmarks/RESULTS.md)")
     p.add_argument("--keep-work", action="store_true", help="keep the generated specs and logs")
@@ -946,6 +1226,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         args.sizes, args.repeat, args.warmup = "10", 2, 1
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
     args.ops = [o for o in args.ops.split(",") if o]
+    args.helmfile_ops = list(args.ops) if args.helmfile_ops is None else args.helmfile_ops.split(",")
+    if "diff-nochange" in args.helmfile_ops or "diff-changed" in args.helmfile_ops:
+        args.helmfile_ops.append("diff")
     unknown = set(args.ops) - set(OPERATIONS)
     if unknown:
         p.error(f"unknown operation(s) {sorted(unknown)}; known: {', '.join(OPERATIONS)}")
@@ -959,7 +1242,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.report_from:
-        report_from_json(Path(args.report_from), Path(args.output or BENCH / "RESULTS.md"))
+        report_from_json(Path(args.report_from), Path(args.output or BENCH / "RESULTS.md"), args.include)
         return 0
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
@@ -976,6 +1259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"deleting {len(leftovers)} namespace(s) a previous run left behind")
         cluster.delete_namespaces(sorted({n.rsplit("-team-", 1)[0] for n in leftovers}))
     bench = Bench(args, tools, args.kubeconfig, work, cluster)
+    bench.nodes = cluster.node_count()
     try:
         for i, n in enumerate(args.sizes):
             bench_size(bench, n, first=i == 0)
@@ -984,6 +1268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if leftovers:
             cluster.delete_namespaces(sorted({n.rsplit("-team-", 1)[0] for n in leftovers}))
     duration = time.monotonic() - t0
+    save_json(bench, Path(work) / "results-partial.json", started, duration)
+    for extra in args.include:
+        include(bench, Path(extra))
     print(table(bench))
     print()
     print(memory_table(bench))

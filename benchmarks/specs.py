@@ -28,6 +28,24 @@ from charts import CHARTS_WITH_DEPENDENCIES, chart_files
 NAMESPACES = ("team-a", "team-b", "team-c", "team-d")
 ENVIRONMENTS = ("dev", "prod")
 DEFAULTS = {"timeout": 300, "wait": True, "atomic": True}
+# What one group of ten releases may use in its namespace: about 25 pods run per group (api and
+# webapp with their subcharts), so 40 leaves room for a rolling update's surge.
+GROUP_QUOTA = {"cpu": 2, "memory_gi": 8, "pods": 40}
+
+
+def namespace_quota(n: int, namespace: int) -> dict[str, str]:
+    """The ResourceQuota of one namespace, sized for the groups that share it at this N.
+
+    Each group's platform-config release installs a quota, and Kubernetes enforces every quota of a
+    namespace against all of its pods, so each must allow for the whole namespace: a fixed cap
+    (once 150 pods) fails as soon as N puts more groups in one namespace (issue 14)."""
+    groups = -(-n // 10)
+    shared = len(range(namespace, groups, len(NAMESPACES)))
+    return {
+        "cpu": str(GROUP_QUOTA["cpu"] * shared),
+        "memory": f"{GROUP_QUOTA['memory_gi'] * shared}Gi",
+        "pods": str(GROUP_QUOTA["pods"] * shared),
+    }
 
 
 @dataclass(frozen=True)
@@ -45,7 +63,8 @@ def releases(n: int) -> list[Release]:
     out: list[Release] = []
     for i in range(n):
         group, k = divmod(i, 10)
-        ns = NAMESPACES[group % len(NAMESPACES)]
+        ns_index = group % len(NAMESPACES)
+        ns = NAMESPACES[ns_index]
         g = f"g{group:03d}"
         team = {"bench/team": ns, "bench/group": g}
         needs: tuple[str, ...] = ()
@@ -56,7 +75,7 @@ def releases(n: int) -> list[Release]:
                 "configFiles": {"flags": {"maintenance": False, "readOnly": False, "canary": k + 5}},
             }
             overlays = {
-                "dev": {"environment": "dev", "quota": {"cpu": "10", "memory": "32Gi", "pods": "150"}},
+                "dev": {"environment": "dev", "quota": namespace_quota(n, ns_index)},
                 "prod": {"environment": "prod", "configFiles": {"regions": {"primary": "eu-west-1"}}},
             }
         elif k <= 4:

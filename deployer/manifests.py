@@ -179,8 +179,25 @@ def is_secret(key: ResourceKey) -> bool:
     return key.group == "" and key.kind == "Secret"
 
 
+_C_DUMPER: Any = getattr(yaml, "CSafeDumper", None)
+_DUMP_OPTIONS: dict[str, Any] = {
+    "sort_keys": True,
+    "default_flow_style": False,
+    "allow_unicode": True,
+    "width": 1000,
+}
+
+
 def to_yaml(doc: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(doc), sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000)
+    # libyaml's emitter is ~5x faster (an install's plan dumps every object: 30 ms a release at
+    # N=50, issue 14) and writes the same text, except that it escapes some characters PyYAML
+    # prints as they are (an emoji, U+0085): a text with an escape is dumped the old way, so what a
+    # diff shows never changes.
+    if _C_DUMPER is not None:
+        text = yaml.dump(dict(doc), Dumper=_C_DUMPER, **_DUMP_OPTIONS)
+        if "\\" not in text:
+            return str(text)
+    return str(yaml.safe_dump(dict(doc), **_DUMP_OPTIONS))
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def render_states(  # noqa: PLR0917
     api_versions: Sequence[str] = (),
     upgrades: Sequence[str] = (),
     cluster_flags: Sequence[str] | None = None,
+    stored: Mapping[str, str] | None = None,
 ) -> list[DesiredState]:
     merged = {r.key: merge_layers(list(r.layers)) for r in releases}
     installed = [r for r in releases if r.installed]
@@ -95,6 +96,7 @@ def render_states(  # noqa: PLR0917
             render_cache=options.render_cache,
             upgrades=set(upgrades),
             cluster_flags=cluster_flags,
+            stored=stored,
         )
     )
     by_key = {r.release.key: r for r in rendered}
@@ -162,6 +164,7 @@ def plan_against_cluster(  # noqa: PLR0917
             api_versions=api_versions,
             upgrades=upgrades,
             cluster_flags=target.helm_flags(),
+            stored={k: f"{o.manifest}\n---\n{o.hooks}" for k, o in observed.items()},
         )
 
     states = render(releases, upgrades)

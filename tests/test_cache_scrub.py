@@ -4,11 +4,15 @@ what it refuses to store."""
 from __future__ import annotations
 
 import base64
+import re
 import stat
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from deployer import cache_scrub
-from deployer.cache_scrub import restore, scrub
+from deployer.cache_scrub import _occurrences, restore, scrub
 
 KEY = b"k" * 32
 B64 = base64.b64encode(b"s3cret-password").decode()
@@ -60,9 +64,15 @@ def test_tokens_depend_on_the_salt() -> None:
     assert scrub(RENDER, VALUES, ("db.password",), KEY) != scrub(RENDER, VALUES, ("db.password",), b"o" * 32)
 
 
-def test_a_secret_the_values_cannot_give_back_is_not_cached() -> None:
-    generated = RENDER.replace(B64, base64.b64encode(b"randAlphaNum-xyz").decode())
-    assert scrub(generated, VALUES, ("db.password",), KEY) is None
+def test_a_secret_the_values_cannot_give_back_is_restored_only_from_the_installed_release() -> None:
+    made = base64.b64encode(b"sha256sum-of-the-release-name").decode()
+    generated = RENDER.replace(B64, made)
+    scrubbed = scrub(generated, VALUES, ("db.password",), KEY)
+    assert scrubbed is not None and made not in scrubbed
+    assert restore(scrubbed, VALUES, ("db.password",), KEY) is None  # template, or not installed
+    assert restore(scrubbed, VALUES, ("db.password",), KEY, installed=generated) == generated
+    regenerated = RENDER.replace(B64, base64.b64encode(b"randAlphaNum-other").decode())
+    assert restore(scrubbed, VALUES, ("db.password",), KEY, installed=regenerated) is None
 
 
 def test_a_secret_in_a_block_scalar_is_not_cached() -> None:
@@ -86,3 +96,18 @@ def test_the_salt_is_private_made_once_and_clears_renders_stored_in_clear(tmp_pa
     (renders / "new.yaml").write_text("kept")
     assert cache_scrub.salt(renders) == salt
     assert (renders / "new.yaml").exists()
+
+
+@given(
+    text=st.text(alphabet="ab-c", max_size=40),
+    needles=st.sets(st.text(alphabet="ab-c", min_size=1, max_size=5), max_size=6),
+)
+def test_the_scan_finds_what_one_pattern_of_all_the_texts_would(text: str, needles: set[str]) -> None:
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(needles, key=lambda t: (-len(t), t))))
+    expected = [(m.start(), m.group(0)) for m in pattern.finditer(text)] if needles else []
+    found, end = [], 0
+    for start, needle in _occurrences(text, needles):
+        if start >= end:
+            found.append((start, needle))
+            end = start + len(needle)
+    assert found == expected

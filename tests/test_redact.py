@@ -8,9 +8,11 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from deployer.errors import HelmError
-from deployer.redact import MIN_LENGTH, Redactor, for_release, for_values, masked_errors
+from deployer.manifests import to_yaml
+from deployer.redact import COMPILE_AFTER, MIN_LENGTH, Redactor, for_release, for_values, masked_errors
 from deployer.secrets import MASK
 from testing.planning import configmap, manifest, secret
 
@@ -166,3 +168,21 @@ def test_a_helm_error_quoting_a_sensitive_value_is_masked() -> None:
     # The unmasked original must not print as the cause or context of the masked one.
     assert error.__cause__ is None
     assert error.__suppress_context__
+
+
+def test_a_redactor_masks_the_same_before_and_after_it_compiles_its_pattern() -> None:
+    redactor = Redactor(["s3cret-password", "other-secret"])
+    texts = [f"line {i}: s3cret-password and other-secret, not other" for i in range(COMPILE_AFTER + 3)]
+    masked = [redactor.redact(t) for t in texts]
+    assert len(set(masked)) == len(texts)  # each line kept its number
+    assert all("s3cret" not in m and "other-secret" not in m and ", not other" in m for m in masked)
+
+
+def test_objects_are_dumped_as_pyyaml_writes_them_emoji_included() -> None:
+    for doc in (
+        {"data": {"a": "emoji 😀", "b": "é\x85"}},
+        {"kind": "ConfigMap", "data": {"x": "1.0", "y": "y"}},
+    ):
+        assert to_yaml(doc) == yaml.safe_dump(
+            doc, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000
+        )
