@@ -158,10 +158,31 @@ def restore(
         return wanted.keys() <= known.keys()
 
     if not learn(_candidates(values, sensitive)) and not (
-        installed and learn(secret_values_of(installed) or ())
+        installed
+        and (learn(_scalar_texts_of_secrets(installed)) or learn(secret_values_of(installed) or ()))
     ):
         return None
     return _TOKEN.sub(lambda m: known[m.group(0)], text)
+
+
+# `key: value` on one line: the value as written, and without the quotes around it.
+_SCALAR_LINE = re.compile(r"^[ \t]*[^:#\n]+:[ \t]+(\S[^\n]*?)[ \t]*$", re.MULTILINE)
+
+
+def _scalar_texts_of_secrets(output: str) -> Iterator[str]:
+    """Every one-line scalar of every Secret document, found without parsing YAML (about 10x
+    cheaper). Over-inclusive on purpose: a text is only ever used where its salted digest matches a
+    token. A value this misses (a block scalar, an escaped string) makes restore parse the YAML."""
+    for doc in split_documents(output):
+        if not _SECRET_DOC.search(doc):
+            continue
+        for match in _SCALAR_LINE.finditer(doc):
+            text = match.group(1)
+            yield text
+            if len(text) >= 2 and text[0] == text[-1] == "'":
+                yield text[1:-1].replace("''", "'")
+            elif len(text) >= 2 and text[0] == text[-1] == '"':
+                yield text[1:-1]
 
 
 def secret_values_of(output: str) -> set[str] | None:
