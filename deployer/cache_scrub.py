@@ -158,8 +158,7 @@ def restore(
         return wanted.keys() <= known.keys()
 
     if not learn(_candidates(values, sensitive)) and not (
-        installed
-        and (learn(_scalar_texts_of_secrets(installed)) or learn(secret_values_of(installed) or ()))
+        installed and (learn(_scalar_texts_of_secrets(installed)) or learn(secret_values_of(installed) or ()))
     ):
         return None
     return _TOKEN.sub(lambda m: known[m.group(0)], text)

@@ -218,6 +218,75 @@ def diff_manifests(
     if ignore_labels:
         old = {k: without_labels(v, ignore_labels) for k, v in old.items()}
         new = {k: without_labels(v, ignore_labels) for k, v in new.items()}
+    return _changes(old, new)
+
+
+_SOURCE = re.compile(r"^# Source: (.+)$", re.M)
+
+
+def diff_hooks(
+    before: str, after: str, namespace: str = "", *, ignore_labels: tuple[str, ...] = ()
+) -> list[ResourceChange]:
+    """diff_manifests for hooks, where a hook the chart names anew on every render (podinfo's test
+    pods: `-test-{{ randAlphaNum 5 | lower }}`) is not a change: a hook present on one side only is
+    paired with the one hook of the same template, API group and kind on the other side, and the two
+    are the same hook if they differ in `metadata.name` alone (docs/diff.md rule 8). Hooks are not
+    kept as release resources, so their names carry nothing a later upgrade would reconcile."""
+    if before == after:
+        return []
+    old, new = _sourced(before, namespace, ignore_labels), _sourced(after, namespace, ignore_labels)
+    for gone, born in _renamed(old, new):
+        if {**old[gone][1], "metadata": _unnamed(old[gone][1])} == {
+            **new[born][1],
+            "metadata": _unnamed(new[born][1]),
+        }:
+            del old[gone], new[born]
+    return _changes({k: d for k, (_, d) in old.items()}, {k: d for k, (_, d) in new.items()})
+
+
+def _sourced(
+    text: str, namespace: str, ignore_labels: tuple[str, ...]
+) -> dict[ResourceKey, tuple[str, dict[str, Any]]]:
+    """Each resource with the template (`# Source:`) that rendered it."""
+    out: dict[ResourceKey, tuple[str, dict[str, Any]]] = {}
+    for doc in split_documents(text):
+        source = _SOURCE.search(doc)
+        for key, data in parse_manifest(doc, namespace).items():
+            out[key] = (source.group(1) if source else "", without_labels(data, ignore_labels))
+    return out
+
+
+def _renamed(
+    old: Mapping[ResourceKey, tuple[str, Any]], new: Mapping[ResourceKey, tuple[str, Any]]
+) -> list[tuple[ResourceKey, ResourceKey]]:
+    """Pairs (old key, new key) of the one resource of a template, group and kind on each side
+    whose name differs."""
+
+    def by_template(
+        side: Mapping[ResourceKey, tuple[str, Any]], others: Mapping[ResourceKey, Any]
+    ) -> dict[tuple[str, str, str, str], list[ResourceKey]]:
+        groups: dict[tuple[str, str, str, str], list[ResourceKey]] = {}
+        for key, (source, _doc) in side.items():
+            if key not in others:
+                groups.setdefault((source, key.group, key.kind, key.namespace), []).append(key)
+        return groups
+
+    gone, born = by_template(old, new), by_template(new, old)
+    return [
+        (keys[0], born[t][0])
+        for t, keys in sorted(gone.items())
+        if len(keys) == 1 and len(born.get(t, ())) == 1
+    ]
+
+
+def _unnamed(doc: Mapping[str, Any]) -> dict[str, Any]:
+    meta = doc.get("metadata")
+    return {k: v for k, v in meta.items() if k != "name"} if isinstance(meta, Mapping) else {}
+
+
+def _changes(
+    old: Mapping[ResourceKey, dict[str, Any]], new: Mapping[ResourceKey, dict[str, Any]]
+) -> list[ResourceChange]:
     changes: list[ResourceChange] = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from deployer.graph import batches
-from deployer.manifests import FLUX_LABELS, ResourceChange, diff_manifests
+from deployer.manifests import FLUX_LABELS, ResourceChange, diff_hooks, diff_manifests
 from deployer.merge import Origin, ValuePath, leaves
 from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
@@ -223,7 +223,7 @@ def _plan_release(
     resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace, ignore_labels=ignore)
     if resources:
         reasons.append(f"{len(resources)} resource(s) changed")
-    hooks = diff_manifests(observed.hooks, desired.hooks, rel.namespace, ignore_labels=ignore)
+    hooks = diff_hooks(observed.hooks, desired.hooks, rel.namespace, ignore_labels=ignore)
     if hooks:
         reasons.append(f"{len(hooks)} hook(s) changed")
     return replace(

@@ -155,3 +155,27 @@ def test_a_sensitive_value_rendered_into_a_hook_is_masked_in_the_hooks_section()
     [hook] = plan.releases[0].hooks
     assert "-          value: <sensitive>\n+          value: <sensitive>\n" in hook.diff
     assert "canary" not in text(plan) + to_json(plan)
+
+
+def test_a_hook_the_chart_renames_on_every_render_is_not_a_change_but_its_content_is() -> None:
+    def test_pod(name: str, image: str = "busybox") -> dict[str, Any]:
+        return {
+            **TEST_POD,
+            "metadata": {**TEST_POD["metadata"], "name": name},
+            "spec": {"containers": [{"name": "wget", "image": image}]},
+        }
+
+    def plan_for(rendered: dict[str, Any]) -> Any:
+        # Both come from the same template, as `helm template` and the stored hooks say.
+        _manifest, hooks = split_hooks(template_output(rendered).replace("/t0.yaml", "/h0.yaml"))
+        want = replace(desired("api", {}, []), hooks=hooks)
+        have = replace(observed("api", {}, []), hooks=stored(test_pod("api-test-x7k2q")))
+        return make_plan("prod", [want], {"shop/api": have}).releases[0]
+
+    assert plan_for(test_pod("api-test-9fz1m")).action == NOOP  # podinfo's randAlphaNum test pods
+    changed = plan_for(test_pod("api-test-9fz1m", image="busybox:2"))
+    assert changed.action == UPGRADE
+    assert [(str(h.key), h.change) for h in changed.hooks] == [
+        ("Pod shop/api-test-9fz1m", "added"),
+        ("Pod shop/api-test-x7k2q", "removed"),
+    ]
