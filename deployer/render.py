@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,17 @@ class Rendered:
     cached: bool = False
     looked_up: bool = False  # rendered against the cluster, so `lookup` saw the live objects
 
+    @cached_property
+    def _split(self) -> tuple[str, str]:
+        return split_hooks(self.output)  # once per render: both halves come from one pass
+
     @property
     def manifest(self) -> str:
-        return split_hooks(self.output)[0]
+        return self._split[0]
 
     @property
     def hooks(self) -> str:
-        return split_hooks(self.output)[1]
+        return self._split[1]
 
 
 @contextmanager
