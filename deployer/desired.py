@@ -23,7 +23,6 @@ from deployer.project import (
     doc_layer,
     find_release,
     namespace_of,
-    release_key,
     resolve_need,
     unknown_release,
     values_doc,
@@ -59,6 +58,7 @@ def overlay_docs(project: Project, env_name: str) -> list[tuple[Path, Document]]
     """The environment's overlay files, loaded and checked (encrypted ones not decrypted yet)."""
     docs: list[tuple[Path, Document]] = []
     errors: list[SpecError] = []
+    known = project.names_and_keys()
     for i, (path, required) in enumerate(overlay_files(project, env_name)):
         if not path.is_file():
             if required:
@@ -89,7 +89,7 @@ def overlay_docs(project: Project, env_name: str) -> list[tuple[Path, Document]]
         for key, value in doc.data.items():
             if key == METADATA and is_encrypted(doc):
                 continue
-            if not any(r.name == key or release_key(project, r) == key for r in project.spec.releases):
+            if key not in known:
                 errors.append(unknown_release(project, key, doc.mark((key,), key=True), "overlay key"))
             elif value is not None and not isinstance(value, dict):
                 errors.append(

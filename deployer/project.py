@@ -68,6 +68,7 @@ class Project:
     values_docs: dict[Path, Document] = field(default_factory=dict)
     sops: str | None = None  # --sops: the sops binary that decrypts encrypted values files
     decrypted: dict[Path, Document] = field(default_factory=dict)  # in memory only, never written
+    _keys_by_name: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -77,6 +78,21 @@ class Project:
     def name(self) -> str:
         """The project identity releases are labelled with: `project:` or the spec's directory name."""
         return str(self.spec.project or label_value(self.root.name))
+
+    def keys_by_name(self) -> dict[str, list[str]]:
+        """Every release's `namespace/name` key, by release name, in spec order. Built once: needs
+        and overlay keys are looked up in it, so checking a spec stays linear in its releases."""
+        if self._keys_by_name is None:
+            index: dict[str, list[str]] = {}
+            for rel in self.spec.releases:
+                index.setdefault(rel.name, []).append(release_key(self, rel))
+            self._keys_by_name = index
+        return self._keys_by_name
+
+    def names_and_keys(self) -> set[str]:
+        """Every way a release can be named: its name and its `namespace/name` key."""
+        index = self.keys_by_name()
+        return set(index).union(*index.values())
 
     @property
     def environment_names(self) -> list[str]:
@@ -218,7 +234,7 @@ def _check(project: Project) -> list[SpecError]:
     for env_name, env in spec.environments.items():
         for rel_name, override in env.releases.items() if env else []:
             at_env = ("environments", env_name, "releases", rel_name)
-            if not any(r.name == rel_name or release_key(project, r) == rel_name for r in spec.releases):
+            if rel_name not in project.names_and_keys():
                 errors.append(
                     unknown_release(
                         project, rel_name, doc.mark(at_env, key=True), f"environment '{env_name}'"
@@ -361,13 +377,13 @@ def _check_needs(project: Project) -> list[SpecError]:
 
 
 def resolve_need(project: Project, need: str) -> str:
-    releases = project.spec.releases
+    index = project.keys_by_name()
     if "/" in need:
-        if any(release_key(project, r) == need for r in releases):
+        if need in index.get(need.rsplit("/", maxsplit=1)[1], []):
             return need
         matches = []
     else:
-        matches = [release_key(project, r) for r in releases if r.name == need]
+        matches = list(index.get(need, []))
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -375,7 +391,7 @@ def resolve_need(project: Project, need: str) -> str:
             f"needs '{need}', which is ambiguous ({', '.join(sorted(matches))})",
             hint="write the need as namespace/name",
         )
-    names = sorted({r.name for r in releases})
+    names = sorted(index)
     close = difflib.get_close_matches(need.rsplit("/", maxsplit=1)[-1], names, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"known releases: {', '.join(names) or '(none)'}"
     raise SpecError(f"needs '{need}', which is not a release in this spec", hint=hint)

@@ -68,6 +68,7 @@ def apply(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             on_event=_printer(session.log),
             stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
+            openapi_check=not session.cluster.validates_fields(),
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}

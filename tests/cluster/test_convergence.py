@@ -209,3 +209,71 @@ def test_removals_run_after_installs_as_the_printed_apply_order_says(
     assert applied.code == 0, applied.out + applied.err
     verbs = [" ".join(c[:2]) for c in recording.calls()[before:] if c[:1] in (["upgrade"], ["uninstall"])]
     assert verbs == ["upgrade --install", "uninstall aaa-old"]
+
+
+FIELDS_CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: fields\nversion: 0.1.0\n",
+    "templates/configmap.yaml": textwrap.dedent(
+        """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: {{ .Release.Name }}-fields
+        {{- with .Values.extra }}
+        {{ toYaml . }}
+        {{- end }}
+        data:
+          a: "1"
+        """
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["{}", "{datta: {x: y}}", "{immutable: maybe}"],
+    ids=["valid", "unknown-field", "wrong-type"],
+)
+def test_objects_are_accepted_and_refused_exactly_as_helm_with_its_openapi_check_does(
+    extra: str, case: Callable[[str, str], Case], tmp_path: Path
+) -> None:
+    """deployer skips helm's client-side OpenAPI check on servers that validate fields themselves
+    (~0.2 s CPU per install): the same objects must still be accepted and refused."""
+    fields = case("api", f"{{extra: {extra}}}")
+    chart = fields.deployer.project / "charts" / "fields"
+    for name, text in FIELDS_CHART.items():
+        (chart / name).parent.mkdir(parents=True, exist_ok=True)
+        (chart / name).write_text(text)
+    fields.edit("chart: ./charts/api", "chart: ./charts/fields")
+    values = tmp_path / "values.yaml"
+    values.write_text(f"extra: {extra}\n")
+    plain = subprocess.run(  # helm alone, its OpenAPI check on
+        [
+            str(fields.deployer.helm),
+            "upgrade",
+            "--install",
+            "plain",
+            str(chart),
+            "-n",
+            fields.namespace,
+            "--values",
+            str(values),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"KUBECONFIG": str(fields.deployer.kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    recording = RecordingHelm(fields.deployer.helm, tmp_path / "recording")
+    fields.deployer.helm = recording.path
+    applied = fields.deployer("apply", "-e", fields.env)
+
+    upgrades = [c for c in recording.calls() if c[:2] == ["upgrade", "--install"]]
+    assert upgrades and all("--disable-openapi-validation" in c for c in upgrades)
+    assert (applied.code == 0) == (plain.returncode == 0), (applied.err, plain.stderr)
+    if extra == "{}":
+        assert applied.code == 0
+    if extra == "{immutable: maybe}":  # the API server refuses it whatever helm checks
+        assert applied.code == 1
+        assert "immutable" in plain.stderr  # the server's message names the field, for both
+        assert "immutable" in applied.out
