@@ -24,6 +24,7 @@ from deployer.helm import Helm
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
 from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, ReleasePlan
 from deployer.project import DesiredRelease
+from deployer.redact import for_values, masked_errors
 from deployer.render import private_dir, write_values
 
 SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK, REMOVED = (
@@ -222,9 +223,13 @@ class Executor:
             await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
         chart = await self.charts.get(release.chart)
         values_file = write_values(tmp, f"{release.namespace}-{release.name}", values[release.key])
-        await self.helm.run(
-            self.upgrade_args(release, chart, values_file), release=release.key, timeout=release.timeout + 60
-        )
+        # helm and the API server quote what they refuse ("Invalid value: ..."): never a secret.
+        with masked_errors(for_values(values[release.key], release.sensitive)):
+            await self.helm.run(
+                self.upgrade_args(release, chart, values_file),
+                release=release.key,
+                timeout=release.timeout + 60,
+            )
 
     async def _restore(self, step: ReleasePlan, result: StepResult) -> None:
         """Put one release back as it was before this run."""

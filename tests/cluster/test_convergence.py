@@ -277,3 +277,23 @@ def test_objects_are_accepted_and_refused_exactly_as_helm_with_its_openapi_check
         assert applied.code == 1
         assert "immutable" in plain.stderr  # the server's message names the field, for both
         assert "immutable" in applied.out
+
+
+def test_a_sensitive_value_quoted_in_helms_install_error_is_masked(
+    case: Callable[[str, str], Case],
+) -> None:
+    """The API server quotes the value it refuses; deployer's report must not print it."""
+    secret = "Hunter2-NOT-A-NAME"  # uppercase: not a valid object name, so the server quotes it
+    named = case("api", f"{{token: {secret}}}")
+    chart = named.deployer.project / "charts" / "named"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: named\nversion: 0.1.0\n")
+    (chart / "templates" / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.token }}\ndata:\n  a: '1'\n"
+    )
+    named.edit("chart: ./charts/api", "chart: ./charts/named\n    sensitive: [token]")
+    applied = named.deployer("apply", "-e", named.env)
+    assert applied.code == 1, applied.out + applied.err
+    assert "Invalid value" in applied.out, applied.out  # the server's error is still shown
+    assert secret not in applied.out + applied.err
+    assert secret.lower() not in (applied.out + applied.err).lower()
