@@ -60,16 +60,21 @@ def test_sensitive_values_are_masked_unless_asked(tmp_path: Path) -> None:
             sensitive: [db.password]
             values:
               - db: {user: app, password: canary-hunter2}
+              - db: {url: "postgres://app:canary-hunter2@db:5432/app"}
         """,
         },
     )
     for argv in (["values", "-e", "dev", "api"], ["values", "-e", "dev", "api", "--explain"]):
         result = run(argv, tmp_path)
         assert result.code == 0
+        # Masked by path, and wherever its text appears under another path (as diff does).
         assert "canary-hunter2" not in result.out + result.err
         assert "<sensitive>" in result.out
+        assert "postgres://app:<sensitive>@db:5432/app" in result.out
+        assert "db.user" in result.out or "user: app" in result.out
     shown = run(["values", "-e", "dev", "api", "--show-secrets"], tmp_path)
     assert yaml.safe_load(shown.out)["db"]["password"] == "canary-hunter2"
+    assert yaml.safe_load(shown.out)["db"]["url"] == "postgres://app:canary-hunter2@db:5432/app"
 
 
 def test_command_line_set_is_the_highest_layer(tmp_path: Path) -> None:

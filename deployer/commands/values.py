@@ -9,6 +9,7 @@ from deployer.commands.common import cli_layers, project
 from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.merge import Merged, leaves, merge_layers
+from deployer.redact import for_values
 from deployer.render import dump_values
 from deployer.secrets import MASK, is_sensitive, mask_values
 
@@ -28,10 +29,12 @@ def values(args: argparse.Namespace) -> int:
     release = matches[0]
     merged = merge_layers(list(release.layers))
     sensitive = () if args.show_secrets else release.sensitive
+    # By path, then by text: a sensitive value inside another one (a URL holding the password).
+    text = for_values(merged.values, sensitive)
     if args.explain:
-        sys.stdout.write(explain(merged, sensitive))
+        sys.stdout.write(text.redact(explain(merged, sensitive)))
     else:
-        sys.stdout.write(dump_values(mask_values(merged.values, sensitive)))
+        sys.stdout.write(dump_values(text.value(mask_values(merged.values, sensitive))))
     return 0
 
 
