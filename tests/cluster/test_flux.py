@@ -32,7 +32,11 @@ READY_TIMEOUT = "180s"
 @pytest.fixture(scope="module")
 def flux(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[flux_controllers.Flux]:
     namespace = sandbox.create_namespace(kubeconfig, hint="flux-system")
-    running = flux_controllers.start(kubeconfig, namespace, tmp_path_factory.mktemp("flux"))
+    try:
+        running = flux_controllers.start(kubeconfig, namespace, tmp_path_factory.mktemp("flux"))
+    except BaseException:
+        sandbox.delete_namespace(kubeconfig, namespace)
+        raise
     yield running
     running.delete_objects()
     running.stop()
