@@ -64,8 +64,27 @@ class Flux:
         self.git.stop()
 
 
+def sandbox_controllers(kubeconfig: Path) -> list[str]:
+    """The controllers `tools/sandbox up --flux` runs for the sandbox of `kubeconfig` (they watch
+    every namespace, so they would reconcile the tests' HelmReleases too)."""
+    running = []
+    for component in CONTROLLERS:
+        try:
+            pid = int((kubeconfig.parent / f"{component}.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if Path(f"/proc/{pid}").exists():
+            running.append(component)
+    return running
+
+
 def start(kubeconfig: Path, namespace: str, workdir: Path) -> Flux:
     """Start the Git server and both controllers; return once both report healthy."""
+    if running := sandbox_controllers(kubeconfig):
+        raise sandbox.SandboxError(
+            f"the sandbox runs its own {' and '.join(running)} (tools/sandbox up --flux), which would "
+            f"race the tests' controllers: stop them with tools/sandbox down --dir {kubeconfig.parent}"
+        )
     install_crds(kubeconfig)
     (workdir / "git").mkdir(parents=True, exist_ok=True)
     flux = Flux(kubeconfig, namespace, workdir, GitServer(workdir / "git").start())
