@@ -16,6 +16,7 @@ from typing import Any
 from deployer.errors import SpecError, SpecErrors
 from deployer.interpolation import Interpolator
 from deployer.merge import Layer, leaves
+from deployer.paths import resolved
 from deployer.project import (
     DesiredRelease,
     Project,
@@ -37,8 +38,8 @@ def overlay_files(project: Project, env_name: str) -> list[tuple[Path, bool]]:
     """The environment's overlay files, each with whether it must exist."""
     env = project.environment(env_name)
     if env.values is not None:
-        return [((project.root / f).resolve(), True) for f in env.values]
-    return [((project.root / "environments" / env_name / "values.yaml").resolve(), False)]
+        return [(resolved(project.root / f), True) for f in env.values]
+    return [(resolved(project.root / "environments" / env_name / "values.yaml"), False)]
 
 
 _SOPS_KEY = re.compile(rb"^sops:", re.MULTILINE)
@@ -106,7 +107,7 @@ def overlay_docs(project: Project, env_name: str) -> list[tuple[Path, Document]]
 
 def _values_files(project: Project) -> list[tuple[Path, Document]]:
     paths = {
-        (project.root / entry).resolve()
+        resolved(project.root / entry)
         for rel in project.spec.releases
         for entry in rel.values
         if isinstance(entry, str)
@@ -181,7 +182,7 @@ def resolve(
                     errors.append(exc)
                     continue
                 if is_encrypted(vdoc):
-                    vdoc = project.decrypted.get((project.root / entry).resolve(), vdoc)
+                    vdoc = project.decrypted.get(resolved(project.root / entry), vdoc)
                     secret_paths |= encrypted_paths(vdoc.data)
                 layers.append(doc_layer(vdoc, vdoc.data))
             else:

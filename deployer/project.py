@@ -15,6 +15,7 @@ from deployer.errors import Mark, SpecError, SpecErrors, UsageError
 from deployer.graph import find_cycle
 from deployer.interpolation import Interpolator
 from deployer.merge import Layer, Origin, ValuePath
+from deployer.paths import resolved
 from deployer.sops import check_metadata, is_encrypted
 from deployer.yamlsource import Document, PathKey, display_path, load_file
 
@@ -324,11 +325,11 @@ def chart_ref(
             repository=repo.name if repo else None,
         )
     if chart.startswith((".", "/")) or chart.count("/") != 1:
-        return ChartRef("local", str((project.root / chart).resolve()), Path(chart).name, version)
+        return ChartRef("local", str(resolved(project.root / chart)), Path(chart).name, version)
     repo_name, chart_name = chart.split("/")
     if repo_name not in repos:
         if (project.root / chart).is_dir():
-            return ChartRef("local", str((project.root / chart).resolve()), chart_name, version)
+            return ChartRef("local", str(resolved(project.root / chart)), chart_name, version)
         close = difflib.get_close_matches(repo_name, list(repos), n=1)
         hint = (
             f"did you mean '{close[0]}/{chart_name}'?"
@@ -398,7 +399,7 @@ def resolve_need(project: Project, need: str) -> str:
 
 
 def values_doc(project: Project, file: str, mark: Mark) -> Document:
-    path = (project.root / file).resolve()
+    path = resolved(project.root / file)
     if path in project.values_docs:
         return project.values_docs[path]
     if not path.is_file():

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from deployer.errors import Mark, SpecError
+from deployer.paths import cwd, resolved
 
 PathKey = tuple[str | int, ...]
 
@@ -73,7 +74,7 @@ def _mark(file: str, node: yaml.Node) -> Mark:
 def display_path(path: Path, base: Path | None = None) -> str:
     """A path as the user wrote it: relative to the working directory when that is shorter."""
     try:
-        return str(path.resolve().relative_to((base or Path.cwd()).resolve()))
+        return str(resolved(path).relative_to(resolved(base) if base else cwd()))
     except ValueError:
         return str(path)
 
