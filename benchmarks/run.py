@@ -1291,6 +1291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nFAILURES:\n" + "\n".join(bench.failures))
     if args.output:
         out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report(bench, started, duration, sys.argv[1:]))
         save_json(bench, out.with_name("results.json"), started, duration)
         log(f"wrote {out} and {out.with_name('results.json')}")
