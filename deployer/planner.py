@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deployer.charts import ChartStore
@@ -19,7 +19,7 @@ from deployer.helm import Helm
 from deployer.kube import Cluster
 from deployer.merge import Layer, merge_layers
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status, current_releases
-from deployer.plan import NOOP, UPGRADE, DesiredState, Plan, make_plan, plan_release, with_drift
+from deployer.plan import NOOP, PRUNE, UPGRADE, DesiredState, Plan, make_plan, plan_release, with_drift
 from deployer.project import DesiredRelease, Project
 from deployer.render import render_all
 from deployer.setvalues import Assignment
@@ -203,6 +203,13 @@ def plan_against_cluster(  # noqa: PLR0917
         everything=options.everything,
         project=project.name,
     )
+    if not project.spec.project and any(r.action == PRUNE for r in plan.releases):
+        note = (
+            f"releases to prune are those labelled deployer-project={project.name}, a name taken from "
+            "the spec's directory: a spec in another directory of that name deploys as the same "
+            "project; set `project:` in deployer.yaml to keep them apart"
+        )
+        plan = replace(plan, notes=(*plan.notes, note))
     return EnvironmentPlan(plan, states, observed, reads)
 
 

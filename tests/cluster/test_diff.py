@@ -103,6 +103,13 @@ def test_chart_bump_added_and_removed_resources_uninstall_and_prune(
     pruned = deployer("diff", "-e", e)
     assert pruned.code == 0, pruned.err
     assert f"- {namespace}/worker  prune  worker 0.3.0" in pruned.out
+    # The project is the directory's name: the plan says so, since another spec in a directory of
+    # that name would deploy as the same project and prune these releases.
+    assert "labelled deployer-project=gitops, a name taken from the spec's directory" in pruned.out
+    spec.write_text("project: gitops\n" + spec.read_text())
+    named = deployer("diff", "-e", e)
+    assert f"- {namespace}/worker  prune  worker 0.3.0" in named.out, named.out + named.err
+    assert "taken from the spec's directory" not in named.out
 
 
 def test_a_release_stuck_in_pending_upgrade_is_blocked(deployer: Deployer, namespace: str) -> None:
