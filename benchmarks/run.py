@@ -1169,6 +1169,12 @@ def include(bench: Bench, path: Path, *, into_args: bool = True) -> None:
         bench.failures += data["failures"]
 
 
+def _beside(source: Path, included: Path) -> Path:
+    """An included results file as recorded, or, when that path is gone (a run's work directory, or
+    another machine), the file of that name next to `source` (benchmarks/results-n1000.json)."""
+    return included if included.exists() else source.parent / included.name
+
+
 def report_from_json(source: Path, output: Path, extra: Sequence[str] = ()) -> None:
     """Rewrite RESULTS.md from a results.json (e.g. after editing benchmarks/notes.md)."""
     data = json.loads(source.read_text())
@@ -1185,9 +1191,10 @@ def report_from_json(source: Path, output: Path, extra: Sequence[str] = ()) -> N
     bench = Bench(args, tools, "", Path(tempfile.gettempdir()), None)
     bench.kube_version, bench.notes, bench.failures = data["kubernetes"], data["notes"], data["failures"]
     bench.nodes = data.get("nodes", 0)
-    for path in [source, *(Path(p) for p in [*getattr(args, "include", []), *extra])]:
+    for path in [source, *(_beside(source, Path(p)) for p in [*getattr(args, "include", []), *extra])]:
         include(bench, path, into_args=path != source)
     started = datetime.datetime.fromisoformat(data["started"])
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report(bench, started, data["duration_s"], data["argv"]))
 
 
