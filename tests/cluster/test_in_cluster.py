@@ -13,14 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from testing import sandbox, tools
+from testing import sandbox
 from testing.cluster_run import Deployer
 from testing.example import copy_example
-
-
-@pytest.fixture
-def helm() -> Path:
-    return tools.helm_binary(3)
 
 
 @pytest.fixture
