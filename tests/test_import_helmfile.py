@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ import pytest
 import yaml
 
 from testing import tools
+from testing.chartrepo import make_chart, package, serve
 from testing.cli import run, tree_state
+from testing.registry import oci_registry
 
 DATA = Path(__file__).resolve().parent / "data" / "helmfile"
 pytestmark = pytest.mark.helm
@@ -215,3 +218,78 @@ def test_the_benchmarks_generated_helmfile_imports_with_nothing_left_over_and_re
         expected = helmfile_template(helmfile, helm3, project / "helmfile.yaml.gotmpl", env, environ)
         assert len(expected) > 100
         assert_same_objects(expected, deployer_template(project, helm3, env, environ))
+
+
+@pytest.mark.registry
+def test_a_chart_repository_and_an_oci_registry_import_and_render_what_helmfile_renders(
+    tmp_path: Path, helm3: Path, helmfile: Path, cache: Path
+) -> None:
+    """Charts from an HTTP chart repository and from an OCI registry (both real, on loopback): the
+    imported spec names the same repositories and versions and renders what helmfile renders."""
+    web = package(helm3, make_chart(tmp_path / "src", "hello", "1.0.0"), tmp_path / "repo")
+    oci = package(helm3, make_chart(tmp_path / "src", "greeter", "2.0.0"), tmp_path / "pkg")
+    environ = helm_env(tmp_path)
+    with serve(web.parent) as repo, oci_registry(tmp_path / "registry.log") as registry:
+        repo.reindex(helm3)
+        subprocess.run(
+            [str(helm3), "push", str(oci), f"oci://{registry.host}/charts", "--plain-http"],
+            check=True,
+            capture_output=True,
+            env=environ,
+        )
+        project = tmp_path / "gitops"
+        project.mkdir()
+        (project / "helmfile.yaml").write_text(
+            textwrap.dedent(f"""\
+            repositories:
+              - name: charts
+                url: {repo.url}
+              - name: registry
+                url: {registry.host}/charts
+                oci: true
+                plainHttp: true
+            environments:
+              dev: {{}}
+            ---
+            releases:
+              - name: web
+                namespace: shop
+                chart: charts/hello
+                version: 1.0.0
+                values:
+                  - greeting: from the repository
+              - name: greeter
+                namespace: shop
+                chart: registry/greeter
+                version: 2.0.0
+            """)
+        )
+        imported = run(
+            ["import", "helmfile", "helmfile.yaml", "--helmfile", str(helmfile), "--helm", str(helm3)],
+            project,
+            environ,
+        )
+        assert imported.code == 0, imported.err
+        spec = yaml.safe_load((project / "deployer.yaml").read_text())
+        assert {r["name"]: r["url"] for r in spec["repositories"]} == {
+            "charts": repo.url,
+            "registry": f"oci://{registry.host}/charts",
+        }
+        assert {(r["name"], r["chart"], r["version"]) for r in spec["releases"]} == {
+            ("web", "charts/hello", "1.0.0"),
+            ("greeter", "registry/greeter", "2.0.0"),
+        }
+        added = subprocess.run(  # template --skip-deps (as elsewhere here) adds no repository
+            [str(helmfile), "--helm-binary", str(helm3), "-e", "dev", "repos"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=project,
+            env=environ,
+        )
+        assert added.returncode == 0, added.stderr
+        expected = helmfile_template(helmfile, helm3, project / "helmfile.yaml", "dev", environ)
+        assert len(expected) == 2
+        actual = deployer_template(project, helm3, "dev", environ)
+        assert_same_objects(expected, actual)
+        assert actual[("v1", "ConfigMap", "", "web")]["data"]["greeting"] == "from the repository"
