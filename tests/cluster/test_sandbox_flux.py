@@ -105,6 +105,25 @@ def test_up_flux_fetches_from_git_serve_and_down_stops_every_process(
         sandbox.kubectl(own, "get", "gitrepository/tiny", "-n", "flux-system", "-o", "json").stdout
     )
     assert fetched["status"]["artifact"]["revision"] == f"main@sha1:{head}"
+
+    # The API server goes away and comes back (the fault tests' stop/start-apiserver): the Flux
+    # controllers are restarted with the other API clients, and fetch again.
+    pids = {c: (directory / f"{c}.pid").read_text() for c in ("source-controller", "helm-controller")}
+    tools_sandbox("stop-apiserver", "--dir", str(directory))
+    tools_sandbox("start-apiserver", "--dir", str(directory))
+    assert all((directory / f"{c}.pid").read_text() != pid for c, pid in pids.items())
+    again = tmp_path / "again.yaml"
+    again.write_text(source.read_text().replace('"name": "tiny"', '"name": "tiny-again"'))
+    sandbox.kubectl(own, "apply", "-f", str(again))
+    ready = sandbox.kubectl(
+        own,
+        *("wait", "--for=condition=Ready", "gitrepository/tiny-again", "-n", "flux-system"),
+        f"--timeout={READY_TIMEOUT}",
+        check=False,
+    )
+    assert ready.returncode == 0, ready.stderr
+    sandbox.kubectl(own, "delete", "-f", str(again), "--timeout=60s")
+
     # The delete waits for source-controller to remove its finalizer: the controllers still answer.
     sandbox.kubectl(own, "delete", "-f", str(source), "--timeout=60s")
 
