@@ -232,10 +232,11 @@ def _check(project: Project) -> list[SpecError]:
                     "at most 63 characters, starting and ending with a letter or digit",
                 )
             )
+    known = project.names_and_keys()
     for env_name, env in spec.environments.items():
         for rel_name, override in env.releases.items() if env else []:
             at_env = ("environments", env_name, "releases", rel_name)
-            if rel_name not in project.names_and_keys():
+            if rel_name not in known:
                 errors.append(
                     unknown_release(
                         project, rel_name, doc.mark(at_env, key=True), f"environment '{env_name}'"

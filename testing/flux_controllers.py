@@ -5,7 +5,6 @@ server they clone from. Independent of pytest."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,15 +13,10 @@ from pathlib import Path
 
 from testing import sandbox, tools
 from testing.gitserve import GitServer
+from testing.ports import free_port
 
 CONTROLLERS = ("source-controller", "helm-controller")
 READY_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def install_crds(kubeconfig: Path) -> None:

@@ -3,15 +3,15 @@ tools/build), for `helm push` and deployer's pulls of oci:// charts."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from testing.ports import free_port
 from testing.tools import tool_dir
 
 
@@ -24,16 +24,19 @@ class Registry:
         self.process.terminate()
         self.process.wait(timeout=10)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    def push(self, helm: Path, package: Path, environ: Mapping[str, str]) -> None:
+        """`helm push` a packaged chart to oci://HOST/charts (plain HTTP, as the registry serves)."""
+        subprocess.run(
+            [str(helm), "push", str(package), f"oci://{self.host}/charts", "--plain-http"],
+            check=True,
+            capture_output=True,
+            env=dict(environ),
+        )
 
 
 @contextmanager
 def oci_registry(log: Path) -> Iterator[Registry]:
-    port = _free_port()
+    port = free_port()
     crane = tool_dir("crane") / "crane"
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -231,12 +231,7 @@ def test_a_chart_repository_and_an_oci_registry_import_and_render_what_helmfile_
     environ = helm_env(tmp_path)
     with serve(web.parent) as repo, oci_registry(tmp_path / "registry.log") as registry:
         repo.reindex(helm3)
-        subprocess.run(
-            [str(helm3), "push", str(oci), f"oci://{registry.host}/charts", "--plain-http"],
-            check=True,
-            capture_output=True,
-            env=environ,
-        )
+        registry.push(helm3, oci, environ)
         project = tmp_path / "gitops"
         project.mkdir()
         (project / "helmfile.yaml").write_text(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -21,12 +20,7 @@ def test_an_oci_chart_is_pulled_once_and_then_served_from_the_cache(
 ) -> None:
     tgz = package(helm, make_chart(tmp_path / "src", "hello", "2.0.0"), tmp_path / "pkg")
     with oci_registry(tmp_path / "registry.log") as registry:
-        subprocess.run(
-            [str(helm), "push", str(tgz), f"oci://{registry.host}/charts", "--plain-http"],
-            check=True,
-            capture_output=True,
-            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        )
+        registry.push(helm, tgz, {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
         chart = f"oci://{registry.host}/charts/hello" if style == "oci-url" else "local/hello"
         proj = tmp_path / "p"
         proj.mkdir()
