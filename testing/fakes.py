@@ -6,7 +6,10 @@ from pathlib import Path
 
 RECORDING_HELM = """#!/bin/sh
 # Records argv (one line per call, NUL-separated) and the mode of every --values file and its
-# directory, then runs the real helm.
+# directory, then runs the real helm. deployer runs helm concurrently: the record is written under
+# a lock, or two calls' argv could interleave into one line.
+exec 9>>"{log}.lock"
+flock 9
 printf '%s\\0' "$@" >> "{log}"
 printf '\\n' >> "{log}"
 prev=""
@@ -16,6 +19,7 @@ for arg in "$@"; do
   fi
   prev="$arg"
 done
+exec 9>&-
 exec "{real}" "$@"
 """
 
