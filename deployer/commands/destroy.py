@@ -17,7 +17,9 @@ from deployer.observed import ENV_LABEL, PROJECT_LABEL, current_releases
 def destroy(args: argparse.Namespace) -> int:
     session = open_session(args)
     project, env = session.proj.name, args.environment
-    releases = {r.key: r for r in select(resolve(session.proj, env), selectors(args.selector))}
+    # Uninstalling needs no values: no sops key is needed to destroy.
+    desired = resolve(session.proj, env, decrypt=False)
+    releases = {r.key: r for r in select(desired, selectors(args.selector))}
     # Plan under the lock: a run that waited for another must see what that run did.
     with locked(session, args) as lock:
         secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])

@@ -43,7 +43,8 @@ def rollback(args: argparse.Namespace) -> int:
 def _plan(session: Session, args: argparse.Namespace) -> tuple[list[tuple[str, int | None]], dict[str, str]]:
     """(release key, revision to return to; None: uninstall), in the order to do them; and the
     HelmRelease that manages each of those releases Flux owns."""
-    releases = {r.key: r for r in resolve(session.proj, args.environment)}
+    # helm rolls back to the values it stored: no sops key is needed to roll back.
+    releases = {r.key: r for r in resolve(session.proj, args.environment, decrypt=False)}
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
     history = histories(secrets)
     ours = {

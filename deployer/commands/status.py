@@ -16,7 +16,8 @@ def status(args: argparse.Namespace) -> int:
     from deployer.kube import Cluster
 
     proj = project(args)
-    releases = resolve(proj, args.environment)
+    # Names, namespaces and charts only: no values, so no sops key is needed to look.
+    releases = resolve(proj, args.environment, decrypt=False)
     target = kube_target(proj, args.environment, args)
     secrets, _how = Cluster(target).helm_release_secrets([r.namespace for r in releases])
     observed = current_releases(secrets)

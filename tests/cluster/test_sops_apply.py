@@ -71,3 +71,49 @@ def test_apply_with_encrypted_values_gives_the_release_the_real_values_and_shows
             assert not any(text.encode() in data for text in secrets), path
             scrubbed += data.count(b"SCRUBBED-hmac-")
     assert scrubbed > 0  # the render was cached, scrubbed
+
+
+def test_status_rollback_and_destroy_need_neither_the_key_nor_sops(
+    tmp_path: Path, namespace: str, helm: Path, kubeconfig: Path, cache: Path
+) -> None:
+    """An on-call engineer without the key can still look, roll back and remove: none of these
+    needs the values (helm rolls back to the values it stored)."""
+    key = age_key(tmp_path / "keys")
+    e = f"dev-{namespace[-8:]}"
+    project = make_project(tmp_path / "gitops", key, namespace=namespace, env=e)
+    (project / "values" / "api.yaml").write_text("replicaCount: 1\ndsnConfigMap: false\n")
+    deployer = Deployer(project, helm, kubeconfig, cache)
+    with_key = {
+        "DEPLOYER_SOPS": str(sops_binary()),
+        "SOPS_AGE_KEY_FILE": str(key.file),
+        "HOME": str(tmp_path / "home"),
+    }
+    assert deployer("apply", "-e", e, env=with_key).code == 0
+    (project / "values" / "api.yaml").write_text("replicaCount: 2\ndsnConfigMap: false\n")
+    assert deployer("apply", "-e", e, env=with_key).code == 0
+    assert deployer.revision("api", namespace) == 2
+    # No key anywhere, and a sops that does not exist: any decryption attempt would fail.
+    without = {
+        "DEPLOYER_SOPS": str(tmp_path / "no-sops"),
+        "SOPS_AGE_KEY_FILE": None,
+        "SOPS_AGE_KEY": None,
+        "HOME": str(tmp_path / "home-without-key"),
+    }
+    diff = deployer("diff", "-e", e, env=without)
+    assert diff.code == 1 and "sops not found" in diff.err, diff.err  # the values do need it
+
+    status = deployer("status", "-e", e, env=without)
+    assert status.code == 0, status.err
+    assert f"{namespace}/api  2         deployed" in status.out
+
+    rolled = deployer("rollback", "-e", e, "api", env=without)
+    assert rolled.code == 0, rolled.out + rolled.err
+    assert deployer.revision("api", namespace) == 3
+    stored = json.loads(
+        deployer.helm_cmd("get", "values", "api", "--namespace", namespace, "--output", "json")
+    )
+    assert stored["replicaCount"] == 1 and stored["db"]["password"] == CANARY
+
+    removed = deployer("destroy", "-e", e, env=without)
+    assert removed.code == 0, removed.out + removed.err
+    assert deployer.helm_cmd("list", "--namespace", namespace, "--short").strip() == ""
