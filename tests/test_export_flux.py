@@ -136,6 +136,27 @@ def test_stdout_export_needs_a_secrets_file_for_sensitive_values(example: Path, 
     assert "bump the version in Chart.yaml" in done.err
 
 
+def test_an_existing_secrets_file_is_made_private_before_it_is_overwritten(
+    example: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "s.yaml"
+    target.write_text("an older, longer export that must not survive\n" * 50)
+    target.chmod(0o644)
+    done = run(["export", "flux", "-e", "dev", "--git-url", GIT_URL, "--secrets-file", str(target)], example)
+    assert done.code == 0, done.err
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    text = target.read_text()
+    assert "dev-api-key" in text and "older" not in text
+
+
+def test_an_unwritable_secrets_file_writes_nothing(example: Path, tmp_path: Path) -> None:
+    argv = ["export", "flux", "-e", "dev", "--git-url", GIT_URL]
+    result = run([*argv, "--secrets-file", str(tmp_path / "missing-dir" / "s.yaml")], example)
+    assert result.code == 1
+    assert result.out == ""
+    assert f"cannot write {tmp_path / 'missing-dir' / 's.yaml'}: No such file or directory" in result.err
+
+
 @pytest.mark.parametrize(("spec", "env"), [("example", "dev"), ("example", "prod"), ("bench", "dev")])
 def test_helm_template_of_the_export_equals_deployer_template(
     spec: str, env: str, request: pytest.FixtureRequest, tmp_path: Path, cache: Path

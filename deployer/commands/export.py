@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,17 +57,17 @@ def export(args: argparse.Namespace) -> int:
             for obj in secrets:
                 _write_private(secret_dir / file_name(obj), dump_objects([obj]))
             print(SECRET_WARNING.format(path=f"{secret_dir}{os.sep}"), file=sys.stderr)
-    else:
-        if secrets and not args.secrets_file:
-            names = ", ".join(r for r in sorted(_with_secrets(result.secrets)))
-            raise UsageError(
-                f"values marked sensitive ({names}) go to Secrets, which are not written to stdout",
-                hint="pass --secrets-file FILE (or --output-dir DIR); nothing was written",
-            )
-        sys.stdout.write(dump_objects(result.objects))
-    if secrets and args.secrets_file:
+    elif secrets and not args.secrets_file:
+        names = ", ".join(r for r in sorted(_with_secrets(result.secrets)))
+        raise UsageError(
+            f"values marked sensitive ({names}) go to Secrets, which are not written to stdout",
+            hint="pass --secrets-file FILE (or --output-dir DIR); nothing was written",
+        )
+    if secrets and args.secrets_file:  # first: if it cannot be written, nothing else is either
         _write_private(Path(args.secrets_file), dump_objects(secrets))
         print(SECRET_WARNING.format(path=args.secrets_file), file=sys.stderr)
+    if not args.output_dir:
+        sys.stdout.write(dump_objects(result.objects))
     for key in result.omitted:
         print(f"export: {key} is not installed in '{args.environment}': omitted", file=sys.stderr)
     for warning in result.warnings:
@@ -147,6 +148,24 @@ def dump_objects(objects: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write sensitive text to a file only its owner can read: a new file is created 0600, an
+    existing regular file is made 0600 before it is emptied (a device such as /dev/null is written
+    as it is)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}", hint="pick a writable path") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            if stat.S_IMODE(info.st_mode) & 0o077:
+                try:
+                    os.fchmod(fd, 0o600)
+                except OSError as exc:
+                    raise UsageError(
+                        f"cannot make {path} private (mode {stat.S_IMODE(info.st_mode):04o}): "
+                        f"{exc.strerror}; nothing was written",
+                        hint="remove the file or write the Secrets to a new path",
+                    ) from None
+            os.ftruncate(fd, 0)
         handle.write(text)
