@@ -41,6 +41,12 @@ def apply(args: argparse.Namespace) -> int:
             )
         plan = planned.plan
         if not args.prune:  # releases that left the spec are only shown by diff unless asked
+            for kept in sorted(r.key for r in plan.releases if r.action == PRUNE):
+                print(
+                    f"note: {kept} left the spec and is kept (labelled for project {session.proj.name}, "
+                    f"environment {args.environment}): `deployer apply --prune` uninstalls it",
+                    file=sys.stderr,
+                )
             plan = without_prunes(plan)
         if not plan.has_changes:
             if args.output == "json":

@@ -74,6 +74,10 @@ def test_prune_removes_only_our_releases_that_left_the_spec(
 
     without = deployer("apply", "-e", e)
     assert without.out == f"No changes: 2 release(s) in {e} are up to date.\n"
+    assert (
+        f"note: {namespace}/worker left the spec and is kept (labelled for project gitops, environment "
+        f"{e}): `deployer apply --prune` uninstalls it" in without.err
+    )
     assert deployer.revision("worker", namespace) == 1
 
     pruned = deployer("apply", "-e", e, "--prune")
