@@ -190,6 +190,23 @@ class Cluster:
         ns = (doc.get("metadata") or {}).get("namespace") or namespace
         return f"{base}/namespaces/{ns}/{plural}/{name}" if namespaced else f"{base}/{plural}/{name}"
 
+    def live_object(self, doc: Mapping[str, Any], namespace: str) -> Any:
+        """The live object a manifest object names, or None when it does not exist (or the cluster
+        does not serve its kind yet, e.g. a CRD the same release installs)."""
+        path = self.object_path(doc, namespace)
+        if path is None:
+            return None
+        http = self.client()._client._client
+
+        def fetch() -> Any:
+            live = http.get(path)
+            if live.status_code == 404:
+                return None
+            live.raise_for_status()
+            return live.json()
+
+        return self._call(f"read {path}", fetch)
+
     def live_and_applied(self, doc: Mapping[str, Any], namespace: str) -> tuple[Any, Any]:
         """The live object and what it would become if `doc` were applied now (a server-side
         apply dry run, forced, so the server computes the result). (None, None): kind not served."""

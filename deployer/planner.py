@@ -19,7 +19,17 @@ from deployer.helm import Helm
 from deployer.kube import Cluster
 from deployer.merge import Layer, merge_layers
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status, current_releases
-from deployer.plan import NOOP, PRUNE, UPGRADE, DesiredState, Plan, make_plan, plan_release, with_drift
+from deployer.plan import (
+    INSTALL,
+    NOOP,
+    PRUNE,
+    UPGRADE,
+    DesiredState,
+    Plan,
+    make_plan,
+    plan_release,
+    with_drift,
+)
 from deployer.project import DesiredRelease, Project
 from deployer.render import render_all
 from deployer.setvalues import Assignment
@@ -272,8 +282,10 @@ def plan_against_base(  # noqa: PLR0917
 
 
 def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log) -> Plan:
-    """The plan with the drift of live objects from each deployed revision attached."""
+    """The plan with the drift of live objects from each deployed revision attached, and a note on
+    every object an install or upgrade would create that exists under another owner."""
     from deployer.drift import live_drift
+    from deployer.ownership import conflicts
 
     drift = {}
     for rel in planned.plan.releases:
@@ -281,4 +293,19 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log) -> Plan:
         if observed is not None and rel.action in (NOOP, UPGRADE):
             drift[rel.key] = live_drift(cluster, observed.manifest, observed.namespace)
     log(f"compared live objects of {len(drift)} release(s) through server-side apply dry runs")
-    return with_drift(planned.plan, drift)
+    drifted = with_drift(planned.plan, drift)
+    states = {s.release.key: s for s in planned.states}
+    out, checked = [], 0
+    for rel in drifted.releases:
+        added = {c.key for c in rel.resources if c.change == "added"}
+        state = states.get(rel.key)
+        found: list[str] = []
+        if rel.action in (INSTALL, UPGRADE) and added and state is not None:
+            checked += len(added)
+            verb = "install" if rel.action == INSTALL else "upgrade"
+            found = conflicts(
+                cluster, state.manifest, added, release=rel.name, namespace=rel.namespace, verb=verb
+            )
+        out.append(replace(rel, notes=(*rel.notes, *found)) if found else rel)
+    log(f"checked {checked} object(s) the plan creates for an existing owner")
+    return replace(drifted, releases=tuple(out))

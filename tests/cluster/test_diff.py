@@ -232,6 +232,39 @@ def test_live_shows_a_manual_scale_that_the_stored_manifest_cannot(
     assert changed_lines(drift["diff"]) == ["-  replicas: 4", "+  replicas: 1"]
 
 
+def test_live_names_an_object_the_install_would_create_that_another_release_owns(
+    deployer: Deployer, namespace: str
+) -> None:
+    """Two releases of a chart with a fixed object name (as ingress-nginx's IngressClass `nginx`):
+    the plan says install, and only the live objects say that helm will refuse it."""
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    edit(
+        deployer.project / "deployer.yaml",
+        "  - name: api\n",
+        "  - name: config-copy\n    chart: ./charts/platform-config\n\n  - name: api\n",
+    )
+    note = (
+        f"ConfigMap {namespace}/platform-config already exists in the cluster and belongs to release "
+        f"{namespace}/platform-config: helm will refuse to install {namespace}/config-copy"
+    )
+    plain = deployer("diff", "-e", e)
+    assert plain.code == 0, plain.err
+    assert f"+ {namespace}/config-copy  install" in plain.out and note not in plain.out
+    live = deployer("diff", "-e", e, "--live", "--output", "json")
+    assert live.code == 0, live.err
+    [copy] = [r for r in json.loads(live.out)["releases"] if r["action"] != "noop"]
+    assert copy["key"] == f"{namespace}/config-copy"
+    [found] = copy["releaseNotes"]
+    assert found.startswith(note), found
+    assert "checked 1 object(s) the plan creates for an existing owner" in live.err
+    # The note tells the truth: helm refuses, and the owner's object is untouched.
+    applied = deployer("apply", "-e", e)
+    assert applied.code == 1
+    assert "exists and cannot be imported into the current release" in applied.out + applied.err
+    assert deployer.revision("platform-config", namespace) == 1
+
+
 def test_without_a_cluster_wide_secret_list_it_reads_each_namespace(
     deployer: Deployer, namespace: str, kubeconfig: Path, tmp_path: Path
 ) -> None:
