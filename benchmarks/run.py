@@ -1157,7 +1157,9 @@ def load_records(path: Path) -> list[Record]:
 def include(bench: Bench, path: Path, *, into_args: bool = True) -> None:
     """Add an earlier run's records (its sizes too) to this report, e.g. N=1000 measured apart."""
     data = json.loads(path.read_text())
-    bench.records += load_records(path)
+    # A results.json holds the records it included when it was made: never count them twice.
+    seen = {_record_key(r) for r in bench.records}
+    bench.records += [r for r in load_records(path) if _record_key(r) not in seen]
     if into_args:
         bench.included.append(
             f"`.venv/bin/python benchmarks/run.py {' '.join(data['argv'])}` on {data['started'][:16]} UTC "
@@ -1167,6 +1169,10 @@ def include(bench: Bench, path: Path, *, into_args: bool = True) -> None:
         bench.args.sizes = sorted({*bench.args.sizes, *data["args"]["sizes"]})
         bench.notes += [f"(from {path.name}, run {data['started'][:16]}) {n}" for n in data["notes"]]
         bench.failures += data["failures"]
+
+
+def _record_key(record: Record) -> str:
+    return json.dumps(asdict(record), sort_keys=True, default=str)
 
 
 def _beside(source: Path, included: Path) -> Path:
