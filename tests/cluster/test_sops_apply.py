@@ -12,22 +12,30 @@ from testing.sops import CANARY, HOST_CANARY, age_key, make_project
 from testing.tools import sops_binary
 
 
-def test_apply_with_encrypted_values_gives_the_release_the_real_values_and_shows_them_nowhere(
+def encrypted_project(
     tmp_path: Path, namespace: str, helm: Path, kubeconfig: Path, cache: Path
-) -> None:
+) -> tuple[str, Path, Deployer, dict[str, str | None]]:
+    """The environment, the project with its sops files, deployer for it, and an environment that
+    holds the key."""
     key = age_key(tmp_path / "keys")
     e = f"dev-{namespace[-8:]}"
     project = make_project(tmp_path / "gitops", key, namespace=namespace, env=e)
-    # A secret rendered into a ConfigMap is masked in diffs by deployer/redact.py (branch
-    # sensitive-mask), not by this branch: keep it in the Secret only here.
-    (project / "values" / "api.yaml").write_text("replicaCount: 2\ndsnConfigMap: false\n")
-    deployer = Deployer(project, helm, kubeconfig, cache)
-    env = {
+    with_key: dict[str, str | None] = {
         "DEPLOYER_SOPS": str(sops_binary()),
         "SOPS_AGE_KEY_FILE": str(key.file),
         "HOME": str(tmp_path / "home"),
-        "DEPLOYER_DEBUG": "1",
     }
+    return e, project, Deployer(project, helm, kubeconfig, cache), with_key
+
+
+def test_apply_with_encrypted_values_gives_the_release_the_real_values_and_shows_them_nowhere(
+    tmp_path: Path, namespace: str, helm: Path, kubeconfig: Path, cache: Path
+) -> None:
+    e, project, deployer, with_key = encrypted_project(tmp_path, namespace, helm, kubeconfig, cache)
+    # A secret rendered into a ConfigMap is masked in diffs by deployer/redact.py (branch
+    # sensitive-mask), not by this branch: keep it in the Secret only here.
+    (project / "values" / "api.yaml").write_text("replicaCount: 2\ndsnConfigMap: false\n")
+    env = {**with_key, "DEPLOYER_DEBUG": "1"}
     secrets = (CANARY, HOST_CANARY, base64.b64encode(CANARY.encode()).decode())
     outputs = []
 
@@ -78,16 +86,8 @@ def test_status_rollback_and_destroy_need_neither_the_key_nor_sops(
 ) -> None:
     """An on-call engineer without the key can still look, roll back and remove: none of these
     needs the values (helm rolls back to the values it stored)."""
-    key = age_key(tmp_path / "keys")
-    e = f"dev-{namespace[-8:]}"
-    project = make_project(tmp_path / "gitops", key, namespace=namespace, env=e)
+    e, project, deployer, with_key = encrypted_project(tmp_path, namespace, helm, kubeconfig, cache)
     (project / "values" / "api.yaml").write_text("replicaCount: 1\ndsnConfigMap: false\n")
-    deployer = Deployer(project, helm, kubeconfig, cache)
-    with_key = {
-        "DEPLOYER_SOPS": str(sops_binary()),
-        "SOPS_AGE_KEY_FILE": str(key.file),
-        "HOME": str(tmp_path / "home"),
-    }
     assert deployer("apply", "-e", e, env=with_key).code == 0
     (project / "values" / "api.yaml").write_text("replicaCount: 2\ndsnConfigMap: false\n")
     assert deployer("apply", "-e", e, env=with_key).code == 0
