@@ -193,6 +193,36 @@ def test_bad_input_is_one_error_with_file_and_line_and_nothing_written(tmp_path:
     assert tree_state(project) == before
 
 
+def test_environments_and_releases_in_one_part_are_refused_as_helmfile_v1_refuses_them(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    project = tmp_path / "one-part"
+    project.mkdir()
+    state = project / "helmfile.yaml"
+    body = "releases:\n  - name: a\n    chart: ./c\n"
+    state.write_text("environments:\n  default: {}\n" + body)
+    refused = subprocess.run(
+        [str(helmfile), "--helm-binary", str(helm3), "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=project,
+        env=helm_env(tmp_path),
+    )
+    assert refused.returncode != 0 and "cannot be defined within the same YAML part" in refused.stderr
+    before = tree_state(project)
+    result = run(["import", "helmfile"], project)
+    assert result.code == 1
+    assert result.err.startswith(
+        "error: helmfile.yaml:3:1: environments and releases are in the same YAML part; "
+        "helmfile v1 refuses this file\n"
+    )
+    assert "put a `---` line between" in result.err
+    assert tree_state(project) == before
+    state.write_text("environments:\n  default: {}\n---\n" + body)  # as helmfile asks
+    assert run(["import", "helmfile"], project).code == 0
+
+
 def test_a_templated_file_without_helmfile_is_a_clear_error(tmp_path: Path) -> None:
     project = copy_case("templated", tmp_path)
     result = run(["import", "helmfile", "helmfile.yaml.gotmpl"], project, {"PATH": "/nonexistent"})

@@ -242,6 +242,13 @@ def _parse_parts(text: str, shown: str) -> tuple[dict[str, Any], Locator]:
                 "a helmfile state must be a mapping (repositories, releases, environments, ...)",
                 mark=doc.mark(()),
             )
+        if "environments" in doc.data and "releases" in doc.data:  # as helmfile v1 refuses it
+            raise SpecError(
+                "environments and releases are in the same YAML part; helmfile v1 refuses this file",
+                mark=doc.mark(("releases",), key=True),
+                hint="put a `---` line between the environments: section and the rest, as helmfile v1 "
+                "asks, then import again; nothing was written",
+            )
         shifts = {k: len(merged[k]) for k, v in doc.data.items() if isinstance(v, list) and k in merged}
         for marks, into in ((doc.value_marks, value_marks), (doc.key_marks, key_marks)):
             for key_path, mark in marks.items():
