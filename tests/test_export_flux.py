@@ -149,6 +149,25 @@ def test_an_existing_secrets_file_is_made_private_before_it_is_overwritten(
     assert "dev-api-key" in text and "older" not in text
 
 
+def test_an_interval_flux_would_refuse_and_an_output_dir_that_is_a_file_are_refused_first(
+    example: Path, tmp_path: Path
+) -> None:
+    argv = ["export", "flux", "-e", "dev", "--git-url", GIT_URL, "--secrets-file", str(tmp_path / "s")]
+    bad = run([*argv, "--interval", "ten minutes"], example)
+    assert bad.code == 1 and bad.out == ""
+    assert "error: --interval 'ten minutes' is not a duration Flux accepts" in bad.err
+    assert not (tmp_path / "s").exists()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n")
+    refused = run(["export", "flux", "-e", "dev", "--git-url", GIT_URL, "--output-dir", str(a_file)], example)
+    assert refused.code == 1
+    assert f"error: --output-dir {a_file} exists and is not a directory" in refused.err
+    assert a_file.read_text() == "keep me\n"
+    good = run([*argv, "--interval", "1m30s"], example)
+    assert good.code == 0, good.err
+    assert "interval: 1m30s" in good.out
+
+
 def test_an_unwritable_secrets_file_writes_nothing(example: Path, tmp_path: Path) -> None:
     argv = ["export", "flux", "-e", "dev", "--git-url", GIT_URL]
     result = run([*argv, "--secrets-file", str(tmp_path / "missing-dir" / "s.yaml")], example)

@@ -72,6 +72,21 @@ def test_each_release_gets_one_private_values_file_removed_afterwards(
     assert not any("dev-api-key" in arg for argv in recorder.calls() for arg in argv)
 
 
+def test_an_output_dir_that_is_a_file_is_refused_before_anything_renders(
+    example: Path, helm: Path, cache: Path, tmp_path: Path
+) -> None:
+    recorder = RecordingHelm(helm, tmp_path / "recorder")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n")
+    result = run(
+        ["template", "-e", "dev", "--output-dir", str(a_file)], example, {"DEPLOYER_HELM": str(recorder.path)}
+    )
+    assert result.code == 1
+    assert result.err.startswith(f"error: --output-dir {a_file} exists and is not a directory\n")
+    assert recorder.calls() == []
+    assert a_file.read_text() == "keep me\n"
+
+
 def test_chart_dependencies_are_built_once_when_missing(
     example: Path, helm: Path, cache: Path, tmp_path: Path
 ) -> None:

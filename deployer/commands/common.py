@@ -100,3 +100,33 @@ def helm_and_charts(args: argparse.Namespace, proj: Project, log: Callable[[str]
     repos = RepoManager(helm, os.environ, refresh=getattr(args, "refresh", False), log=log)
     charts = ChartStore(helm, repos, cache, {r.name: r for r in proj.spec.repositories}, log=log)
     return helm, charts
+
+
+def output_dir(text: str) -> Path:
+    """The --output-dir to write into, checked before any work: an existing directory, or a path
+    that can be created under one this user may write to."""
+    path = Path(text)
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"--output-dir {text} exists and is not a directory", hint="pick a directory")
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"--output-dir {text} is not writable", hint="pick a directory you can write to")
+        return path
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(
+            f"--output-dir {text} cannot be created: {parent} is not a directory you can write to",
+            hint="pick a directory you can write to",
+        )
+    return path
+
+
+def create_output_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create --output-dir {path}: {exc.strerror}", hint="pick another path"
+        ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from deployer.commands.common import project
+from deployer.commands.common import create_output_dir, output_dir, project
 from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.flux import VALUES_KEY, FluxOptions, GitSource, export_flux
@@ -27,7 +28,17 @@ SECRET_WARNING = (
 )
 
 
+# Flux's own pattern for every `interval` (the CRDs' OpenAPI schema): a Go duration.
+INTERVAL = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+
+
 def export(args: argparse.Namespace) -> int:
+    if not INTERVAL.match(args.interval):
+        raise UsageError(
+            f"--interval '{args.interval}' is not a duration Flux accepts",
+            hint="write a Go duration such as 10m, 1h or 1m30s",
+        )
+    out = output_dir(args.output_dir) if args.output_dir else None  # before any work
     proj = project(args)
     releases = resolve(proj, args.environment)
     values = {r.key: merge_layers(list(r.layers)).values for r in releases if r.installed}
@@ -45,9 +56,8 @@ def export(args: argparse.Namespace) -> int:
     )
     result = export_flux(releases, values, options)
     secrets = [_secret_text(s) for s in result.secrets]
-    if args.output_dir:
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
+        create_output_dir(out)
         for obj in result.objects:
             (out / file_name(obj)).write_text(dump_objects([obj]))
         if secrets:
@@ -66,7 +76,7 @@ def export(args: argparse.Namespace) -> int:
     if secrets and args.secrets_file:  # first: if it cannot be written, nothing else is either
         _write_private(Path(args.secrets_file), dump_objects(secrets))
         print(SECRET_WARNING.format(path=args.secrets_file), file=sys.stderr)
-    if not args.output_dir:
+    if out is None:
         sys.stdout.write(dump_objects(result.objects))
     for key in result.omitted:
         print(f"export: {key} is not installed in '{args.environment}': omitted", file=sys.stderr)

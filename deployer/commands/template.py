@@ -4,9 +4,16 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
-from deployer.commands.common import cli_layers, helm_and_charts, progress, project, selectors
+from deployer.commands.common import (
+    cli_layers,
+    create_output_dir,
+    helm_and_charts,
+    output_dir,
+    progress,
+    project,
+    selectors,
+)
 from deployer.desired import resolve, select
 from deployer.errors import UsageError
 from deployer.graph import topological_order
@@ -17,6 +24,7 @@ from deployer.render import render_all
 def template(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    out = output_dir(args.output_dir) if args.output_dir else None  # before any work
     proj = project(args)
     releases = [
         r
@@ -41,9 +49,8 @@ def template(args: argparse.Namespace) -> int:
             log=log,
         )
     )
-    if args.output_dir:
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
+        create_output_dir(out)
         for item in rendered:
             (out / f"{item.release.namespace}--{item.release.name}.yaml").write_text(item.output)
     else:
