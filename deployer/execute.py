@@ -196,7 +196,7 @@ class Executor:
                             result.status = SUCCEEDED
                         except HelmError as exc:
                             result.status = FAILED
-                            result.detail = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
+                            result.detail = _failure(exc, desired.get(step.key))
                         except Exception as exc:  # one step's surprise must not abandon the others
                             result.status = FAILED
                             result.detail = f"internal error: {type(exc).__name__}: {exc}"
@@ -251,3 +251,14 @@ class Executor:
                 why = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
                 result.restored = f"rollback failed: {why}"
         self.on_event(result)
+
+
+def _failure(exc: HelmError, release: DesiredRelease | None) -> str:
+    """helm's last line of error; when that is only Go's "context deadline exceeded", what it means."""
+    detail = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
+    if "context deadline exceeded" in detail and release is not None and release.wait:
+        detail += (
+            f" (its resources were not ready within the release's timeout, {release.timeout}s: "
+            "look at its pods and events, or raise `timeout:`)"
+        )
+    return detail

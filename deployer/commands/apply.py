@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from deployer.commands.common import helm_and_charts, plan_options
+from deployer.commands.heartbeat import Heartbeat, progress_interval
 from deployer.commands.live_table import live_table
 from deployer.commands.live_table import wanted as live_table_wanted
 from deployer.commands.output import emit_plan
@@ -24,6 +25,7 @@ from deployer.runinfo import new_run_id, spec_commit
 def apply(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    every = progress_interval()
     from deployer.planner import plan_against_cluster
 
     session = open_session(args)  # the kube-context guard refuses here, before anything else
@@ -83,7 +85,16 @@ def apply(args: argparse.Namespace) -> int:
                 executor.on_event = table.on_event
                 report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
         else:
-            report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
+            timeouts = {k: r.timeout for k, r in desired.items()}
+            with Heartbeat(session.log, timeouts, every) as beat:
+                printer = executor.on_event
+
+                def on_event(step: StepResult) -> None:
+                    printer(step)
+                    beat.on_event(step)
+
+                executor.on_event = on_event
+                report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
     for rel in plan.releases:
         if rel.action == BLOCKED:
             report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))

@@ -83,9 +83,14 @@ def test_a_failed_release_skips_its_dependents_and_the_run_rolls_back(
     edit(overlay, "api:\n", "api:\n  nodeSelector: {disk: none}\n")
     overlay.write_text(overlay.read_text() + "worker:\n  concurrency: 9\n")
     edit(deployer.project / "deployer.yaml", "  timeout: 120", "  timeout: 15")
-    result = deployer("apply", "-e", e, "--rollback-on-failure", "--output", "json")
+    progress = {"DEPLOYER_PROGRESS_SECONDS": "4"}
+    result = deployer("apply", "-e", e, "--rollback-on-failure", "--output", "json", env=progress)
     assert result.code == 1, result.err
     report = {s["key"]: s for s in json.loads(result.out)["releases"]}
+    # In a CI log, the wait is never silent; and helm's bare "context deadline exceeded" is explained.
+    assert f"{namespace}/api: upgrade still running (" in result.err
+    assert "s of its 15s timeout)" in result.err
+    assert "not ready within the release's timeout, 15s" in report[f"{namespace}/api"]["detail"], report
     assert report[f"{namespace}/platform-config"]["status"] == "rolled back"
     assert report[f"{namespace}/platform-config"]["restored"] == "rolled back to revision 1"
     assert report[f"{namespace}/api"]["status"] == "failed"
