@@ -1,6 +1,9 @@
 """Drift: desired objects against the live ones, through a server-side-apply dry run, so a manual
 `kubectl edit` or `kubectl scale` shows up (a diff against helm's stored manifest misses it).
 
+An object the API server refuses as the deployed revision has it (e.g. after a failed upgrade that
+changed an immutable field) is reported as `refused`, with the server's reason, not as drift.
+
 The comparison drops what only the server writes and never a user: managedFields, resourceVersion,
 generation, uid, creationTimestamp and status. Secret data is redacted as in every diff.
 """
@@ -11,7 +14,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from deployer.kube import Cluster
+from deployer.kube import Cluster, Refused
 from deployer.manifests import ResourceChange, ResourceKey, is_secret, parse_manifest, redact_secret, to_yaml
 
 SERVER_ONLY_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
@@ -24,13 +27,22 @@ def _normalize(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def live_drift(cluster: Cluster, manifest: str, namespace: str) -> list[ResourceChange]:
+def live_drift(cluster: Cluster, manifest: str, namespace: str, revision: int) -> list[ResourceChange]:
     changes: list[ResourceChange] = []
     for key, doc in sorted(parse_manifest(manifest, namespace).items()):
         live, applied = cluster.live_and_applied(doc, namespace)
         if applied == "missing":
             changes.append(
                 ResourceChange(key, "missing", f"{key} is in the release but not in the cluster\n")
+            )
+            continue
+        if isinstance(applied, Refused):
+            changes.append(
+                ResourceChange(
+                    key,
+                    "refused",
+                    f"{key}: the API server refuses it as revision {revision} has it: {applied.message}\n",
+                )
             )
             continue
         if live is None:

@@ -24,6 +24,18 @@ class KubeError(DeployerError):
     """The cluster could not be read (unreachable, unauthorised, ...)."""
 
 
+# What the API server answers when it refuses an object itself (not the caller's access): 400 Bad
+# Request (e.g. an admission webhook's denial), 422 Invalid (validation, an immutable field).
+REFUSING_STATUS = (400, 422)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The API server refused an object (in a dry run): its own explanation."""
+
+    message: str
+
+
 class LeaseConflict(KubeError):
     """The Lease changed, appeared or went since it was read (HTTP 409, or 404 on an update)."""
 
@@ -209,9 +221,8 @@ class Cluster:
 
     def live_and_applied(self, doc: Mapping[str, Any], namespace: str) -> tuple[Any, Any]:
         """The live object and what it would become if `doc` were applied now (a server-side
-        apply dry run, forced, so the server computes the result). (None, None): kind not served."""
-        import json as _json
-
+        apply dry run, forced, so the server computes the result). (None, None): kind not served;
+        (None, "missing"): no such object; (live, Refused): the API server refuses the result."""
         path = self.object_path(doc, namespace)
         if path is None:
             return None, None
@@ -222,17 +233,35 @@ class Cluster:
             if live.status_code == 404:
                 return None, "missing"
             live.raise_for_status()
-            applied = http.patch(
-                path,
-                params={"fieldManager": "deployer-drift", "force": "true", "dryRun": "All"},
-                content=_json.dumps(doc),
-                headers={"Content-Type": "application/apply-patch+yaml"},
-            )
-            applied.raise_for_status()
-            return live.json(), applied.json()
+            return live.json(), self._dry_run_apply(http, path, doc)
 
         result: tuple[Any, Any] = self._call(f"dry-run apply {path}", fetch)
         return result
+
+    def dry_run_apply(self, doc: Mapping[str, Any], namespace: str) -> Any:
+        """What `doc` would make of its object if applied now (server-side apply, forced, dry run),
+        Refused when the API server (validation, an immutable field, an admission webhook) refuses
+        it, or None when the cluster does not serve its kind."""
+        path = self.object_path(doc, namespace)
+        if path is None:
+            return None
+        http = self.client()._client._client
+        return self._call(f"dry-run apply {path}", lambda: self._dry_run_apply(http, path, doc))
+
+    @staticmethod
+    def _dry_run_apply(http: Any, path: str, doc: Mapping[str, Any]) -> Any:
+        import json as _json
+
+        applied = http.patch(
+            path,
+            params={"fieldManager": "deployer-drift", "force": "true", "dryRun": "All"},
+            content=_json.dumps(doc),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
+        if applied.status_code in REFUSING_STATUS:
+            return Refused(_response_message(applied))
+        applied.raise_for_status()
+        return applied.json()
 
     # The run lock's Lease (deployer/lock.py decides; these only read and write, by raw JSON, so the
     # MicroTime strings come back exactly as they were written).
@@ -410,3 +439,14 @@ def _list_or_raise(client: Any, resource: Any, namespace: Any) -> list[dict[str,
         }
         for o in objs
     ]
+
+
+def _response_message(response: Any) -> str:
+    """A metav1.Status message from a raw response, else its text."""
+    try:
+        body = response.json()
+    except Exception:  # not JSON
+        return " ".join(response.text.split())[:300] or f"HTTP {response.status_code}"
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return f"HTTP {response.status_code}"

@@ -340,8 +340,13 @@ def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Pla
     """The plan with live drift attached; a release that only drifted becomes an upgrade (helm's
     upgrade puts the drifted fields back)."""
     out = []
-    for rel in plan.releases:
-        found = rel.redactor.changes(drift.get(rel.key, ()))
+    for planned in plan.releases:
+        changes = planned.redactor.changes(drift.get(planned.key, ()))
+        # An object the server refuses as deployed is a note (shown even when nothing changes): an
+        # upgrade to the same manifest would not help.
+        refused = tuple(c.diff.strip() for c in changes if c.change == "refused")
+        rel = replace(planned, notes=(*planned.notes, *refused)) if refused else planned
+        found = tuple(c for c in changes if c.change != "refused")
         if not found:
             out.append(rel)
             continue

@@ -286,19 +286,21 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log) -> Plan:
     every object an install or upgrade would create that exists under another owner."""
     from deployer.drift import live_drift
     from deployer.ownership import conflicts
+    from deployer.preflight import refused_changes
 
     drift = {}
     for rel in planned.plan.releases:
         observed = planned.observed.get(rel.key)
         if observed is not None and rel.action in (NOOP, UPGRADE):
-            drift[rel.key] = live_drift(cluster, observed.manifest, observed.namespace)
+            drift[rel.key] = live_drift(cluster, observed.manifest, observed.namespace, observed.revision)
     log(f"compared live objects of {len(drift)} release(s) through server-side apply dry runs")
     drifted = with_drift(planned.plan, drift)
     states = {s.release.key: s for s in planned.states}
-    out, checked = [], 0
+    out, checked, tried = [], 0, 0
     for rel in drifted.releases:
         added = {c.key for c in rel.resources if c.change == "added"}
         state = states.get(rel.key)
+        changed = {c.key for c in rel.resources if c.change == "changed"}
         found: list[str] = []
         if rel.action in (INSTALL, UPGRADE) and added and state is not None:
             checked += len(added)
@@ -306,6 +308,14 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log) -> Plan:
             found = conflicts(
                 cluster, state.manifest, added, release=rel.name, namespace=rel.namespace, verb=verb
             )
+        if rel.action == UPGRADE and changed and state is not None:
+            tried += len(changed)
+            found += refused_changes(
+                cluster, state.manifest, changed, namespace=rel.namespace, redact=rel.redactor.redact
+            )
         out.append(replace(rel, notes=(*rel.notes, *found)) if found else rel)
-    log(f"checked {checked} object(s) the plan creates for an existing owner")
+    log(
+        f"checked {checked} object(s) the plan creates for an existing owner and dry-ran {tried} "
+        "changed object(s) on the server"
+    )
     return replace(drifted, releases=tuple(out))

@@ -297,3 +297,32 @@ def test_a_sensitive_value_quoted_in_helms_install_error_is_masked(
     assert "Invalid value" in applied.out, applied.out  # the server's error is still shown
     assert secret not in applied.out + applied.err
     assert secret.lower() not in (applied.out + applied.err).lower()
+
+
+def test_a_change_the_api_server_refuses_is_foretold_by_live_and_explained_after_it_fails(
+    case: Callable[[str, str], Case],
+) -> None:
+    """A plain migration Job (its pod template is immutable) with a new image tag: the plan is an
+    upgrade; `diff --live` dry-runs the changed Job on the server and says the upgrade is expected
+    to fail; apply fails as foretold; after that, `diff --live` still works and says why."""
+    app = case("migrator", "{image: {tag: '1.0.0'}}")
+    assert converge(app) == 1
+    app.edit("tag: '1.0.0'", "tag: '1.1.0'")
+    job = f"batch/Job {app.namespace}/app-migrate"
+    plain = app.deployer("diff", "-e", app.env, "--detailed-exitcode")
+    assert plain.code == 2 and "expected to fail" not in plain.out  # nothing is dry-run without --live
+    live = app.deployer("diff", "-e", app.env, "--live", "--output", "json")
+    assert live.code == 0, live.err
+    [release] = json.loads(live.out)["releases"]
+    assert release["action"] == "upgrade"
+    [note] = release["releaseNotes"]
+    assert note.startswith(f"{job}: the API server refuses this change in a server-side dry run"), note
+    assert "field is immutable" in note
+    assert "dry-ran 2 changed object(s) on the server" in live.err  # the ConfigMap passes
+    applied = app.deployer("apply", "-e", app.env)
+    assert applied.code == 1
+    assert "field is immutable" in applied.out
+    assert app.deployer.revision("app", app.namespace) == 2  # failed
+    after = app.deployer("diff", "-e", app.env, "--live")
+    assert after.code == 0, after.err
+    assert f"note: {job}: the API server refuses it as revision 2 has it: " in after.out
