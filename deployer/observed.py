@@ -68,6 +68,9 @@ class ObservedRelease:
     hooks: str = ""  # the stored hooks' manifests, tests included, written like `manifest`
     crds: Mapping[str, str] = field(default_factory=dict)  # the chart's crds/ files: path -> sha256
     flux_owner: str | None = None  # namespace/name of the HelmRelease that manages it (Flux)
+    # How helm 4 applied it: "ssa" (server-side apply) or "csa"; "" from helm 3, which always
+    # patches client-side. helm 4 upgrades the same way as the release was last applied.
+    apply_method: str = ""
 
     @property
     def key(self) -> str:
@@ -127,6 +130,7 @@ def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, Observed
             hooks=stored_hooks(release.get("hooks") or []),
             crds=stored_crds(release.get("chart") or {}),
             flux_owner=flux_owner(manifest),
+            apply_method=str(release.get("apply_method") or ""),
         )
     return out
 

@@ -281,7 +281,7 @@ def plan_against_base(  # noqa: PLR0917
     )
 
 
-def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log) -> Plan:
+def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: int) -> Plan:
     """The plan with the drift of live objects from each deployed revision attached, and a note on
     every object an install or upgrade would create that exists under another owner."""
     from deployer.drift import live_drift
@@ -310,8 +310,14 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log) -> Plan:
             )
         if rel.action == UPGRADE and changed and state is not None:
             tried += len(changed)
+            observed = planned.observed.get(rel.key)
             found += refused_changes(
-                cluster, state.manifest, changed, namespace=rel.namespace, redact=rel.redactor.redact
+                cluster,
+                state.manifest,
+                changed,
+                namespace=rel.namespace,
+                server_side=helm_major >= 4 and observed is not None and observed.apply_method == "ssa",
+                redact=rel.redactor.redact,
             )
         out.append(replace(rel, notes=(*rel.notes, *found)) if found else rel)
     log(

@@ -4,8 +4,12 @@ applied as a server-side dry run (`diff --live` only). An immutable field (a Sta
 webhook's denial then shows in the plan, where helm would only fail at apply.
 
 The dry run is a forced server-side apply of the desired object, as Argo CD's server-side diff
-does; helm 3 patches with a three-way merge instead, so a field the new manifest drops can make
-the two results differ (in either direction): the note says "expected to fail", not "will fail".
+does. helm 4 upgrades a release it applied server-side the same way, so then every refusal is
+reported. helm 3 (and helm 4 on a release applied client-side) patches with a three-way strategic
+merge instead, whose result can differ: a Deployment switched to `strategy: Recreate` keeps its
+defaulted `rollingUpdate` under a server-side apply (refused) but not under helm 3's patch
+(accepted). So with a client-side patch only refusals of an immutable field are reported: those
+do not depend on how the change is sent.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ from collections.abc import Callable, Collection
 from deployer.kube import Cluster, Refused
 from deployer.manifests import ResourceKey, parse_manifest
 
+# How the API server words a change to a field that cannot change (apimachinery's
+# ValidateImmutableField, the StatefulSet and PersistentVolumeClaim spec rules, a Service's clusterIP).
+IMMUTABLE = (
+    "field is immutable",
+    "updates to statefulset spec for fields other than",
+    "is immutable after creation",
+    "may not change once set",
+)
+
 
 def refused_changes(
     cluster: Cluster,
@@ -22,15 +35,17 @@ def refused_changes(
     changed: Collection[ResourceKey],
     *,
     namespace: str,
+    server_side: bool,
     redact: Callable[[str], str],
 ) -> list[str]:
-    """One note per object in `changed` (keys of `manifest`) whose new form the server refuses."""
+    """One note per object in `changed` (keys of `manifest`) whose new form the server refuses;
+    with `server_side` False (helm's client-side patch), only refusals of an immutable field."""
     notes = []
     for key, doc in sorted(parse_manifest(manifest, namespace).items()):
         if key not in changed:
             continue
         result = cluster.dry_run_apply(doc, namespace)
-        if isinstance(result, Refused):
+        if isinstance(result, Refused) and (server_side or any(m in result.message for m in IMMUTABLE)):
             notes.append(
                 f"{key}: the API server refuses this change in a server-side dry run, so the upgrade "
                 f"is expected to fail: {redact(result.message)}"

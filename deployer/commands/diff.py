@@ -42,7 +42,7 @@ def diff(args: argparse.Namespace) -> int:
 
         assert cluster is not None
         planned = plan_against_cluster(proj, options, helm, charts, cluster, log)
-        plan = live_plan(planned, cluster, log) if args.live else planned.plan
+        plan = live_plan(planned, cluster, log, helm.major) if args.live else planned.plan
     from deployer.commands.output import emit_plan
 
     emit_plan(plan, args.output)

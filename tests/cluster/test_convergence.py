@@ -318,7 +318,7 @@ def test_a_change_the_api_server_refuses_is_foretold_by_live_and_explained_after
     [note] = release["releaseNotes"]
     assert note.startswith(f"{job}: the API server refuses this change in a server-side dry run"), note
     assert "field is immutable" in note
-    assert "dry-ran 2 changed object(s) on the server" in live.err  # the ConfigMap passes
+    assert "dry-ran 3 changed object(s) on the server" in live.err  # ConfigMap and Deployment pass
     applied = app.deployer("apply", "-e", app.env)
     assert applied.code == 1
     assert "field is immutable" in applied.out
@@ -326,3 +326,30 @@ def test_a_change_the_api_server_refuses_is_foretold_by_live_and_explained_after
     after = app.deployer("diff", "-e", app.env, "--live")
     assert after.code == 0, after.err
     assert f"note: {job}: the API server refuses it as revision 2 has it: " in after.out
+
+
+def test_a_refusal_that_depends_on_how_helm_patches_is_reported_only_where_helm_applies_so(
+    case: Callable[[str, str], Case], helm: Path
+) -> None:
+    """Switching a Deployment to `strategy: Recreate` keeps the server-defaulted `rollingUpdate`
+    under a server-side apply (refused) but not under a three-way strategic merge patch. helm 4
+    installs server-side and upgrades the same way: the change is refused, and `diff --live` says
+    so first. helm 3 patches client-side: the change goes through, and `diff --live` says nothing."""
+    app = case("migrator", "{strategy: {}}")
+    assert converge(app) == 1
+    app.edit("{strategy: {}}", "{strategy: {type: Recreate}}")
+    live = app.deployer("diff", "-e", app.env, "--live", "--output", "json")
+    assert live.code == 0, live.err
+    [release] = json.loads(live.out)["releases"]
+    server_side = "helm-v4" in str(helm)
+    deployment = f"apps/Deployment {app.namespace}/app"
+    notes = [n for n in release["releaseNotes"] if n.startswith(deployment)]
+    applied = app.deployer("apply", "-e", app.env)
+    if server_side:
+        [note] = notes
+        assert "rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'" in note
+        assert applied.code == 1 and "may not be specified when strategy" in applied.out
+    else:
+        assert notes == []
+        assert applied.code == 0, applied.out + applied.err
+        assert app.deployer("diff", "-e", app.env, "--detailed-exitcode", "--live").code == 0
