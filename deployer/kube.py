@@ -209,15 +209,7 @@ class Cluster:
         if path is None:
             return None
         http = self.client()._client._client
-
-        def fetch() -> Any:
-            live = http.get(path)
-            if live.status_code == 404:
-                return None
-            live.raise_for_status()
-            return live.json()
-
-        return self._call(f"read {path}", fetch)
+        return self._call(f"read {path}", lambda: _get_or_none(http, path))
 
     def live_and_applied(self, doc: Mapping[str, Any], namespace: str) -> tuple[Any, Any]:
         """The live object and what it would become if `doc` were applied now (a server-side
@@ -229,11 +221,10 @@ class Cluster:
         http = self.client()._client._client
 
         def fetch() -> tuple[Any, Any]:
-            live = http.get(path)
-            if live.status_code == 404:
+            live = _get_or_none(http, path)
+            if live is None:
                 return None, "missing"
-            live.raise_for_status()
-            return live.json(), self._dry_run_apply(http, path, doc)
+            return live, self._dry_run_apply(http, path, doc)
 
         result: tuple[Any, Any] = self._call(f"dry-run apply {path}", fetch)
         return result
@@ -259,7 +250,7 @@ class Cluster:
             headers={"Content-Type": "application/apply-patch+yaml"},
         )
         if applied.status_code in REFUSING_STATUS:
-            return Refused(_response_message(applied))
+            return Refused(_response_message(applied, f"HTTP {applied.status_code}"))
         applied.raise_for_status()
         return applied.json()
 
@@ -409,13 +400,7 @@ def _status_message(exc: Any) -> str:
     status = getattr(exc, "status", None)
     if status is not None and getattr(status, "message", None):
         return str(status.message)
-    try:
-        body = exc.response.json()
-    except Exception:  # not JSON: a proxy's error page, an empty body
-        return " ".join(exc.response.text.split())[:200] or "(no message)"
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return "(no message)"
+    return _response_message(exc.response, "(no message)")
 
 
 def _list_or_raise(client: Any, resource: Any, namespace: Any) -> list[dict[str, Any]]:
@@ -441,12 +426,21 @@ def _list_or_raise(client: Any, resource: Any, namespace: Any) -> list[dict[str,
     ]
 
 
-def _response_message(response: Any) -> str:
-    """A metav1.Status message from a raw response, else its text."""
+def _response_message(response: Any, fallback: str) -> str:
+    """A response's metav1.Status message, else its text (the start of it), else `fallback`."""
     try:
         body = response.json()
-    except Exception:  # not JSON
-        return " ".join(response.text.split())[:300] or f"HTTP {response.status_code}"
+    except Exception:  # not JSON: a proxy's error page, an empty body
+        return " ".join(response.text.split())[:200] or fallback
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
-    return f"HTTP {response.status_code}"
+    return fallback
+
+
+def _get_or_none(http: Any, path: str) -> Any:
+    """The object at `path` (raw JSON), or None when there is none (404)."""
+    response = http.get(path)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return response.json()

@@ -10,55 +10,50 @@ before apply finds out.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from deployer.kube import Cluster
-from deployer.manifests import ResourceKey, parse_manifest
+from deployer.manifests import ResourceKey
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RELEASE_NAME = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
 
 
-def owner(live: Mapping[str, Any]) -> str | None:
-    """Who holds an existing object, in words; None when helm would adopt it for no release."""
+def helm_owner(live: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (namespace, name) of the helm release an existing object is labelled and annotated for
+    (namespace "" when that annotation is missing); None when no release holds it."""
     meta = live.get("metadata") or {}
     labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
-    name, namespace = annotations.get(RELEASE_NAME), annotations.get(RELEASE_NAMESPACE)
+    name = annotations.get(RELEASE_NAME)
     if name and labels.get(MANAGED_BY) == "Helm":
-        return f"release {namespace}/{name}" if namespace else f"release {name}"
+        return str(annotations.get(RELEASE_NAMESPACE) or ""), str(name)
     return None
 
 
 def refusal(live: Mapping[str, Any], release: str, namespace: str) -> str | None:
     """Why helm would refuse to take over `live` for release `namespace/release`; None if it would."""
-    meta = live.get("metadata") or {}
-    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
-    if (
-        labels.get(MANAGED_BY) == "Helm"
-        and annotations.get(RELEASE_NAME) == release
-        and annotations.get(RELEASE_NAMESPACE) == namespace
-    ):
+    held = helm_owner(live)
+    if held == (namespace, release):
         return None
-    held = owner(live)
-    return f"belongs to {held}" if held else "is not owned by any helm release"
+    if held is None:
+        return "is not owned by any helm release"
+    return f"belongs to release {held[0]}/{held[1]}" if held[0] else f"belongs to release {held[1]}"
 
 
 def conflicts(
     cluster: Cluster,
-    manifest: str,
-    added: Collection[ResourceKey],
+    added: Mapping[ResourceKey, Mapping[str, Any]],
     *,
     release: str,
     namespace: str,
     verb: str,
 ) -> list[str]:
-    """One note per object in `added` (keys of `manifest`) that exists and helm would not adopt."""
+    """One note per object the plan adds (its manifest documents, by key) that exists and helm
+    would not adopt."""
     notes = []
-    for key, doc in sorted(parse_manifest(manifest, namespace).items()):
-        if key not in added:
-            continue
+    for key, doc in sorted(added.items()):
         live = cluster.live_object(doc, namespace)
         why = None if live is None else refusal(live, release, namespace)
         if why is not None:

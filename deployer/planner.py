@@ -17,6 +17,7 @@ from deployer.charts import ChartStore
 from deployer.desired import resolve, select
 from deployer.helm import Helm
 from deployer.kube import Cluster
+from deployer.manifests import parse_manifest
 from deployer.merge import Layer, merge_layers
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status, current_releases
 from deployer.plan import (
@@ -283,7 +284,9 @@ def plan_against_base(  # noqa: PLR0917
 
 def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: int) -> Plan:
     """The plan with the drift of live objects from each deployed revision attached, and a note on
-    every object an install or upgrade would create that exists under another owner."""
+    every object an install or upgrade would create that exists under another owner
+    (deployer/ownership.py) and on every change it makes that the server refuses
+    (deployer/preflight.py)."""
     from deployer.drift import live_drift
     from deployer.ownership import conflicts
     from deployer.preflight import refused_changes
@@ -298,27 +301,27 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: 
     states = {s.release.key: s for s in planned.states}
     out, checked, tried = [], 0, 0
     for rel in drifted.releases:
-        added = {c.key for c in rel.resources if c.change == "added"}
         state = states.get(rel.key)
-        changed = {c.key for c in rel.resources if c.change == "changed"}
-        found: list[str] = []
-        if rel.action in (INSTALL, UPGRADE) and added and state is not None:
-            checked += len(added)
-            verb = "install" if rel.action == INSTALL else "upgrade"
-            found = conflicts(
-                cluster, state.manifest, added, release=rel.name, namespace=rel.namespace, verb=verb
-            )
-        if rel.action == UPGRADE and changed and state is not None:
-            tried += len(changed)
+        touches = any(c.change in ("added", "changed") for c in rel.resources)
+        if rel.action not in (INSTALL, UPGRADE) or state is None or not touches:
+            out.append(rel)
+            continue
+        docs = parse_manifest(state.manifest, rel.namespace)  # once, for both checks
+        added = {c.key: docs[c.key] for c in rel.resources if c.change == "added" and c.key in docs}
+        verb = "install" if rel.action == INSTALL else "upgrade"
+        found = conflicts(cluster, added, release=rel.name, namespace=rel.namespace, verb=verb)
+        checked += len(added)
+        if rel.action == UPGRADE:
+            changed = {c.key: docs[c.key] for c in rel.resources if c.change == "changed" and c.key in docs}
             observed = planned.observed.get(rel.key)
             found += refused_changes(
                 cluster,
-                state.manifest,
                 changed,
                 namespace=rel.namespace,
                 server_side=helm_major >= 4 and observed is not None and observed.apply_method == "ssa",
                 redact=rel.redactor.redact,
             )
+            tried += len(changed)
         out.append(replace(rel, notes=(*rel.notes, *found)) if found else rel)
     log(
         f"checked {checked} object(s) the plan creates for an existing owner and dry-ran {tried} "

@@ -14,10 +14,11 @@ do not depend on how the change is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from deployer.kube import Cluster, Refused
-from deployer.manifests import ResourceKey, parse_manifest
+from deployer.manifests import ResourceKey
 
 # How the API server words a change to a field that cannot change (apimachinery's
 # ValidateImmutableField, the StatefulSet and PersistentVolumeClaim spec rules, a Service's clusterIP).
@@ -31,19 +32,17 @@ IMMUTABLE = (
 
 def refused_changes(
     cluster: Cluster,
-    manifest: str,
-    changed: Collection[ResourceKey],
+    changed: Mapping[ResourceKey, Mapping[str, Any]],
     *,
     namespace: str,
     server_side: bool,
     redact: Callable[[str], str],
 ) -> list[str]:
-    """One note per object in `changed` (keys of `manifest`) whose new form the server refuses;
-    with `server_side` False (helm's client-side patch), only refusals of an immutable field."""
+    """One note per object an upgrade changes (its new manifest documents, by key) whose new form
+    the server refuses; with `server_side` False (helm's client-side patch), only refusals of an
+    immutable field."""
     notes = []
-    for key, doc in sorted(parse_manifest(manifest, namespace).items()):
-        if key not in changed:
-            continue
+    for key, doc in sorted(changed.items()):
         result = cluster.dry_run_apply(doc, namespace)
         if isinstance(result, Refused) and (server_side or any(m in result.message for m in IMMUTABLE)):
             notes.append(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 
 from deployer.commands.common import helm_and_charts, plan_options
-from deployer.commands.heartbeat import Heartbeat, progress_interval
+from deployer.commands.heartbeat import Heartbeat, interval
 from deployer.commands.live_table import live_table
 from deployer.commands.live_table import wanted as live_table_wanted
 from deployer.commands.output import emit_plan
@@ -25,7 +26,7 @@ from deployer.runinfo import new_run_id, spec_commit
 def apply(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    every = progress_interval()
+    every = interval(os.environ)  # DEPLOYER_PROGRESS_SECONDS, checked before any work
     from deployer.planner import plan_against_cluster
 
     session = open_session(args)  # the kube-context guard refuses here, before anything else

@@ -3,7 +3,6 @@ installed or upgraded, so that a long `--wait` never looks like a hung job."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -62,8 +61,3 @@ class Heartbeat:
     ) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def progress_interval() -> float:
-    """DEPLOYER_PROGRESS_SECONDS, checked before any work."""
-    return interval(os.environ)
