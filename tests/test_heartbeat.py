@@ -38,8 +38,12 @@ def test_a_running_step_is_reported_and_a_finished_one_is_not() -> None:
 
 @pytest.mark.parametrize("text", ["abc", "0", "-5", "nan", "inf s"])
 def test_a_bad_interval_is_a_usage_error(text: str) -> None:
-    with pytest.raises(UsageError, match="DEPLOYER_PROGRESS_SECONDS"):
+    with pytest.raises(UsageError) as raised:
         interval({"DEPLOYER_PROGRESS_SECONDS": text})
+    assert raised.value.render() == (
+        f"error: DEPLOYER_PROGRESS_SECONDS={text!r} is not a number of seconds\n"
+        "  hint: e.g. DEPLOYER_PROGRESS_SECONDS=60 (default 30)"
+    )
 
 
 def test_the_interval_defaults_to_thirty_seconds() -> None:

@@ -83,6 +83,16 @@ def test_an_output_dir_that_is_a_file_is_refused_before_anything_renders(
     )
     assert result.code == 1
     assert result.err.startswith(f"error: --output-dir {a_file} exists and is not a directory\n")
+    under = run(
+        ["template", "-e", "dev", "--output-dir", str(a_file / "out")],
+        example,
+        {"DEPLOYER_HELM": str(recorder.path)},
+    )
+    assert under.code == 1
+    assert under.err.startswith(
+        f"error: --output-dir {a_file / 'out'} cannot be created: {a_file} is not a directory you can "
+        "write to\n"
+    )
     assert recorder.calls() == []
     assert a_file.read_text() == "keep me\n"
 
