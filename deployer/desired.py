@@ -28,9 +28,11 @@ from deployer.project import (
     unknown_release,
     values_doc,
 )
+from deployer.releaseflags import resolve_flags
 from deployer.setvalues import Assignment, stack
 from deployer.sops import METADATA, check_metadata, decrypted_document, is_encrypted
 from deployer.sops import locate as locate_sops
+from deployer.variables import Var, declared, substitute
 from deployer.yamlsource import Document, display_path, load_file
 
 
@@ -165,6 +167,7 @@ def resolve(
         decrypt_all(project, [*loaded, *_values_files(project)])
     overlays = [project.decrypted.get(path, doc) if decrypt else doc for path, doc in loaded]
     defaults = project.spec.defaults
+    variables = declared(project, env_name)
     out: list[DesiredRelease] = []
     errors: list[SpecError] = []
     for i, rel in enumerate(project.spec.releases):
@@ -194,8 +197,18 @@ def resolve(
                     layers.append(doc_layer(odoc, section, (name,)))
                     if odoc.encrypted or is_encrypted(odoc):
                         secret_paths |= encrypted_paths(section)
-        sensitive = tuple(sorted({*(defaults.sensitive or []), *(rel.sensitive or []), *secret_paths}))
-        layers.extend(stack(layers, extra, sensitive))
+        try:
+            layers = [_substituted(layer, variables, env_name, secret_paths) for layer in layers]
+            sensitive = tuple(sorted({*(defaults.sensitive or []), *(rel.sensitive or []), *secret_paths}))
+            stacked = [
+                _substituted(layer, variables, env_name, secret_paths)
+                for layer in stack(layers, extra, sensitive)
+            ]
+        except SpecError as exc:
+            errors.append(exc)
+            continue
+        sensitive = tuple(sorted({*sensitive, *secret_paths}))
+        layers.extend(stacked)
         version = (override.version if override and override.version else None) or rel.version
         chart = (override.chart if override and override.chart else None) or rel.chart
         installed = override.installed if override and override.installed is not None else rel.installed
@@ -213,10 +226,17 @@ def resolve(
                 sensitive=sensitive,
                 layers=tuple(layers),
                 mark=project.doc.mark(("releases", i)),
+                flags=resolve_flags(rel, defaults),
             )
         )
     SpecErrors.raise_if_any(errors)
     return out
+
+
+def _substituted(layer: Layer, variables: Mapping[str, Var], env_name: str, secret_paths: set[str]) -> Layer:
+    result, secret = substitute(layer, variables, env_name)
+    secret_paths |= secret
+    return result
 
 
 def _override(project: Project, env: Any, rel: Any, key: str) -> Any:

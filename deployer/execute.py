@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deployer import releaseflags
 from deployer.charts import ChartStore
 from deployer.errors import HelmError
 from deployer.helm import Helm
@@ -133,7 +134,6 @@ class Executor:
             str(chart),
             "--namespace",
             release.namespace,
-            "--create-namespace",
             "--values",
             str(values_file),
             # Values are exactly the merged values we pass: without this, helm reuses the previous
@@ -153,6 +153,7 @@ class Executor:
             args.append("--atomic" if self.helm.major < 4 else "--rollback-on-failure")
         if not self.openapi_check:
             args.append("--disable-openapi-validation")
+        args += releaseflags.upgrade_args(release.flags, self.helm.major, wait=release.wait)
         return args
 
     async def run(
@@ -209,18 +210,23 @@ class Executor:
             if rollback_on_failure and not report.ok:
                 report.rolled_back = True
                 for key in reversed(touched):
-                    await self._restore(state.steps[key], state.results[key])
+                    await self._restore(state.steps[key], state.results[key], desired.get(key))
         return report
 
     async def _apply_one(
         self, step: ReleasePlan, release: DesiredRelease | None, values: Mapping[str, Any], tmp: Path
     ) -> None:
         if step.action in REMOVING:
-            await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
+            flags = release.flags if release is not None else releaseflags.ReleaseFlags()
+            await self.helm.uninstall(
+                step.name, step.namespace, self.kube_flags, extra=releaseflags.uninstall_args(flags)
+            )
             return
         assert release is not None
         if step.replace:  # its only revision failed: nothing to upgrade from
-            await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
+            await self.helm.uninstall(
+                step.name, step.namespace, self.kube_flags, extra=releaseflags.uninstall_args(release.flags)
+            )
         chart = await self.charts.get(release.chart)
         values_file = write_values(tmp, f"{release.namespace}-{release.name}", values[release.key])
         # helm and the API server quote what they refuse ("Invalid value: ..."): never a secret.
@@ -231,16 +237,25 @@ class Executor:
                 timeout=release.timeout + 60,
             )
 
-    async def _restore(self, step: ReleasePlan, result: StepResult) -> None:
+    async def _restore(self, step: ReleasePlan, result: StepResult, release: DesiredRelease | None) -> None:
         """Put one release back as it was before this run."""
+        flags = release.flags if release is not None else releaseflags.ReleaseFlags()
         try:
             if step.action in REMOVING:
                 result.restored = "not restored: uninstalled releases cannot be rolled back"
             elif result.revision_before is None:
-                await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
+                await self.helm.uninstall(
+                    step.name, step.namespace, self.kube_flags, extra=releaseflags.uninstall_args(flags)
+                )
                 result.restored = "uninstalled (installed fresh by this run)"
             else:
-                await self.helm.rollback(step.name, step.namespace, result.revision_before, self.kube_flags)
+                await self.helm.rollback(
+                    step.name,
+                    step.namespace,
+                    result.revision_before,
+                    self.kube_flags,
+                    extra=releaseflags.rollback_args(flags, self.helm.major),
+                )
                 result.restored = f"rolled back to revision {result.revision_before}"
             if result.status != FAILED and result.restored.startswith(("rolled", "uninstalled")):
                 result.status = ROLLED_BACK

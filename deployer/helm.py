@@ -55,14 +55,27 @@ class Helm:
         return "--wait" if self.major < 4 else "--wait=watcher"
 
     async def uninstall(
-        self, name: str, namespace: str, kube_flags: Sequence[str], *, timeout: int = 300
+        self,
+        name: str,
+        namespace: str,
+        kube_flags: Sequence[str],
+        *,
+        timeout: int = 300,
+        extra: Sequence[str] = (),
     ) -> None:
-        await self._waited(["uninstall", name], namespace, kube_flags, timeout)
+        await self._waited(["uninstall", name, *extra], namespace, kube_flags, timeout)
 
     async def rollback(
-        self, name: str, namespace: str, revision: int, kube_flags: Sequence[str], *, timeout: int = 300
+        self,
+        name: str,
+        namespace: str,
+        revision: int,
+        kube_flags: Sequence[str],
+        *,
+        timeout: int = 300,
+        extra: Sequence[str] = (),
     ) -> None:
-        await self._waited(["rollback", name, str(revision)], namespace, kube_flags, timeout)
+        await self._waited(["rollback", name, str(revision), *extra], namespace, kube_flags, timeout)
 
     async def _waited(self, verb: list[str], namespace: str, kube_flags: Sequence[str], timeout: int) -> None:
         args = [*verb, "--namespace", namespace, self.wait_flag(), "--timeout", f"{timeout}s", *kube_flags]

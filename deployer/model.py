@@ -42,10 +42,45 @@ class ReleaseSettings(_Model):
     sensitive: list[str] | None = Field(
         None, description="Values paths (dotted) whose values are masked in every output."
     )
+    # helm's release flags (deployer/releaseflags.py maps each to the helm commands that take it)
+    create_namespace: bool | None = Field(
+        None, description="Create the release's namespace if missing (helm --create-namespace). Default true."
+    )
+    wait_for_jobs: bool | None = Field(
+        None, description="With wait: also wait for Jobs to complete (helm --wait-for-jobs)."
+    )
+    cleanup_on_fail: bool | None = Field(
+        None, description="Delete resources a failed upgrade created (helm --cleanup-on-fail)."
+    )
+    history_max: int | None = Field(
+        None, ge=0, description="Revisions helm keeps per release; 0 = no limit (helm --history-max)."
+    )
+    force: bool | None = Field(
+        None,
+        description="Replace objects whose change the server refuses (helm 3 --force, helm 4 "
+        "--force-replace).",
+    )
+    disable_hooks: bool | None = Field(
+        None, description="Do not run the chart's hooks (helm --no-hooks); the plan says so."
+    )
+    skip_schema_validation: bool | None = Field(
+        None, description="Do not validate values against the chart's values.schema.json."
+    )
+    take_ownership: bool | None = Field(
+        None,
+        description="Adopt existing objects not owned by this release (helm --take-ownership); "
+        "the plan says so.",
+    )
 
 
 class Defaults(ReleaseSettings):
     """Every release inherits these; keys set on the release win."""
+
+    vars: dict[str, Any] | None = Field(
+        None,
+        description="Variables every environment has (an environment's own vars win), referenced in values "
+        'as !var NAME or !var "text ${NAME}"; {value: ..., sensitive: true} masks one everywhere.',
+    )
 
 
 ValuesEntry = str | dict[str, Any]
@@ -95,6 +130,11 @@ class Environment(_Model):
         default_factory=dict, description="Release name -> settings for this environment."
     )
     kube_version: str | None = Field(None, description="Kubernetes version for offline renders.")
+    vars: dict[str, Any] | None = Field(
+        None,
+        description="Variables for values (over defaults.vars), referenced as !var NAME or "
+        '!var "text ${NAME}"; {value: ..., sensitive: true} masks one everywhere.',
+    )
 
 
 class LockSettings(_Model):
@@ -111,6 +151,11 @@ class Spec(_Model):
         None,
         description="Names this spec's releases in a shared cluster (label deployer-project); prune and "
         "rollback only ever touch releases of this project. Default: the name of deployer.yaml's directory.",
+    )
+    include: list[str] = Field(
+        default_factory=list,
+        description="Files (or glob patterns) relative to deployer.yaml holding more releases: and "
+        "repositories: (one per team, for CODEOWNERS); merged in after deployer.yaml's own.",
     )
     repositories: list[Repository] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)

@@ -49,14 +49,20 @@ def conflicts(
     release: str,
     namespace: str,
     verb: str,
+    take_ownership: bool = False,
 ) -> list[str]:
     """One note per object the plan adds (its manifest documents, by key) that exists and helm
-    would not adopt."""
+    would not adopt; with takeOwnership (helm --take-ownership skips the check), one per object
+    helm will take over from another owner."""
     notes = []
     for key, doc in sorted(added.items()):
         live = cluster.live_object(doc, namespace)
         why = None if live is None else refusal(live, release, namespace)
-        if why is not None:
+        if why is not None and take_ownership:
+            notes.append(
+                f"{key} already exists in the cluster and {why}: helm will take it over (takeOwnership)"
+            )
+        elif why is not None:
             notes.append(
                 f"{key} already exists in the cluster and {why}: helm will refuse to {verb} "
                 f"{namespace}/{release} (it adopts an object only when its {MANAGED_BY} label is Helm "

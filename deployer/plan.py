@@ -25,6 +25,7 @@ from deployer.merge import Origin, ValuePath, leaves
 from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
 from deployer.redact import NO_REDACTION, Redactor, for_release
+from deployer.releaseflags import plan_notes
 from deployer.secrets import MASK, is_sensitive
 
 
@@ -147,7 +148,12 @@ def plan_release(
     """The plan of one release, with its secret texts masked wherever they appear (unless show_secrets)."""
     sides = [(s.values, s.manifest + s.hooks) for s in (desired, observed) if s is not None]
     redactor = NO_REDACTION if show_secrets else for_release(desired.release.sensitive, sides)
-    return _scrub(_plan_release(desired, observed, show_secrets=show_secrets), redactor)
+    planned = _scrub(_plan_release(desired, observed, show_secrets=show_secrets), redactor)
+    if planned.action in (INSTALL, UPGRADE):  # how helm will apply it, said where it will
+        flag_notes = plan_notes(desired.release.flags)
+        if flag_notes:
+            planned = replace(planned, notes=(*planned.notes, *flag_notes))
+    return planned
 
 
 def _scrub(plan: ReleasePlan, redactor: Redactor) -> ReleasePlan:

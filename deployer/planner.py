@@ -309,7 +309,14 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: 
         docs = parse_manifest(state.manifest, rel.namespace)  # once, for both checks
         added = {c.key: docs[c.key] for c in rel.resources if c.change == "added" and c.key in docs}
         verb = "install" if rel.action == INSTALL else "upgrade"
-        found = conflicts(cluster, added, release=rel.name, namespace=rel.namespace, verb=verb)
+        found = conflicts(
+            cluster,
+            added,
+            release=rel.name,
+            namespace=rel.namespace,
+            verb=verb,
+            take_ownership=state.release.flags.take_ownership,
+        )
         checked += len(added)
         if rel.action == UPGRADE:
             changed = {c.key: docs[c.key] for c in rel.resources if c.change == "changed" and c.key in docs}

@@ -13,10 +13,13 @@ from typing import Any, Literal
 
 from deployer.errors import Mark, SpecError, SpecErrors, UsageError
 from deployer.graph import find_cycle
+from deployer.includes import merge_includes
 from deployer.interpolation import Interpolator
 from deployer.merge import Layer, Origin, ValuePath
 from deployer.paths import resolved
+from deployer.releaseflags import ReleaseFlags
 from deployer.sops import check_metadata, is_encrypted
+from deployer.variables import check_declarations
 from deployer.yamlsource import Document, PathKey, display_path, load_file
 
 SPEC_FILE = "deployer.yaml"
@@ -52,6 +55,7 @@ class DesiredRelease:
     sensitive: tuple[str, ...]
     layers: tuple[Layer, ...]
     mark: Mark
+    flags: ReleaseFlags = field(default_factory=ReleaseFlags)
 
     @property
     def key(self) -> str:
@@ -69,6 +73,7 @@ class Project:
     values_docs: dict[Path, Document] = field(default_factory=dict)
     sops: str | None = None  # --sops: the sops binary that decrypts encrypted values files
     decrypted: dict[Path, Document] = field(default_factory=dict)  # in memory only, never written
+    included: list[Path] = field(default_factory=list)  # the files `include:` merged in, in order
     _keys_by_name: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -130,9 +135,10 @@ def load_project(path: Path, environ: Mapping[str, str] | None = None, *, sops: 
             f"no spec at {display_path(path)}",
             hint="run deployer in the directory that holds deployer.yaml, or pass -f PATH",
         )
-    doc = load_file(path, interpolate=Interpolator(env))
+    doc = load_file(path, interpolate=Interpolator(env), defer_vars=True)
     if doc.data is None:
         doc.data = {}
+    included = merge_includes(doc, path.parent, Interpolator(env)) if isinstance(doc.data, dict) else []
     if not isinstance(doc.data, dict):
         raise SpecError(
             "deployer.yaml must be a mapping with repositories, defaults, environments and releases",
@@ -143,7 +149,7 @@ def load_project(path: Path, environ: Mapping[str, str] | None = None, *, sops: 
     except ValidationError as exc:
         SpecErrors.raise_if_any(spec_errors(exc, doc, Spec))
         raise
-    project = Project(path=path.resolve(), doc=doc, spec=spec, environ=env, sops=sops)
+    project = Project(path=path.resolve(), doc=doc, spec=spec, environ=env, sops=sops, included=included)
     SpecErrors.raise_if_any(_check(project))
     return project
 
@@ -197,9 +203,11 @@ def _check(project: Project) -> list[SpecError]:
         key = f"{namespace}/{rel.name}"
         if key in keys:
             first = doc.mark(("releases", keys[key], "name"))
+            here = doc.mark((*at, "name"))
+            where = f"line {first.line}" if first.file == here.file else str(first)
             errors.append(
                 SpecError(
-                    f"duplicate release '{key}' (first defined at line {first.line})",
+                    f"duplicate release '{key}' (first defined at {where})",
                     mark=doc.mark((*at, "name")),
                     hint="give one of them another name or namespace",
                 )
@@ -213,6 +221,7 @@ def _check(project: Project) -> list[SpecError]:
                 except SpecError as exc:
                     errors.append(exc)
     errors.extend(_check_needs(project))
+    errors.extend(check_declarations(project))
     if spec.project is not None and (len(spec.project) > 63 or not LABEL_VALUE.match(spec.project)):
         errors.append(
             SpecError(
@@ -264,6 +273,16 @@ def namespace_of(project: Project, rel: Any) -> str:
 
 def release_key(project: Project, rel: Any) -> str:
     return f"{namespace_of(project, rel)}/{rel.name}"
+
+
+def flags_of(project: Project, key: str) -> ReleaseFlags:
+    """The helm flags of the spec's release `namespace/name` (defaults' for one not in the spec: a
+    release being pruned, or one the spec no longer has)."""
+    from deployer.releaseflags import resolve_flags
+
+    defaults = project.spec.defaults
+    rel = next((r for r in project.spec.releases if release_key(project, r) == key), defaults)
+    return resolve_flags(rel, defaults)
 
 
 def find_release(project: Project, ref: str) -> Any:

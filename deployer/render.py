@@ -26,6 +26,7 @@ from deployer.helm import Helm
 from deployer.manifests import split_hooks
 from deployer.project import DesiredRelease
 from deployer.redact import for_values, masked_errors
+from deployer.releaseflags import template_args
 from deployer.yamlsource import HelmDumper
 
 
@@ -136,7 +137,7 @@ async def render_all(
                     key_text,
                     kube_version,
                     api_versions,
-                    f"{helm.version_text} upgrade={is_upgrade}",
+                    f"{helm.version_text} upgrade={is_upgrade} {template_args(release.flags)}",
                     salt,
                 )
                 cache_file = render_cache / f"{key}.yaml"
@@ -163,6 +164,7 @@ async def render_all(
                     args += ["--api-versions", api]
                 if is_upgrade:
                     args.append("--is-upgrade")
+                args += template_args(release.flags)
                 if live:
                     assert cluster_flags is not None
                     args += ["--dry-run=server", *cluster_flags]

@@ -19,6 +19,39 @@ from deployer.errors import Mark, SpecError
 from deployer.paths import cwd, resolved
 
 PathKey = tuple[str | int, ...]
+VAR_TAG = "!var"
+
+
+@dataclass(frozen=True)
+class VarRef:
+    """A `!var` value as read from YAML: the tag's text and where it stands (deployer/variables.py
+    substitutes it per environment)."""
+
+    text: str
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A scalar whose `${VAR}` interpolation waits until it is used (a variable's value: only the
+    environment being run needs its variables' process environment)."""
+
+    node: yaml.ScalarNode
+    mark: Mark
+
+    def resolve(self, interpolate: Interpolator) -> Any:
+        loader = _LOADER("")
+        try:
+            return _Builder(loader, Document(self.mark.file, None), interpolate)._scalar(self.node)
+        finally:
+            loader.dispose()
+
+
+def _deferred_vars(path: PathKey) -> bool:
+    """deployer.yaml's variable values: `defaults.vars.*` and `environments.<env>.vars.*`."""
+    return (len(path) >= 3 and path[:2] == ("defaults", "vars")) or (
+        len(path) >= 4 and path[0] == "environments" and path[2] == "vars"
+    )
 
 
 class HelmDumper(yaml.SafeDumper):
@@ -80,7 +113,11 @@ def display_path(path: Path, base: Path | None = None) -> str:
 
 
 def load_file(
-    path: Path, *, interpolate: Interpolator | None = None, shown_as: str | None = None
+    path: Path,
+    *,
+    interpolate: Interpolator | None = None,
+    shown_as: str | None = None,
+    defer_vars: bool = False,
 ) -> Document:
     name = shown_as or display_path(path)
     try:
@@ -89,10 +126,12 @@ def load_file(
         raise SpecError(f"file not found: {name}", hint="create it or fix the path that names it") from None
     except UnicodeDecodeError as exc:
         raise SpecError(f"{name} is not UTF-8 text ({exc.reason})", mark=Mark(name, 1, 1)) from None
-    return load_text(text, name, interpolate=interpolate)
+    return load_text(text, name, interpolate=interpolate, defer_vars=defer_vars)
 
 
-def load_text(text: str, file: str, *, interpolate: Interpolator | None = None) -> Document:
+def load_text(
+    text: str, file: str, *, interpolate: Interpolator | None = None, defer_vars: bool = False
+) -> Document:
     try:
         loader, node = _compose(_LOADER, text)
     except yaml.YAMLError:
@@ -116,7 +155,9 @@ def load_text(text: str, file: str, *, interpolate: Interpolator | None = None) 
     if node is None:
         doc.value_marks[()] = Mark(file, 1, 1)
         return doc
-    doc.data = _Builder(loader, doc, interpolate).build(node, ())
+    builder = _Builder(loader, doc, interpolate)
+    builder.defer_vars = defer_vars
+    doc.data = builder.build(node, ())
     return doc
 
 
@@ -133,14 +174,26 @@ class _Builder:
         self.loader = loader
         self.doc = doc
         self.interpolate = interpolate
+        self.defer_vars = False
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         self.doc.value_marks[path] = _mark(self.doc.file, node)
+        if node.tag == VAR_TAG:  # a variable reference (deployer/variables.py), resolved per environment
+            if not isinstance(node, yaml.ScalarNode):
+                raise SpecError(
+                    f"{VAR_TAG} takes a variable name or a text, not a "
+                    f"{'map' if isinstance(node, yaml.MappingNode) else 'list'}",
+                    mark=_mark(self.doc.file, node),
+                    hint=f'write {VAR_TAG} NAME, or {VAR_TAG} "text ${{NAME}} text"',
+                )
+            return VarRef(node.value, _mark(self.doc.file, node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        if self.defer_vars and "$" in node.value and _deferred_vars(path):
+            return Deferred(node, _mark(self.doc.file, node))
         return self._scalar(node)
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
 from deployer.observed import current_releases
 from deployer.plan import BLOCKED, CHANGING, PRUNE, Plan, apply_order
+from deployer.project import flags_of
+from deployer.releaseflags import rollback_args, uninstall_args
 from deployer.runinfo import new_run_id, spec_commit
 
 
@@ -112,12 +114,15 @@ def recover(session: Session, plan: Plan) -> bool:
     observed = current_releases(secrets)
     for rel in stuck:
         flags = session.target.helm_flags()
+        release_flags = flags_of(session.proj, rel.key)
         last = observed[rel.key].last_deployed_revision if rel.key in observed else None
         if last is None:
-            asyncio.run(session.helm.uninstall(rel.name, rel.namespace, flags))
+            extra = uninstall_args(release_flags)
+            asyncio.run(session.helm.uninstall(rel.name, rel.namespace, flags, extra=extra))
             session.log(f"{rel.key}: recovered by uninstalling (it never deployed)")
         else:
-            asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags))
+            extra = rollback_args(release_flags, session.helm.major)
+            asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags, extra=extra))
             session.log(f"{rel.key}: recovered by rolling back to revision {last}")
     return bool(stuck)
 

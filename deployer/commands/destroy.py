@@ -12,6 +12,8 @@ from deployer.commands.session import confirm, locked, open_session, refuse_flux
 from deployer.desired import resolve, select
 from deployer.graph import topological_order
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, current_releases
+from deployer.project import flags_of
+from deployer.releaseflags import uninstall_args
 
 
 def destroy(args: argparse.Namespace) -> int:
@@ -54,7 +56,12 @@ def destroy(args: argparse.Namespace) -> int:
             ok &= step(
                 key,
                 "uninstalled",
-                session.helm.uninstall(rel.name, rel.namespace, session.target.helm_flags()),
+                session.helm.uninstall(
+                    rel.name,
+                    rel.namespace,
+                    session.target.helm_flags(),
+                    extra=uninstall_args(flags_of(session.proj, key)),
+                ),
             )
         lock.check()
     return 0 if ok else 1

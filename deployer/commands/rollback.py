@@ -11,6 +11,8 @@ from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.graph import topological_order
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL, Revision, current_releases, histories
+from deployer.project import flags_of
+from deployer.releaseflags import rollback_args, uninstall_args
 
 
 def rollback(args: argparse.Namespace) -> int:
@@ -26,15 +28,19 @@ def rollback(args: argparse.Namespace) -> int:
                 break
             namespace, name = key.split("/", 1)
             flags = session.target.helm_flags()
+            release_flags = flags_of(session.proj, key)
             if revision is None:
                 ok &= step(
-                    key, "uninstalled (the run installed it)", session.helm.uninstall(name, namespace, flags)
+                    key,
+                    "uninstalled (the run installed it)",
+                    session.helm.uninstall(name, namespace, flags, extra=uninstall_args(release_flags)),
                 )
             else:
+                extra = rollback_args(release_flags, session.helm.major)
                 ok &= step(
                     key,
                     f"rolled back to revision {revision}",
-                    session.helm.rollback(name, namespace, revision, flags),
+                    session.helm.rollback(name, namespace, revision, flags, extra=extra),
                 )
         lock.check()
     return 0 if ok else 1

@@ -13,5 +13,6 @@ def validate(args: argparse.Namespace) -> int:
     for env in envs:
         count = len(resolve(proj, env, decrypt=not args.no_decrypt))
     names = ", ".join(envs) if envs else "no environments"
-    print(f"{proj.doc.file}: ok ({count} releases; checked {names})")
+    files = f" in {1 + len(proj.included)} files" if proj.included else ""
+    print(f"{proj.doc.file}: ok ({count} releases{files}; checked {names})")
     return 0
