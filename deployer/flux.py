@@ -60,6 +60,28 @@ class FluxExport:
     warnings: list[str] = field(default_factory=list)
 
 
+def _flags(spec: dict[str, Any], release: DesiredRelease) -> list[str]:
+    """helm's release flags as the HelmRelease fields helm-controller passes them to helm with."""
+    flags = release.flags
+    if not flags.create_namespace:
+        spec["install"]["createNamespace"] = False
+    if flags.history_max is not None:
+        spec["maxHistory"] = flags.history_max
+    for action in ("install", "upgrade", "rollback", "uninstall") if flags.disable_hooks else ():
+        spec.setdefault(action, {})["disableHooks"] = True
+    for action in ("install", "upgrade") if flags.skip_schema_validation else ():
+        spec[action]["disableSchemaValidation"] = True
+    for action in ("upgrade", "rollback") if flags.force else ():
+        spec.setdefault(action, {})["force"] = True
+    for action in ("upgrade", "rollback") if flags.cleanup_on_fail else ():
+        spec.setdefault(action, {})["cleanupOnFail"] = True
+    if flags.take_ownership:
+        return [
+            f"{release.key}: takeOwnership has no HelmRelease field; helm-controller will not adopt objects"
+        ]
+    return []
+
+
 def export_flux(
     releases: Sequence[DesiredRelease], values: Mapping[str, Mapping[str, Any]], options: FluxOptions
 ) -> FluxExport:
@@ -105,6 +127,7 @@ def export_flux(
         elif not release.wait:
             for action in ("install", "upgrade", "rollback"):
                 spec.setdefault(action, {})["disableWait"] = True
+        out.warnings.extend(_flags(spec, release))
         if not spec["upgrade"]:
             del spec["upgrade"]
         if secret:

@@ -279,6 +279,36 @@ def test_spec_settings_become_helmrelease_settings(tmp_path: Path) -> None:
     assert "apps/api needs apps/cache, which is not installed here" in result.err
 
 
+def test_helm_release_flags_become_helmrelease_fields_that_fit_the_crd(tmp_path: Path) -> None:
+    spec = SETTINGS_SPEC.replace(
+        "defaults: {namespace: apps, timeout: 60}",
+        "defaults: {namespace: apps, timeout: 60, historyMax: 3, cleanupOnFail: true}",
+    ).replace(
+        "labels: {tier: data}}",
+        "labels: {tier: data}, force: true, disableHooks: true, skipSchemaValidation: true,\n"
+        "     createNamespace: false, takeOwnership: true}",
+    )
+    (tmp_path / "deployer.yaml").write_text(spec)
+    (tmp_path / "charts" / "x").mkdir(parents=True)
+    (tmp_path / "charts" / "x" / "Chart.yaml").write_text("apiVersion: v2\nname: x\nversion: 0.1.0\n")
+    git_init(tmp_path, origin="https://git.example.com/ops/apps.git")
+    result = run(["export", "flux", "-e", "dev"], tmp_path)
+    assert result.code == 0, result.err
+    objects = {o["metadata"]["name"]: o for o in load_objects(result.out) if o["kind"] == "HelmRelease"}
+    for obj in objects.values():
+        validate(obj)
+    db = objects["db"]["spec"]
+    assert db["maxHistory"] == 3
+    assert db["install"]["createNamespace"] is False
+    assert db["install"]["disableHooks"] and db["upgrade"]["disableHooks"] and db["uninstall"]["disableHooks"]
+    assert db["install"]["disableSchemaValidation"] and db["upgrade"]["disableSchemaValidation"]
+    assert db["upgrade"]["force"] and db["rollback"]["force"]
+    assert db["upgrade"]["cleanupOnFail"] and db["rollback"]["cleanupOnFail"]
+    api = objects["apps-api"]["spec"]
+    assert api["install"]["createNamespace"] is True and "force" not in api.get("upgrade", {})
+    assert "apps/db: takeOwnership has no HelmRelease field" in result.err
+
+
 def test_local_charts_without_an_origin_or_git_url_are_refused(example: Path) -> None:
     result = run(["export", "flux", "-e", "dev", "--secrets-file", "/dev/null"], example)
     assert result.code == 1
