@@ -125,6 +125,12 @@ def test_a_plan_says_how_helm_will_apply_a_changing_release(tmp_path: Path, helm
     web = result.out.split("shop/web", 1)[1]
     assert "force: objects whose change the server refuses are deleted and recreated" in web
     assert "disableHooks" not in web
+    for output in ("markdown", "json"):
+        other = run(
+            ["diff", "-e", "dev", "--base", "HEAD", "--output", output], root, {"DEPLOYER_HELM": str(helm)}
+        )
+        assert "disableHooks: helm will not run this chart's hooks" in other.out, output
+        assert "takeOwnership: helm adopts objects" in other.out, output
 
 
 @pytest.mark.parametrize(

@@ -57,9 +57,26 @@ def test_every_flag_set_reaches_helm_and_the_release_converges(
         "    cleanupOnFail: true\n"
         "    waitForJobs: true\n"
         "    values:\n"
-        "      - {replicas: three}\n",  # the chart's schema wants an integer
+        "      - {replicas: three}\n"  # the chart's schema wants an integer
+        "      - values/app.yaml\n",
     )
+    # Every field issue 18 added, together: the release moves to an included file, and its message
+    # comes from an environment variable of the spec.
+    spec = (root / "deployer.yaml").read_text()
+    head, release = spec.split("releases:\n")
+    (root / "teams").mkdir()
+    (root / "teams" / "app.yaml").write_text("releases:\n" + release)
+    (root / "deployer.yaml").write_text(
+        head.replace("  flags: {}\n", "  flags:\n    vars: {greeting: hello from flags}\n")
+        + "include: [teams/app.yaml]\n"
+    )
+    (root / "values").mkdir()
+    (root / "values" / "app.yaml").write_text('message: !var "${greeting}!"\n')
     deployer = Deployer(root, helm, kubeconfig, cache)
+    explained = deployer("values", "-e", "flags", "app", "--explain")
+    assert 'message = "hello from flags!"    # values/app.yaml:1:10 (var greeting from deployer.yaml:' in (
+        explained.out
+    ), explained.out + explained.err
 
     diff = deployer("diff", "-e", "flags")
     assert diff.code == 0, diff.err
@@ -74,16 +91,18 @@ def test_every_flag_set_reaches_helm_and_the_release_converges(
     adopted = kubectl(kubeconfig, "get", "configmap", "app-config", "-n", namespace, "-o", "yaml").stdout
     assert "meta.helm.sh/release-name: app" in adopted
     assert "replicas: three" in adopted
+    assert "message: hello from flags!" in adopted
     hook = kubectl(kubeconfig, "get", "configmap", "app-hook", "-n", namespace, check=False)
     assert hook.returncode != 0 and "NotFound" in hook.stderr  # disableHooks: the hook never ran
 
-    assert deployer("diff", "-e", "flags", "--detailed-exitcode").code == 0
+    for output in ("text", "markdown", "json"):
+        assert deployer("diff", "-e", "flags", "--detailed-exitcode", "--output", output).code == 0
     again = deployer("apply", "-e", "flags")
     assert again.out == "No changes: 1 release(s) in flags are up to date.\n", again.out + again.err
     assert deployer.revision("app", namespace) == 1
 
     # historyMax: 2 keeps two revisions however many upgrades there are
-    spec = root / "deployer.yaml"
+    spec = root / "teams" / "app.yaml"
     original = spec.read_text()
     for word in ("four", "five", "six"):
         spec.write_text(original.replace("{replicas: three}", f"{{replicas: three, message: {word}}}"))
