@@ -59,8 +59,7 @@ def upgrade_args(flags: ReleaseFlags, major: int, *, wait: bool) -> list[str]:
         args.append("--cleanup-on-fail")
     if flags.history_max is not None:
         args += ["--history-max", str(flags.history_max)]
-    if flags.force:  # helm 4 renamed it; its --force is a deprecated alias
-        args.append("--force" if major < 4 else "--force-replace")
+    args += _force(flags, major)
     if flags.disable_hooks:
         args.append("--no-hooks")
     if flags.skip_schema_validation:
@@ -79,11 +78,19 @@ def rollback_args(flags: ReleaseFlags, major: int) -> list[str]:
         args.append("--cleanup-on-fail")
     if flags.history_max is not None:
         args += ["--history-max", str(flags.history_max)]
-    if flags.force:
-        args.append("--force" if major < 4 else "--force-replace")
+    args += _force(flags, major)
     if flags.disable_hooks:
         args.append("--no-hooks")
     return args
+
+
+def _force(flags: ReleaseFlags, major: int) -> list[str]:
+    """helm 3's --force; helm 4 renamed it --force-replace (its --force is a deprecated alias) and
+    refuses it with server-side apply ("cannot use server-side apply and force replace together"),
+    its default for a new release: a forced release is applied client-side."""
+    if not flags.force:
+        return []
+    return ["--force"] if major < 4 else ["--force-replace", "--server-side=false"]
 
 
 def uninstall_args(flags: ReleaseFlags) -> list[str]:

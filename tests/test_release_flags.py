@@ -35,7 +35,7 @@ def helm_help(major: int, verb: str) -> str:
 
 
 def options(args: list[str]) -> list[str]:
-    return [a for a in args if a.startswith("--")]
+    return [a.split("=", 1)[0] for a in args if a.startswith("--")]
 
 
 @pytest.mark.parametrize("major", [3, 4])

@@ -25,6 +25,7 @@ def make(tmp_path: Path, namespace: str, release_lines: str) -> Path:
     (root / "deployer.yaml").write_text(
         textwrap.dedent(
             f"""\
+            project: flags-{namespace[-8:]}
             defaults:
               namespace: {namespace}
               timeout: 120
@@ -105,9 +106,10 @@ def test_every_flag_set_reaches_helm_and_the_release_converges(
     spec = root / "teams" / "app.yaml"
     original = spec.read_text()
     for word in ("four", "five", "six"):
-        spec.write_text(original.replace("{replicas: three}", f"{{replicas: three, message: {word}}}"))
+        spec.write_text(original.replace("{replicas: three}", f"{{replicas: {word}}}"))
         result = deployer("apply", "-e", "flags")
         assert result.code == 0, result.out + result.err
+        assert "upgrade\tsucceeded" in result.out, result.out + result.err
     assert [h["revision"] for h in deployer.history("app", namespace)] == [3, 4]
 
 
@@ -132,7 +134,7 @@ def test_without_the_flags_helm_refuses_what_they_allowed(
 def test_create_namespace_false_leaves_a_missing_namespace_missing(
     tmp_path: Path, namespace: str, helm: Path, kubeconfig: Path, cache: Path
 ) -> None:
-    missing = namespace + "-absent"
+    missing = "absent-" + namespace[-8:]
     root = make(tmp_path, namespace, f"    namespace: {missing}\n")
     deployer = Deployer(root, helm, kubeconfig, cache)
     diff = deployer("diff", "-e", "flags")
