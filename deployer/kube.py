@@ -90,6 +90,26 @@ class Cluster:
     resources: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
     _client: Any = field(default=None, repr=False)
     _version: str | None = field(default=None, repr=False)
+    _reader: Any = field(default=None, repr=False)  # deployer/kubehttp.py's Reader, False: none
+
+    def reader(self) -> Any:
+        """The standard-library reader for plain GETs (None when this kubeconfig needs lightkube)."""
+        if self._reader is None:
+            from deployer import kubehttp
+
+            self._reader = (
+                kubehttp.for_target(
+                    self.target.entry("cluster")[1], self.target.entry("user")[1], self.timeout
+                )
+                or False
+            )
+        return self._reader or None
+
+    def _get(self, path: str, accept: str = "application/json") -> Any:
+        reader = self.reader()
+        self.requests += 1
+        log.debug("kubernetes GET %s", path)
+        return reader.get(path, accept)
 
     def client(self) -> Any:
         if self._client is None:
@@ -117,23 +137,29 @@ class Cluster:
 
     def _call(self, what: str, fn: Any) -> Any:
         """Run one API request; every error it can raise becomes a KubeError naming `what` (the verb
-        and the resource) and the HTTP status."""
-        import httpx2
-        from lightkube import ConfigError
+        and the resource) and the HTTP status. (lightkube and httpx2 are imported only to classify an
+        error: a plan's reads do not load them.)"""
+        from deployer.kubehttp import StatusError
 
         try:
             return fn()
-        except httpx2.HTTPStatusError as exc:  # lightkube's ApiError is one too
+        except StatusError as exc:
             raise self._refused(what, exc) from None
-        except ConfigError as exc:  # raised while authenticating: an exec plugin failed, a token file went
-            name, _ = self.target.entry("user")
-            raise KubeconfigError(
-                file=self.target.file_of("user"),
-                kind="user",
-                entry=name,
-                problem=f"cannot authenticate to {what}: {_one_line(exc)}",
-            ) from None
         except Exception as exc:
+            if type(exc).__module__.startswith(("httpx", "lightkube")):
+                import httpx2
+                from lightkube import ConfigError
+
+                if isinstance(exc, httpx2.HTTPStatusError):  # lightkube's ApiError is one too
+                    raise self._refused(what, exc) from None
+                if isinstance(exc, ConfigError):  # while authenticating: an exec plugin failed, ...
+                    name, _ = self.target.entry("user")
+                    raise KubeconfigError(
+                        file=self.target.file_of("user"),
+                        kind="user",
+                        entry=name,
+                        problem=f"cannot authenticate to {what}: {_one_line(exc)}",
+                    ) from None
             if type(exc).__module__.startswith(("httpx", "httpcore", "ssl")) or isinstance(exc, OSError):
                 raise KubeError(
                     f"cannot reach the Kubernetes API at {self.target.server} "
@@ -150,6 +176,8 @@ class Cluster:
         )
 
     def raw_get(self, path: str, accept: str = "application/json") -> Any:
+        if self.reader() is not None:
+            return self._call(f"read {path}", lambda: self._get(path, accept))
         client = self.client()
         http = client._client._client
 
@@ -326,6 +354,8 @@ class Cluster:
         when RBAC forbids the cluster-wide one: Secrets, or ConfigMaps when helm stores its releases
         there (HELM_DRIVER=configmap). Returns the raw objects, each with its `kind`, and how they
         were read."""
+        if self.reader() is not None:
+            return self._read_releases(namespaces)
         from lightkube import ALL_NS
         from lightkube.resources.core_v1 import ConfigMap, Secret
 
@@ -345,6 +375,61 @@ class Cluster:
             try:
                 items += self._call(
                     f"list {plural} in namespace {ns}", lambda ns=ns: _list_or_raise(client, resource, ns)
+                )
+            except _Forbidden as exc:
+                raise KubeError(
+                    f"not allowed to list {plural} in namespace {ns}: {exc}",
+                    hint=f"deployer reads Helm's release {plural} (label owner=helm); grant list on "
+                    f"{plural.lower()}",
+                ) from None
+        return items, "namespaces"
+
+    def _read_releases(self, namespaces: list[str]) -> tuple[list[dict[str, Any]], str]:
+        """helm_release_secrets through the standard-library reader: the same lists, raw JSON."""
+        from deployer.kubehttp import StatusError
+
+        kind, plural = (
+            ("ConfigMap", "ConfigMaps") if self.target.driver == "configmap" else ("Secret", "Secrets")
+        )
+        resource = f"{kind.lower()}s"
+
+        def listing(prefix: str) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            token = ""
+            while True:  # in pages, as client-go lists: a cluster of many releases is many MiB
+                query = "labelSelector=owner%3Dhelm&limit=500" + (f"&continue={token}" if token else "")
+                try:
+                    page = self._get(f"{prefix}/{resource}?{query}")
+                except StatusError as exc:
+                    if exc.response.status_code == 403:
+                        raise _Forbidden(_response_message(exc.response, "forbidden")) from None
+                    raise
+                for obj in page.get("items") or []:
+                    meta = obj.get("metadata") or {}
+                    items.append(
+                        {
+                            "kind": kind,
+                            "metadata": {
+                                "name": meta.get("name"),
+                                "namespace": meta.get("namespace"),
+                                "labels": meta.get("labels") or {},
+                            },
+                            "data": obj.get("data") or {},
+                        }
+                    )
+                token = (page.get("metadata") or {}).get("continue") or ""
+                if not token:
+                    return items
+
+        try:
+            return self._call(f"list {plural} in all namespaces", lambda: listing("/api/v1")), "cluster"
+        except _Forbidden:
+            pass
+        items = []
+        for ns in sorted(set(namespaces)):
+            try:
+                items += self._call(
+                    f"list {plural} in namespace {ns}", lambda ns=ns: listing(f"/api/v1/namespaces/{ns}")
                 )
             except _Forbidden as exc:
                 raise KubeError(

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from deployer import speccache
+from deployer.cache import cache_dir
 from deployer.errors import Mark, SpecError, SpecErrors, UsageError
 from deployer.graph import find_cycle
 from deployer.includes import merge_includes
@@ -74,6 +76,7 @@ class Project:
     sops: str | None = None  # --sops: the sops binary that decrypts encrypted values files
     decrypted: dict[Path, Document] = field(default_factory=dict)  # in memory only, never written
     included: list[Path] = field(default_factory=list)  # the files `include:` merged in, in order
+    spec_cache: Path | None = None  # deployer/speccache.py's directory
     _keys_by_name: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -116,17 +119,10 @@ class Project:
                 else None,
                 hint=hint + f"add it under 'environments:' in {self.doc.file}, or pick a known one",
             )
-        from deployer.model import Environment
-
-        return self.spec.environments[name] or Environment()
+        return self.spec.environments[name] or speccache.new(self.spec_cache, "Environment")
 
 
 def load_project(path: Path, environ: Mapping[str, str] | None = None, *, sops: str | None = None) -> Project:
-    from pydantic import ValidationError
-
-    from deployer.model import Spec
-    from deployer.pydantic_errors import spec_errors
-
     env = os.environ if environ is None else environ
     if path.is_dir():
         path = path / SPEC_FILE
@@ -144,12 +140,21 @@ def load_project(path: Path, environ: Mapping[str, str] | None = None, *, sops: 
             "deployer.yaml must be a mapping with repositories, defaults, environments and releases",
             mark=doc.mark(()),
         )
+    spec_cache = cache_dir(env) / "specs"
     try:
-        spec = Spec.model_validate(doc.data)
-    except ValidationError as exc:
+        spec = speccache.load(doc.data, spec_cache)
+    except Exception as exc:
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
+        from deployer.model import Spec
+        from deployer.pydantic_errors import spec_errors
+
         SpecErrors.raise_if_any(spec_errors(exc, doc, Spec))
         raise
     project = Project(path=path.resolve(), doc=doc, spec=spec, environ=env, sops=sops, included=included)
+    project.spec_cache = spec_cache
     SpecErrors.raise_if_any(_check(project))
     return project
 

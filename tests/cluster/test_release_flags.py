@@ -103,10 +103,10 @@ def test_every_flag_set_reaches_helm_and_the_release_converges(
     assert deployer.revision("app", namespace) == 1
 
     # historyMax: 2 keeps two revisions however many upgrades there are
-    spec = root / "teams" / "app.yaml"
-    original = spec.read_text()
+    team_file = root / "teams" / "app.yaml"
+    original = team_file.read_text()
     for word in ("four", "five", "six"):
-        spec.write_text(original.replace("{replicas: three}", f"{{replicas: {word}}}"))
+        team_file.write_text(original.replace("{replicas: three}", f"{{replicas: {word}}}"))
         result = deployer("apply", "-e", "flags")
         assert result.code == 0, result.out + result.err
         assert "upgrade\tsucceeded" in result.out, result.out + result.err
