@@ -370,8 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         module_name = MODULES.get(args.verb, args.verb)
         module = importlib.import_module(f"deployer.commands.{module_name}")
-        return int(getattr(module, module_name)(args))
+        code = int(getattr(module, module_name)(args))
+        _record_specs(ok=code in (0, 2))
+        return code
     except DeployerError as exc:
+        _record_specs(ok=False)
         print(exc.render(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -386,6 +389,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
         print(internal_error(exc), file=sys.stderr)
         return 1
+
+
+def _record_specs(*, ok: bool) -> None:
+    """Only a run that went well records the spec it validated (deployer/speccache.py)."""
+    cache = sys.modules.get("deployer.speccache")
+    if cache is not None:
+        cache.flush(record=ok)
 
 
 def internal_error(exc: BaseException) -> str:

@@ -42,20 +42,46 @@ class SpecObject:
         return f"{self._model}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if k != '_model')})"
 
 
+_PENDING: list[tuple[Any, Path]] = []
+
+
 def load(data: Any, directory: Path | None) -> Any:
-    """The validated spec of `data` (pydantic's ValidationError propagates)."""
-    if directory is None:
-        return _validate(data, None, "")
-    try:
-        key = _key(data, directory)
-    except (OSError, TypeError, ValueError):
-        return _validate(data, None, "")
-    description = _read_json(directory / f"models-{_fingerprint()}.json")
-    if description is not None and (directory / key).exists():
-        built = _build(description, "Spec", data)
-        if built is not _NO:
-            return built
-    return _validate(data, directory, key)
+    """The validated spec of `data` (pydantic's ValidationError propagates). A spec pydantic
+    validated is recorded by `flush`, once the command that read it has succeeded: bad input leaves
+    nothing in deployer's cache."""
+    if directory is not None and (directory / "salt").exists():
+        description = _read_json(directory / f"models-{_fingerprint()}.json")
+        try:
+            known = description is not None and (directory / _key(data, directory)).exists()
+        except (OSError, TypeError, ValueError):
+            known = False
+        if known:
+            built = _build(description, "Spec", data)
+            if built is not _NO:
+                return built
+    from deployer.model import Spec
+
+    spec = Spec.model_validate(data)
+    if directory is not None:
+        _PENDING.append((data, directory))
+    return spec
+
+
+def flush(*, record: bool = True) -> None:
+    """Record the specs pydantic validated in this run (deployer.main, after a success), or forget
+    them (after a failure)."""
+    while _PENDING:
+        data, directory = _PENDING.pop()
+        if not record:
+            continue
+        try:
+            key = _key(data, directory)
+            models = directory / f"models-{_fingerprint()}.json"
+            if not models.exists():
+                _write(models, json.dumps(describe(), sort_keys=True))
+            _write(directory / key, "")
+        except (OSError, TypeError, ValueError):
+            pass  # a cache that cannot be written costs only time
 
 
 def new(directory: Path | None, model: str) -> Any:
@@ -68,22 +94,6 @@ def new(directory: Path | None, model: str) -> Any:
     from deployer import model as models
 
     return getattr(models, model)()
-
-
-def _validate(data: Any, directory: Path | None, key: str) -> Any:
-    from deployer.model import Spec
-
-    spec = Spec.model_validate(data)
-    if directory is not None and key:
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            models = directory / f"models-{_fingerprint()}.json"
-            if not models.exists():
-                _write(models, json.dumps(describe(), sort_keys=True))
-            _write(directory / key, "")
-        except (OSError, TypeError, ValueError):
-            pass  # a cache that cannot be written costs only time
-    return spec
 
 
 _FINGERPRINT: list[str] = []
