@@ -96,8 +96,12 @@ def decode_release(data: str, kind: str = "Secret") -> dict[str, Any]:
     return decoded
 
 
-def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, ObservedRelease]:
-    """The current revision of every release, keyed namespace/name."""
+def current_releases(
+    secrets: Iterable[Mapping[str, Any]], unreadable: list[str] | None = None
+) -> dict[str, ObservedRelease]:
+    """The current revision of every release, keyed namespace/name. A record helm could not have
+    written (not base64/gzip/JSON: another tool's Secret labelled owner=helm) is left out, its key and
+    why added to `unreadable`: one such Secret anywhere in the cluster must not stop every plan."""
     revisions: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for secret in secrets:
         labels = secret["metadata"].get("labels") or {}
@@ -109,7 +113,14 @@ def current_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[str, Observed
     for key, revs in revisions.items():
         revs.sort(key=lambda r: r[0])
         revision, secret = revs[-1]
-        release = decode_release(secret["data"]["release"], str(secret.get("kind") or "Secret"))
+        try:
+            release = decode_release(secret["data"]["release"], str(secret.get("kind") or "Secret"))
+            if not isinstance(release, dict) or "name" not in release:
+                raise KeyError("name")
+        except (ValueError, OSError, EOFError, KeyError, TypeError) as exc:  # binascii/gzip/JSON errors
+            if unreadable is not None:
+                unreadable.append(f"{key} (revision {revision}: {type(exc).__name__}: {exc})")
+            continue
         good = [r for r, s in revs if s["metadata"]["labels"].get("status") in DEPLOYED_ONCE]
         meta = (release.get("chart") or {}).get("metadata") or {}
         info = release.get("info") or {}

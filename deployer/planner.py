@@ -152,7 +152,8 @@ def plan_against_cluster(  # noqa: PLR0917
     api_versions = cluster.api_versions()
     before = cluster.requests
     secrets, how = cluster.helm_release_secrets([r.namespace for r in releases])
-    observed = current_releases(secrets)
+    unreadable: list[str] = []
+    observed = current_releases(secrets, unreadable)
     reads = cluster.requests - before
     how_text = (
         "one cluster-wide list" if how == "cluster" else "per-namespace lists: cluster-wide list forbidden"
@@ -198,7 +199,10 @@ def plan_against_cluster(  # noqa: PLR0917
             else s
             for s in states
         ]
-    notes = []
+    notes = [
+        f"helm release record {what} cannot be read (not written by helm): left out of the plan"
+        for what in unreadable
+    ]
     if how == "namespaces":
         notes.append(
             "cluster-wide Secret list forbidden: releases outside the spec's namespaces were not checked"

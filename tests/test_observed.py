@@ -179,3 +179,21 @@ def test_histories_list_every_revision_oldest_first_from_the_labels() -> None:
         (2, "superseded"),
         (3, "deployed"),
     ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "abc",  # not base64: "Incorrect padding" stopped every plan in the cluster
+        base64.b64encode(b"not gzip and not JSON").decode(),
+        base64.b64encode(base64.b64encode(gzip.compress(b'{"no": "name"}'))).decode(),
+    ],
+)
+def test_a_record_helm_did_not_write_is_left_out_and_named(data: str) -> None:
+    good = secret(release("web", 1, "deployed"))
+    bad = secret(release("other", 3, "deployed"))
+    bad["data"]["release"] = data
+    unreadable: list[str] = []
+    found = current_releases([good, bad], unreadable)
+    assert list(found) == ["apps/web"]
+    assert len(unreadable) == 1 and unreadable[0].startswith("apps/other (revision 3: ")
