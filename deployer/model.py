@@ -42,6 +42,11 @@ class ReleaseSettings(_Model):
     sensitive: list[str] | None = Field(
         None, description="Values paths (dotted) whose values are masked in every output."
     )
+    devel: bool | None = Field(
+        None,
+        description="Version ranges also match pre-releases (1.3.0-rc.1), as helm's --devel; "
+        "`deployer lock` resolves them.",
+    )
 
 
 class Defaults(ReleaseSettings):
@@ -54,7 +59,11 @@ ValuesEntry = str | dict[str, Any]
 class Release(ReleaseSettings):
     name: str
     chart: str = Field(description="Local directory, <repository>/<chart>, or oci://...")
-    version: str | None = Field(None, description="Chart version; required for repository and OCI charts.")
+    version: str | None = Field(
+        None,
+        description="Chart version, or a range as helm reads it (~1.19, ^2, >=1.0 <2.0, 1.2.x); absent = "
+        "the newest. Ranges resolve through `deployer lock` into deployer.lock.yaml.",
+    )
     needs: list[str] = Field(default_factory=list, description="Releases (name or namespace/name) first.")
     labels: dict[str, str] = Field(default_factory=dict, description="For -l key=value selectors.")
     installed: bool = True
@@ -74,7 +83,7 @@ class Release(ReleaseSettings):
 class ReleaseOverride(_Model):
     """Per-environment settings of one release that are not values."""
 
-    version: str | None = None
+    version: str | None = Field(None, description="Chart version or range in this environment.")
     installed: bool | None = None
     chart: str | None = None
 
