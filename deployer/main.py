@@ -222,7 +222,11 @@ def _tooling_verbs(sub: Any) -> None:
         "chart", help="a chart directory, repo/chart (with --repo-url) or oci://registry/path/chart"
     )
     p.add_argument("--name", default=None, help="the release's name (default: the chart's)")
-    p.add_argument("--version", default=None, help="the chart version (required for repo and OCI charts)")
+    p.add_argument(
+        "--version",
+        default=None,
+        help="the chart version (required for repo and OCI charts; a range such as ~1.2 needs deployer lock)",
+    )
     p.add_argument("--repo-url", default=None, metavar="URL", help="the repository of a repo/chart")
     p.add_argument("--env", default="dev", metavar="ENV", help="the first environment (default: dev)")
     p.add_argument("--namespace", default="default", help="the releases' namespace (default: default)")
