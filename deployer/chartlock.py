@@ -256,12 +256,9 @@ def pin(project: Project, env_name: str, releases: list[DesiredRelease]) -> list
 def render(lock: LockFile) -> str:
     """The lock file's text: sorted, one line per field, every string quoted (a version `1.10` must
     never read back as a number)."""
-    lines = [
-        _HEADER.rstrip("\n"),
-        f"lockVersion: {LOCK_VERSION}",
-        "releases:" if lock.releases else "releases: {}",
-    ]
-    for key in sorted(lock.releases):
+    keys = sorted(k for k, entries in lock.releases.items() if entries)
+    lines = [_HEADER.rstrip("\n"), f"lockVersion: {LOCK_VERSION}", "releases:" if keys else "releases: {}"]
+    for key in keys:
         lines.append(f"  {json.dumps(key)}:")
         for e in sorted(lock.releases[key], key=lambda e: e.environments):
             lines.append(f"    - environments: [{', '.join(json.dumps(n) for n in e.environments)}]")
@@ -310,7 +307,7 @@ def merged(
     releases: dict[str, list[Entry]] = {}
     for group, names in groups.items():
         releases.setdefault(group[0], []).append(replace(firsts[group], environments=tuple(sorted(names))))
-    return LockFile(path, releases)
+    return LockFile(path, {k: sorted(v, key=lambda e: e.environments) for k, v in sorted(releases.items())})
 
 
 def write(lock: LockFile) -> bool:
