@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
-from deployer.chartlock import Entry, LockFile, Request, Resolved, requests
+from deployer.chartlock import Request, Resolved, requests
 from deployer.charts import ChartStore
 from deployer.errors import DeployerError, SpecError, SpecErrors
+from deployer.lockfile import Entry, LockFile
 from deployer.project import ChartRef, Project
 from deployer.repos import credentials
 from deployer.semver import Constraints, SemverError, Version, sort_key

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deployer.chartlock import Entry, LockFile, load_lock, merged, render, write
+from deployer.chartlock import merged
 from deployer.errors import SpecError
+from deployer.lockfile import Entry, LockFile, load_lock, render, write
 
 
 def entry(envs: tuple[str, ...], version: str, digest: str = "sha256:" + "a" * 64) -> Entry:

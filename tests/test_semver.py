@@ -152,16 +152,19 @@ def test_a_prerelease_sorts_before_its_release_and_metadata_does_not_count(v: Ve
 def test_caret_tilde_and_hyphen_ranges_are_their_comparisons(low: Version, v: Version) -> None:
     base = f"{low.major}.{low.minor}.{low.patch}"
     include = bool(v.pre)  # compare like with like: ranges decide on pre-releases only when included
+    # With pre-releases included, an upper bound excludes the pre-releases of that bound too
+    # (1.1.0-0 is below 1.1.0 but not in ~1.0.0): its comparison is `<1.1.0-0`.
+    bound = "-0" if include else ""
     upper_caret = (
         f"{low.major + 1}.0.0"
         if low.major
         else (f"0.{low.minor + 1}.0" if low.minor else f"0.0.{low.patch + 1}")
     )
     pairs = [
-        (f"^{base}", f">={base}, <{upper_caret}"),
-        (f"~{base}", f">={base}, <{low.major}.{low.minor + 1}.0"),
+        (f"^{base}", f">={base}, <{upper_caret}{bound}"),
+        (f"~{base}", f">={base}, <{low.major}.{low.minor + 1}.0{bound}"),
         (f"{base} - 3.3.3", f">={base} <=3.3.3"),
-        (f"{low.major}.{low.minor}.x", f">={low.major}.{low.minor}.0 <{low.major}.{low.minor + 1}.0"),
+        (f"{low.major}.{low.minor}.x", f">={low.major}.{low.minor}.0 <{low.major}.{low.minor + 1}.0{bound}"),
     ]
     if base == "0.0.0":
         pairs.pop(1)  # ~0.0.0 is Masterminds' special case: >=0.0.0

@@ -11,8 +11,9 @@ from deployer.commands.common import helm_and_charts, progress, project
 
 
 def lock_(args: argparse.Namespace) -> int:
-    from deployer.chartlock import load_lock, lock_path, merged, stale, write
+    from deployer.chartlock import lock_path, merged, stale
     from deployer.chartresolve import environment_requests, resolve_all
+    from deployer.lockfile import load_lock, write
     from deployer.yamlsource import display_path
 
     proj = project(args)
