@@ -263,3 +263,19 @@ def test_an_oci_range_is_locked_with_both_digests_moved_by_lock_and_a_repushed_t
         assert refused.out == ""
         assert f"the archive pulled has digest {sha256(repushed)}" in refused.err
         assert f"deployer.lock.yaml locks {second}" in refused.err
+
+
+def test_a_cached_archive_that_differs_from_the_lock_is_pulled_again(
+    tmp_path: Path, helm: Path, repo: ChartRepo, cache: Path
+) -> None:
+    proj = spec(tmp_path / "p", f"- name: local\n  url: {repo.url}", "local/hello", "~1.1")
+    assert deployer(helm, proj, "lock").code == 0
+    first = deployer(helm, proj, "template", "-e", "dev")
+    [cached] = list((cache / "charts").glob("hello-1.1.0-*.tgz"))
+    cached.write_bytes(b"not the locked archive")
+    repo.requests.clear()
+    again = deployer(helm, proj, "template", "-e", "dev")
+    assert again.code == 0, again.err
+    assert again.out == first.out
+    assert "/hello-1.1.0.tgz" in repo.requests
+    assert sha256(cached) == sha256(repo.root / "hello-1.1.0.tgz")

@@ -92,3 +92,17 @@ def test_a_lock_file_edited_wrong_is_an_error_at_its_line(
         load_lock(path)
     assert f":{where}: {message} in the lock file" in raised.value.render()
     assert "run `deployer lock`" in raised.value.render()
+
+
+def test_a_spec_of_local_charts_has_nothing_to_lock_and_gets_no_lock_file(tmp_path: Path) -> None:
+    from testing.cli import run
+
+    (tmp_path / "chart").mkdir()
+    (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 1.0.0\n")
+    (tmp_path / "deployer.yaml").write_text(
+        "environments: {dev: {}}\nreleases:\n  - {name: a, chart: ./chart, version: ^1}\n"
+    )
+    for argv in (["lock"], ["lock", "--check"]):
+        result = run(argv, tmp_path)
+        assert (result.code, result.out) == (0, "no repository or OCI release: nothing to lock\n")
+    assert not (tmp_path / "deployer.lock.yaml").exists()

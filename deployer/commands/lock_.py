@@ -24,6 +24,9 @@ def lock_(args: argparse.Namespace) -> int:
     shown = display_path(path)
     old = load_lock(path)
     wanted = environment_requests(proj, envs)
+    if not wanted and old is None:
+        print("no repository or OCI release: nothing to lock")
+        return 0
     log = progress()
     _helm, charts = helm_and_charts(args, proj, log)
     resolved = asyncio.run(resolve_all(proj, wanted, charts, old, pull=not args.check, log=log))
