@@ -224,6 +224,8 @@ def stale(
                     f"{where}: locked for {_asked(before)}, the spec now asks {_asked(after)} "
                     f"(which {fit} the locked {before.version})"
                 )
+            elif before.version != after.version and after.range is None:
+                problems.append(f"{where}: the spec asks for {after.version}, locked: {before.version}")
             elif before.version != after.version:
                 newest = f"{after.version} is the newest match of {_asked(after)}"
                 problems.append(f"{where}: {newest} (locked: {before.version})")

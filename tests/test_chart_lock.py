@@ -192,7 +192,9 @@ def test_an_exact_version_works_unlocked_and_its_digest_is_recorded_by_lock(
     spec(proj, f"- name: local\n  url: {repo.url}", "local/hello", "1.1.0")
     # An exact version the lock has not seen still renders; --check says the lock lags.
     assert chart_label(deployer(helm, proj, "template", "-e", "dev").out) == "hello-1.1.0"
-    assert deployer(helm, proj, "lock", "--check").code == 1
+    check = deployer(helm, proj, "lock", "--check")
+    assert check.code == 1
+    assert "stale: default/greeter (dev): the spec asks for 1.1.0, locked: 1.0.0" in check.out
 
 
 def test_a_range_nothing_matches_is_an_error_at_its_line_and_writes_nothing(
