@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from deployer.errors import HelmError
+from deployer.errors import DeployerError, HelmError
 from deployer.helm import Helm
 from deployer.project import ChartRef
 from deployer.repos import RepoManager
@@ -71,7 +71,9 @@ class ChartStore:
             await self._build_dependencies(Path(ref.ref))
             return Path(ref.ref)
         target = self.cached_path(ref)
-        if target.exists():
+        # A locked chart is checked even when cached (its digest is computed once per run anyway,
+        # for the render cache); a cached archive that differs is pulled again, then refused.
+        if target.exists() and (ref.digest is None or f"sha256:{self.digest(target)}" == ref.digest):
             return target
         return await self._pull(ref, target)
 
@@ -105,7 +107,12 @@ class ChartStore:
                 raise HelmError(
                     command=["helm", *args], returncode=0, stderr=f"expected one chart, got {pulled}"
                 )
+            if ref.digest is not None:
+                got = f"sha256:{chart_digest(pulled[0])}"
+                if got != ref.digest:
+                    raise ChartDigestMismatch(ref, got)
             os.replace(pulled[0], target)
+            self._digests.pop(target, None)
         return target
 
     async def _build_dependencies(self, chart_dir: Path) -> None:
@@ -120,6 +127,21 @@ class ChartStore:
                     await self.repos.ensure(repo)
         self.log(f"building dependencies of {chart_dir.name}")
         await self.helm.run(["dependency", "build", str(chart_dir), "--skip-refresh"])
+
+
+class ChartDigestMismatch(DeployerError):
+    """A pulled chart archive is not the one the lock file records (deployer/chartlock.py)."""
+
+    def __init__(self, ref: ChartRef, pulled: str) -> None:
+        self.ref = ref
+        self.pulled = pulled
+        super().__init__(
+            f"chart {ref.ref} {ref.version}: the archive pulled has digest {pulled}, but deployer.lock.yaml "
+            f"locks {ref.digest}",
+            hint="the repository now serves other content under this version (a re-pushed tag, or a "
+            "tampered repository), and nothing was rendered; if the new content is expected, delete "
+            "the release's entries from deployer.lock.yaml and run `deployer lock`",
+        )
 
 
 def _present(chart_dir: Path, dep: Mapping[str, Any]) -> bool:

@@ -155,8 +155,13 @@ def resolve(
     extra: Sequence[Layer | Assignment] = (),
     *,
     decrypt: bool = True,
+    pin: bool = True,
 ) -> list[DesiredRelease]:
     """Every release of the spec as this environment wants it, in spec order.
+
+    With `pin`, repository and OCI charts get their version and digest from the lock file
+    (deployer/chartlock.py); a range it does not lock is an error. Verbs that never pull a chart
+    (destroy, status, rollback) and `deployer lock` itself pass pin=False.
 
     Encrypted values files are decrypted (with `decrypt=False`, only checked: their values are then
     sops' ciphertexts, good for nothing but counting); every leaf they set is sensitive.
@@ -173,7 +178,7 @@ def resolve(
     for i, rel in enumerate(project.spec.releases):
         namespace = namespace_of(project, rel)
         key = f"{namespace}/{rel.name}"
-        override = _override(project, env, rel, key)
+        override = override_of(project, env, rel, key)
         layers: list[Layer] = []
         secret_paths: set[str] = set()
         for j, entry in enumerate(rel.values):
@@ -230,6 +235,10 @@ def resolve(
             )
         )
     SpecErrors.raise_if_any(errors)
+    if pin:
+        from deployer.chartlock import pin as pin_charts
+
+        return pin_charts(project, env_name, out)
     return out
 
 
@@ -239,7 +248,7 @@ def _substituted(layer: Layer, variables: Mapping[str, Var], env_name: str, secr
     return result
 
 
-def _override(project: Project, env: Any, rel: Any, key: str) -> Any:
+def override_of(project: Project, env: Any, rel: Any, key: str) -> Any:
     for name in (rel.name, key):
         if name in env.releases and find_release(project, name) is rel:
             return env.releases[name]

@@ -26,6 +26,7 @@ VERBS = {
     "status": "what is deployed, by which run and commit",
     "unlock": "remove an environment's run lock (--force: also one held by another run)",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
+    "lock": "resolve chart version ranges into deployer.lock.yaml (--check: exit 1 when it is stale)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
     "import": "write deployer.yaml and overlays from another tool's spec (helmfile)",
     "init": "start a repository: deployer.yaml, an environment overlay and a values file for CHART",
@@ -33,7 +34,7 @@ VERBS = {
     "export": "write an environment as another tool's objects (flux: HelmReleases and sources)",
 }
 # Verbs whose module and function have another name (`import` is a Python keyword).
-MODULES = {"sync": "apply", "import": "import_"}
+MODULES = {"sync": "apply", "import": "import_", "lock": "lock_"}
 
 
 def _common(
@@ -173,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, helm=True)
     p.add_argument("--refresh", action="store_true", help="refresh every index even when fresh")
 
+    p = sub.add_parser("lock", help=VERBS["lock"], description=VERBS["lock"])
+    _common(p, env=True, helm=True)
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when the lock file is not what lock would write",
+    )
+
     p = sub.add_parser("schema", help=VERBS["schema"], description=VERBS["schema"])
     p.add_argument("kind", nargs="?", choices=["spec", "overlay"], default="spec")
 
@@ -213,7 +222,11 @@ def _tooling_verbs(sub: Any) -> None:
         "chart", help="a chart directory, repo/chart (with --repo-url) or oci://registry/path/chart"
     )
     p.add_argument("--name", default=None, help="the release's name (default: the chart's)")
-    p.add_argument("--version", default=None, help="the chart version (required for repo and OCI charts)")
+    p.add_argument(
+        "--version",
+        default=None,
+        help="the chart version (required for repo and OCI charts; a range such as ~1.2 needs deployer lock)",
+    )
     p.add_argument("--repo-url", default=None, metavar="URL", help="the repository of a repo/chart")
     p.add_argument("--env", default="dev", metavar="ENV", help="the first environment (default: dev)")
     p.add_argument("--namespace", default="default", help="the releases' namespace (default: default)")

@@ -71,6 +71,11 @@ class ReleaseSettings(_Model):
         description="Adopt existing objects not owned by this release (helm --take-ownership); "
         "the plan says so.",
     )
+    devel: bool | None = Field(
+        None,
+        description="Version ranges also match pre-releases (1.3.0-rc.1), as helm's --devel; "
+        "`deployer lock` resolves them.",
+    )
 
 
 class Defaults(ReleaseSettings):
@@ -89,7 +94,11 @@ ValuesEntry = str | dict[str, Any]
 class Release(ReleaseSettings):
     name: str
     chart: str = Field(description="Local directory, <repository>/<chart>, or oci://...")
-    version: str | None = Field(None, description="Chart version; required for repository and OCI charts.")
+    version: str | None = Field(
+        None,
+        description="Chart version, or a range as helm reads it (~1.19, ^2, >=1.0 <2.0, 1.2.x); absent = "
+        "the newest. Ranges resolve through `deployer lock` into deployer.lock.yaml.",
+    )
     needs: list[str] = Field(default_factory=list, description="Releases (name or namespace/name) first.")
     labels: dict[str, str] = Field(default_factory=dict, description="For -l key=value selectors.")
     installed: bool = True
@@ -109,7 +118,7 @@ class Release(ReleaseSettings):
 class ReleaseOverride(_Model):
     """Per-environment settings of one release that are not values."""
 
-    version: str | None = None
+    version: str | None = Field(None, description="Chart version or range in this environment.")
     installed: bool | None = None
     chart: str | None = None
 

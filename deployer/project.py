@@ -41,6 +41,7 @@ class ChartRef:
     repository_url: str | None = None
     plain_http: bool = False
     repository: str | None = None  # the spec's repository name, when one applies
+    digest: str | None = None  # sha256:<hex> of the archive, when deployer.lock.yaml locks it
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,12 @@ def _check(project: Project) -> list[SpecError]:
                 rel = find_release(project, rel_name)
                 errors.extend(
                     _check_chart(
-                        project, override.chart or rel.chart, override.version or rel.version, repos, at_env
+                        project,
+                        override.chart or rel.chart,
+                        override.version or rel.version,
+                        repos,
+                        at_env,
+                        own_version=bool(override.version),
                     )
                 )
     return errors
@@ -304,7 +310,13 @@ def unknown_release(project: Project, ref: str, mark: Mark, where: str) -> SpecE
 
 
 def _check_chart(
-    project: Project, chart: str, version: str | None, repos: Mapping[str, Any], at: PathKey
+    project: Project,
+    chart: str,
+    version: str | None,
+    repos: Mapping[str, Any],
+    at: PathKey,
+    *,
+    own_version: bool = True,
 ) -> list[SpecError]:
     doc = project.doc
     mark = doc.mark((*at, "chart"))
@@ -312,14 +324,12 @@ def _check_chart(
         ref = chart_ref(project, chart, version, repos)
     except SpecError as exc:
         return [SpecError(exc.message, mark=mark, hint=exc.hint)]
-    if ref.kind != "local" and not version:
-        return [
-            SpecError(
-                f"chart '{chart}' comes from a repository but has no version",
-                mark=mark,
-                hint="pin it with 'version: \"X.Y.Z\"' so every run deploys the same chart",
-            )
-        ]
+    if ref.kind != "local" and version and own_version:
+        from deployer.chartlock import range_error
+
+        problem = range_error(version)
+        if problem:
+            return [SpecError(problem[0], mark=doc.mark((*at, "version")), hint=problem[1])]
     if ref.kind == "local" and not (Path(ref.ref) / "Chart.yaml").is_file():
         shown = display_path(Path(ref.ref))
         what = "has no Chart.yaml" if Path(ref.ref).is_dir() else "does not exist"

@@ -175,6 +175,8 @@ async def render_all(
                 _write_cached(cache_file, output, release, values[release.key], salt)
             return done(output)
 
+        # Every chart first: a locked chart whose digest differs stops the run before any render.
+        await asyncio.gather(*(charts.get(r.chart) for r in releases))
         tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(releases)]
         try:
             return list(await asyncio.gather(*tasks))

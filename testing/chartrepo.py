@@ -94,6 +94,17 @@ def serve(root: Path, *, username: str | None = None, password: str | None = Non
         server.server_close()
 
 
+@contextmanager
+def published(tmp: Path, helm: Path, versions: tuple[str, ...] = ("1.0.0", "1.1.0")) -> Iterator[ChartRepo]:
+    """A served repository holding chart `hello` at each of `versions` (sources under tmp/src)."""
+    root = tmp / "repo"
+    for version in versions:
+        package(helm, make_chart(tmp / "src", "hello", version), root)
+    with serve(root) as served:
+        served.reindex(helm)
+        yield served
+
+
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("charts"), dirs_exist_ok=True)
     return dst

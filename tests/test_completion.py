@@ -105,3 +105,14 @@ def test_zsh_and_fish_code_is_printed(shell: str, bin_dir: Path) -> None:
     ).stdout
     assert "deployer" in out
     assert ("compdef" in out) if shell == "zsh" else ("complete --command deployer" in out)
+
+
+@needs_bash
+def test_lock_completes_as_a_verb_with_its_check_flag_and_environments(
+    tmp_path: Path, bin_dir: Path, bash_code: str
+) -> None:
+    project = copy_example(tmp_path / "project")
+
+    assert complete("deployer lo", project, bin_dir, bash_code) == ["lock"]
+    assert complete("deployer lock --ch", project, bin_dir, bash_code) == ["--check"]
+    assert complete("deployer lock -e ", project, bin_dir, bash_code) == ["dev", "prod", "staging"]

@@ -75,6 +75,42 @@ def test_a_repository_chart_declares_its_repository_and_pinned_version(tmp_path:
     assert run(["validate"], tmp_path).code == 0
 
 
+def test_a_range_is_written_as_given_and_the_next_steps_start_with_deployer_lock(tmp_path: Path) -> None:
+    argv = [
+        "init",
+        "bitnami/postgresql",
+        "--version",
+        "~16.4",
+        "--repo-url",
+        "https://charts.bitnami.com/bitnami",
+    ]
+    result = run(argv, tmp_path)
+
+    assert result.code == 0, result.err
+    assert yaml.safe_load((tmp_path / "deployer.yaml").read_text())["releases"][0]["version"] == "~16.4"
+    assert (
+        "next: deployer lock (it resolves version '~16.4' into deployer.lock.yaml: commit both)" in result.err
+    )
+    unlocked = run(["validate"], tmp_path)  # until deployer lock has run
+    assert unlocked.code == 1 and "run `deployer lock -e dev`" in unlocked.err
+
+
+def test_a_version_that_is_no_range_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    argv = [
+        "init",
+        "bitnami/postgresql",
+        "--version",
+        "16.4 <",
+        "--repo-url",
+        "https://charts.bitnami.com/bitnami",
+    ]
+    result = run(argv, tmp_path)
+
+    assert result.code == 1
+    assert "--version: version '16.4 <' is not a version or a range helm reads" in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_oci_chart_is_named_after_its_last_path_segment(tmp_path: Path) -> None:
     result = run(["init", "oci://registry.example.com/charts/api", "--version", "1.4.2"], tmp_path)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testing.chartrepo import ChartRepo, make_chart, package, serve
+from testing.chartrepo import ChartRepo, make_chart, package, published, serve
 from testing.cli import run
 from testing.fakes import RecordingHelm
 
@@ -18,11 +18,7 @@ pytestmark = [pytest.mark.helm, pytest.mark.registry]
 
 @pytest.fixture
 def repo(tmp_path: Path, helm: Path) -> Iterator[ChartRepo]:
-    root = tmp_path / "repo"
-    for version in ("1.0.0", "1.1.0"):
-        package(helm, make_chart(tmp_path / "src", "hello", version), root)
-    with serve(root) as served:
-        served.reindex(helm)
+    with published(tmp_path, helm) as served:
         yield served
 
 

@@ -20,7 +20,7 @@ def destroy(args: argparse.Namespace) -> int:
     session = open_session(args)
     project, env = session.proj.name, args.environment
     # Uninstalling needs no values: no sops key is needed to destroy.
-    desired = resolve(session.proj, env, decrypt=False)
+    desired = resolve(session.proj, env, decrypt=False, pin=False)
     releases = {r.key: r for r in select(desired, selectors(args.selector))}
     # Plan under the lock: a run that waited for another must see what that run did.
     with locked(session, args) as lock:

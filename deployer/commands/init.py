@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from deployer.errors import UsageError
+from deployer.semver import is_exact
 
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -50,6 +51,11 @@ def _version(chart: str, args: argparse.Namespace) -> str:
             f"{chart}: repository and OCI charts need a pinned version",
             hint="add --version X.Y.Z (helm search repo / helm show chart tell the latest)",
         )
+    from deployer.chartlock import range_error
+
+    problem = range_error(str(args.version))
+    if problem:
+        raise UsageError(f"--version: {problem[0]}", hint=problem[1])
     return str(args.version)
 
 
@@ -109,8 +115,14 @@ def init(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path}")
+    ranged = args.version and not is_exact(str(args.version))
+    first = (
+        f"deployer lock (it resolves version '{args.version}' into deployer.lock.yaml: commit both) && "
+        if ranged
+        else ""
+    )
     print(
-        f"next: deployer validate && deployer values -e {env} {name}; schemas for editors: "
+        f"next: {first}deployer validate && deployer values -e {env} {name}; schemas for editors: "
         "the deployer-schema pre-commit hook, or deployer schema > schemas/deployer.schema.json",
         file=sys.stderr,
     )

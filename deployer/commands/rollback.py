@@ -50,7 +50,7 @@ def _plan(session: Session, args: argparse.Namespace) -> tuple[list[tuple[str, i
     """(release key, revision to return to; None: uninstall), in the order to do them; and the
     HelmRelease that manages each of those releases Flux owns."""
     # helm rolls back to the values it stored: no sops key is needed to roll back.
-    releases = {r.key: r for r in resolve(session.proj, args.environment, decrypt=False)}
+    releases = {r.key: r for r in resolve(session.proj, args.environment, decrypt=False, pin=False)}
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
     history = histories(secrets)
     ours = {

@@ -17,7 +17,7 @@ def status(args: argparse.Namespace) -> int:
 
     proj = project(args)
     # Names, namespaces and charts only: no values, so no sops key is needed to look.
-    releases = resolve(proj, args.environment, decrypt=False)
+    releases = resolve(proj, args.environment, decrypt=False, pin=False)
     target = kube_target(proj, args.environment, args)
     secrets, _how = Cluster(target).helm_release_secrets([r.namespace for r in releases])
     observed = current_releases(secrets)

@@ -21,6 +21,7 @@ from deployer.importer import values as vals
 from deployer.importer.findings import Finding
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
+from deployer.semver import is_exact
 from deployer.yamlsource import HelmDumper
 
 # Release keys carried over (the rest is reported).
@@ -273,7 +274,14 @@ class Converter:
             rel = os.path.relpath(local, self.out_dir)
             return rel if rel.startswith(("../", "/")) else f"./{rel}"
         if raw.get("version") in (None, ""):
-            note("chart", "no chart version: deployer needs one; pin it with version: in deployer.yaml")
+            note(
+                "chart", "no chart version (the newest): run `deployer lock` to pin it in deployer.lock.yaml"
+            )
+        elif not is_exact(str(raw["version"])):
+            note(
+                "chart",
+                f"version range '{raw['version']}': run `deployer lock` to pin it in deployer.lock.yaml",
+            )
         return chart
 
     def _entries(self, state: State, raw: Mapping[str, Any], note: Any) -> list[vals.Entry]:
