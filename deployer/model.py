@@ -6,9 +6,9 @@ typo never silently does nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -32,6 +32,30 @@ class Repository(_Model):
     )
 
 
+def _parses(text: str) -> str:
+    from deployer.ignore import parse_path
+
+    parse_path(text)
+    return text
+
+
+FieldPath = Annotated[str, AfterValidator(_parses)]
+
+
+class IgnoreRule(_Model):
+    """Fields of named objects left out of every diff (declared noise; docs/diff.md)."""
+
+    kind: str = Field("*", description="Object kind; `*` and `?` wildcards.")
+    name: str = Field("*", description="Object name; `*` and `?` wildcards.")
+    namespace: str = Field("*", description="Object namespace (empty for cluster-scoped); wildcards.")
+    group: str | None = Field(None, description='API group ("" is the core group); default any.')
+    fields: list[FieldPath] = Field(
+        min_length=1,
+        description="JSON pointers (/spec/replicas) or dotted paths (spec.replicas, "
+        'metadata.annotations["a.b/c"], webhooks[*].clientConfig.caBundle).',
+    )
+
+
 class ReleaseSettings(_Model):
     """Settings a release may take from `defaults`."""
 
@@ -41,6 +65,15 @@ class ReleaseSettings(_Model):
     atomic: bool | None = Field(None, description="Roll back a failed install/upgrade automatically.")
     sensitive: list[str] | None = Field(
         None, description="Values paths (dotted) whose values are masked in every output."
+    )
+    ignore: list[IgnoreRule] | None = Field(
+        None,
+        description="Object fields left out of the diff (drift and resources); added to the defaults' rules.",
+    )
+    crds: Literal["create", "createReplace", "skip"] | None = Field(
+        None,
+        description="CRDs in the chart's crds/: create (helm's default: installed once, never upgraded), "
+        "createReplace (also applied server-side before each upgrade), skip (never installed).",
     )
 
 
@@ -77,6 +110,9 @@ class ReleaseOverride(_Model):
     version: str | None = None
     installed: bool | None = None
     chart: str | None = None
+    ignore: list[IgnoreRule] | None = Field(
+        None, description="Object fields left out of this release's diff in this environment (added)."
+    )
 
 
 class Environment(_Model):
@@ -95,6 +131,9 @@ class Environment(_Model):
         default_factory=dict, description="Release name -> settings for this environment."
     )
     kube_version: str | None = Field(None, description="Kubernetes version for offline renders.")
+    ignore: list[IgnoreRule] | None = Field(
+        None, description="Object fields left out of every release's diff in this environment (added)."
+    )
 
 
 class LockSettings(_Model):

@@ -20,7 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 from deployer.graph import batches
-from deployer.manifests import FLUX_LABELS, ResourceChange, diff_hooks, diff_manifests
+from deployer.ignore import IgnoredChange
+from deployer.manifests import FLUX_LABELS, Ignored, ResourceChange, diff_hooks, diff_manifests
 from deployer.merge import Origin, ValuePath, leaves
 from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
@@ -85,6 +86,7 @@ class ReleasePlan:
     notes: tuple[str, ...] = ()  # facts that change nothing by themselves (CRD files, ...)
     replace: bool = False  # install after uninstalling a release whose only revision failed
     flux_owner: str | None = None  # the HelmRelease (namespace/name) that manages the deployed release
+    ignored: tuple[IgnoredChange, ...] = ()  # differences `ignore:` rules left out (never shown above)
     # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
@@ -105,6 +107,10 @@ class Plan:
         for r in self.releases:
             out[r.action] += 1
         return out
+
+    @property
+    def ignored(self) -> int:
+        return sum(len(r.ignored) for r in self.releases)
 
     def release(self, key: str) -> ReleasePlan | None:
         return next((r for r in self.releases if r.key == key), None)
@@ -220,10 +226,13 @@ def _plan_release(
         reasons.append(f"{len(values)} value(s) changed")
     # Flux-owned: helm-controller's origin labels are on every object it deployed (docs/diff.md).
     ignore = FLUX_LABELS if observed.flux_owner else ()
-    resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace, ignore_labels=ignore)
+    hidden: Ignored = []
+    hidden_hooks: Ignored = []
+    options: dict[str, Any] = {"ignore_labels": ignore, "rules": rel.ignore}
+    resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace, **options, ignored=hidden)
     if resources:
         reasons.append(f"{len(resources)} resource(s) changed")
-    hooks = diff_hooks(observed.hooks, desired.hooks, rel.namespace, ignore_labels=ignore)
+    hooks = diff_hooks(observed.hooks, desired.hooks, rel.namespace, **options, ignored=hidden_hooks)
     if hooks:
         reasons.append(f"{len(hooks)} hook(s) changed")
     return replace(
@@ -235,6 +244,8 @@ def _plan_release(
         hooks=tuple(hooks),
         notes=crd_notes(desired.crds, observed.crds) + flux_note(observed),
         flux_owner=observed.flux_owner,
+        ignored=tuple(IgnoredChange("resources", k, p) for k, p in hidden)
+        + tuple(IgnoredChange("hooks", k, p) for k, p in hidden_hooks),
     )
 
 
@@ -336,11 +347,20 @@ def apply_order(releases: Sequence[ReleasePlan]) -> tuple[tuple[str, ...], ...]:
     return tuple(order)
 
 
-def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Plan:
+def with_drift(
+    plan: Plan,
+    drift: Mapping[str, Sequence[ResourceChange]],
+    ignored: Mapping[str, Ignored] | None = None,
+) -> Plan:
     """The plan with live drift attached; a release that only drifted becomes an upgrade (helm's
-    upgrade puts the drifted fields back)."""
+    upgrade puts the drifted fields back). `ignored`: the drift `ignore:` rules left out, per
+    release (counted, never an upgrade)."""
     out = []
     for planned in plan.releases:
+        hidden = (ignored or {}).get(planned.key, ())
+        if hidden:
+            more = tuple(IgnoredChange("drift", k, p) for k, p in hidden)
+            planned = replace(planned, ignored=(*planned.ignored, *more))  # noqa: PLW2901
         changes = planned.redactor.changes(drift.get(planned.key, ()))
         # An object the server refuses as deployed is a note (shown even when nothing changes): an
         # upgrade to the same manifest would not help.

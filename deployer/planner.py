@@ -17,7 +17,7 @@ from deployer.charts import ChartStore
 from deployer.desired import resolve, select
 from deployer.helm import Helm
 from deployer.kube import Cluster
-from deployer.manifests import parse_manifest
+from deployer.manifests import Ignored, ResourceChange, parse_manifest
 from deployer.merge import Layer, merge_layers
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status, current_releases
 from deployer.plan import (
@@ -47,6 +47,7 @@ class PlanOptions:
     kube_version: str | None = None  # override the cluster's (or, offline, the environment's)
     show_secrets: bool = False
     everything: bool = False  # sync: upgrade every installed release, changed or not
+    no_ignore: bool = False  # --no-ignore: `ignore:` rules are not applied
     render_cache: Path | None = None
 
 
@@ -61,7 +62,10 @@ class EnvironmentPlan:
 def desired_releases(project: Project, options: PlanOptions) -> tuple[list[DesiredRelease], list[str]]:
     """The selected releases of the environment, and every release key in the spec."""
     everything = resolve(project, options.environment, options.extra_layers)
-    return select(everything, options.selectors), [r.key for r in everything]
+    chosen = select(everything, options.selectors)
+    if options.no_ignore:  # --no-ignore: every difference shown
+        chosen = [replace(r, ignore=()) for r in chosen]
+    return chosen, [r.key for r in everything]
 
 
 def upgraded_by_helm(observed: ObservedRelease | None) -> bool:
@@ -291,14 +295,20 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: 
     from deployer.ownership import conflicts
     from deployer.preflight import refused_changes
 
-    drift = {}
+    drift: dict[str, list[ResourceChange]] = {}
+    ignored: dict[str, Ignored] = {}
+    states = {s.release.key: s for s in planned.states}
     for rel in planned.plan.releases:
         observed = planned.observed.get(rel.key)
         if observed is not None and rel.action in (NOOP, UPGRADE):
-            drift[rel.key] = live_drift(cluster, observed.manifest, observed.namespace, observed.revision)
+            state = states.get(rel.key)
+            rules = state.release.ignore if state is not None else ()
+            ignored[rel.key] = []
+            drift[rel.key] = live_drift(
+                cluster, observed.manifest, observed.namespace, observed.revision, rules, ignored[rel.key]
+            )
     log(f"compared live objects of {len(drift)} release(s) through server-side apply dry runs")
-    drifted = with_drift(planned.plan, drift)
-    states = {s.release.key: s for s in planned.states}
+    drifted = with_drift(planned.plan, drift, ignored)
     out, checked, tried = [], 0, 0
     for rel in drifted.releases:
         state = states.get(rel.key)

@@ -52,6 +52,8 @@ class DesiredRelease:
     sensitive: tuple[str, ...]
     layers: tuple[Layer, ...]
     mark: Mark
+    ignore: tuple[Any, ...] = ()  # deployer.ignore.Rule: defaults, release, environment, override
+    crds: str = "create"  # create | createReplace | skip
 
     @property
     def key(self) -> str:

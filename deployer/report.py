@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from deployer.manifests import ResourceChange
 from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, Plan, ReleasePlan
 
-JSON_SCHEMA_VERSION = 1
+JSON_SCHEMA_VERSION = 2  # 2: `ignored` (declared noise), `crds` (CRD changes)
 MARKDOWN_LIMIT = 65_000  # GitHub refuses a comment over 65,536 characters
 CUT = "✂️"
 CLIP = 300  # characters kept of one release's reasons, chart or note in a shortened comment
@@ -54,7 +54,17 @@ def summary(plan: Plan) -> str:
     return (
         f"Plan: {c[INSTALL]} to install, {c[UPGRADE]} to upgrade, {c[UNINSTALL]} to uninstall, "
         f"{c[PRUNE]} to prune, {c[BLOCKED]} blocked, {c[NOOP]} unchanged."
-    )
+    ) + (f" {ignored_text(plan.ignored)}." if plan.ignored else "")
+
+
+def ignored_text(count: int) -> str:
+    return f"{count} ignored change(s) (--no-ignore shows them)"
+
+
+def _ignored_list(r: ReleasePlan, limit: int = 5) -> str:
+    shown = [f"{i.key} {i.path}" + (f" ({i.where})" if i.where != "resources" else "") for i in r.ignored]
+    more = f", and {len(shown) - limit} more" if len(shown) > limit else ""
+    return f"{len(shown)} ignored change(s): {', '.join(shown[:limit])}{more}"
 
 
 def order_text(plan: Plan) -> str:
@@ -65,7 +75,9 @@ def text_lines(plan: Plan) -> list[Line]:
     if not plan.has_changes:
         return [
             (f"No changes: {len(plan.releases)} release(s) in {plan.environment} are up to date.", "green"),
+            *((f"Ignored: {r.key}: {_ignored_list(r)}", "dim") for r in plan.releases if r.ignored),
             *((f"Note: {r.key}: {note}", "yellow") for r in plan.releases for note in r.notes),
+            *([(f"{ignored_text(plan.ignored)}.", "dim")] if plan.ignored else []),
         ]
     lines: list[Line] = []
     for r in plan.releases:
@@ -99,6 +111,8 @@ def text_lines(plan: Plan) -> list[Line]:
             "hooks (run by helm, not kept as release resources)", r.hooks, detailed=r.action == UPGRADE
         )
         lines += [(f"    note: {note}", "yellow") for note in r.notes]
+        if r.ignored:
+            lines.append((f"    {_ignored_list(r)}", "dim"))
     lines.append(("", ""))
     if plan.order:
         lines.append((f"Apply order: {order_text(plan)}", ""))
@@ -153,6 +167,7 @@ def to_json(plan: Plan) -> str:
         "summary": plan.counts(),
         "order": [list(b) for b in plan.order],
         "notes": list(plan.notes),
+        "ignored": plan.ignored,
         "releases": [
             {
                 "key": r.key,
@@ -180,6 +195,17 @@ def to_json(plan: Plan) -> str:
                 "drift": [_resource_json(x) for x in r.drift],
                 "releaseNotes": list(r.notes),
                 "replace": r.replace,
+                "ignored": [
+                    {
+                        "where": i.where,
+                        "group": i.key.group,
+                        "kind": i.key.kind,
+                        "namespace": i.key.namespace,
+                        "name": i.key.name,
+                        "path": i.path,
+                    }
+                    for i in r.ignored
+                ],
             }
             for r in plan.releases
         ],
@@ -360,9 +386,12 @@ def _head(plan: Plan, budget: int | None) -> str:
         found = [f"\n> **Note:** `{r.key}`: {note}\n" for r in plan.releases for note in r.notes]
         kept = len(found) if budget is None else _fitting(found, budget)
         more = f"\n> {CUT} {len(found) - kept} more note(s) not shown.\n" if kept < len(found) else ""
+        ignored = (
+            f" {ignored_text(plan.ignored).replace('--no-ignore', '`--no-ignore`')}." if plan.ignored else ""
+        )
         return (
             title
-            + f"No changes: {len(plan.releases)} release(s) are up to date.\n"
+            + f"No changes: {len(plan.releases)} release(s) are up to date.{ignored}\n"
             + "".join(found[:kept])
             + more
         )
