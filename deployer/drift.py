@@ -30,7 +30,7 @@ from deployer.manifests import (
 SERVER_ONLY_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
 
 
-def _normalize(obj: Mapping[str, Any]) -> dict[str, Any]:
+def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in obj.items() if k != "status"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_ONLY_METADATA}
     out["metadata"] = meta
@@ -66,7 +66,7 @@ def live_drift(  # noqa: PLR0917
             continue
         if live is None:
             continue
-        before, after = _normalize(live), _normalize(applied)
+        before, after = comparable(live), comparable(applied)
         if before != after and rules:
             before, after, hidden = strip(rules, key, before, after)
             if ignored is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer.charts import ChartStore
-from deployer.errors import HelmError
+from deployer.errors import DeployerError, HelmError
 from deployer.helm import Helm
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
 from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, ReleasePlan
@@ -124,6 +124,8 @@ class Executor:
     # False when the API server validates fields itself (Cluster.validates_fields): helm's own
     # check would then only spend ~0.2 s CPU per release asking the server whether it does.
     openapi_check: bool = True
+    # crds: createReplace: applies a release's crds/ CRDs (deployer/crds.py) before its install/upgrade.
+    apply_crds: Callable[[DesiredRelease, Path], None] | None = None
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -153,6 +155,8 @@ class Executor:
             args.append("--atomic" if self.helm.major < 4 else "--rollback-on-failure")
         if not self.openapi_check:
             args.append("--disable-openapi-validation")
+        if release.crds == "skip":
+            args.append("--skip-crds")
         return args
 
     async def run(
@@ -197,6 +201,9 @@ class Executor:
                         except HelmError as exc:
                             result.status = FAILED
                             result.detail = _failure(exc, desired.get(step.key))
+                        except DeployerError as exc:  # e.g. a CRD the API server refused
+                            result.status = FAILED
+                            result.detail = exc.message
                         except Exception as exc:  # one step's surprise must not abandon the others
                             result.status = FAILED
                             result.detail = f"internal error: {type(exc).__name__}: {exc}"
@@ -222,6 +229,8 @@ class Executor:
         if step.replace:  # its only revision failed: nothing to upgrade from
             await self.helm.uninstall(step.name, step.namespace, self.kube_flags)
         chart = await self.charts.get(release.chart)
+        if release.crds == "createReplace" and self.apply_crds is not None:
+            await asyncio.to_thread(self.apply_crds, release, chart)
         values_file = write_values(tmp, f"{release.namespace}-{release.name}", values[release.key])
         # helm and the API server quote what they refuse ("Invalid value: ..."): never a secret.
         with masked_errors(for_values(values[release.key], release.sensitive)):

@@ -3,7 +3,9 @@
 Like is compared with like: the desired manifest (hooks taken out of `helm template` output) with
 the stored manifest, the desired hooks (tests included) with the stored hooks, the chart's name and
 version from Chart.yaml with the stored chart metadata. CRDs in `crds/` are never part of either
-(helm installs them once and never upgrades them): a changed CRD file is a note, not a change.
+(helm installs them once and never upgrades them): under `crds: create` a changed CRD file is a
+note, not a change; under `crds: createReplace` the planner compares them with the live CRDs
+(deployer/crds.py).
 
 Actions: install (not in the cluster, or replacing a release whose only revision failed), upgrade
 (chart, values, manifest or hooks differ, or the latest revision failed), noop, uninstall
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from deployer.crds import CrdChange
 from deployer.graph import batches
 from deployer.ignore import IgnoredChange
 from deployer.manifests import FLUX_LABELS, Ignored, ResourceChange, diff_hooks, diff_manifests
@@ -56,6 +59,7 @@ class DesiredState:
     chart_name: str = ""  # Chart.yaml's name ("" for a release that is not rendered)
     crds: Mapping[str, str] = field(default_factory=dict)  # crds/ files -> sha256
     uses_lookup: bool = False
+    crd_text: Mapping[str, str] = field(default_factory=dict)  # crds/ files' YAML, for createReplace
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class ReleasePlan:
     replace: bool = False  # install after uninstalling a release whose only revision failed
     flux_owner: str | None = None  # the HelmRelease (namespace/name) that manages the deployed release
     ignored: tuple[IgnoredChange, ...] = ()  # differences `ignore:` rules left out (never shown above)
+    crds: tuple[CrdChange, ...] = ()  # crds: createReplace: the CRDs apply creates or changes first
     # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
@@ -242,7 +247,7 @@ def _plan_release(
         resources=tuple(resources),
         values=tuple(values),
         hooks=tuple(hooks),
-        notes=crd_notes(desired.crds, observed.crds) + flux_note(observed),
+        notes=(crd_notes(desired.crds, observed.crds) if rel.crds == "create" else ()) + flux_note(observed),
         flux_owner=observed.flux_owner,
         ignored=tuple(IgnoredChange("resources", k, p) for k, p in hidden)
         + tuple(IgnoredChange("hooks", k, p) for k, p in hidden_hooks),
@@ -261,7 +266,7 @@ def _install(
 ) -> ReleasePlan:
     rel = desired.release
     notes: tuple[str, ...] = ()
-    if desired.crds:
+    if desired.crds and rel.crds == "create":
         notes = (
             f"installs {len(desired.crds)} CRD(s) from crds/ before anything else "
             "(helm never upgrades or deletes them afterwards)",
@@ -283,11 +288,14 @@ def crd_notes(desired: Mapping[str, str], installed: Mapping[str, str]) -> tuple
     notes = []
     for path in sorted(desired):
         if path not in installed:
-            notes.append(f"{path} is new: helm does not install CRDs on upgrade; apply it with kubectl")
+            notes.append(
+                f"{path} is new: helm does not install CRDs on upgrade; set `crds: createReplace` on the "
+                "release to have deployer apply it"
+            )
         elif desired[path] != installed[path]:
             notes.append(
-                f"{path} changed since the release was installed: helm never upgrades CRDs; "
-                f"apply it with `kubectl apply -f {path}` (from the chart)"
+                f"{path} changed since the release was installed: helm never upgrades CRDs; set "
+                "`crds: createReplace` on the release to have deployer apply it before the upgrade"
             )
     return tuple(notes)
 
@@ -374,5 +382,28 @@ def with_drift(
         reasons = (*rel.reasons, reason) if rel.action == UPGRADE else (reason,)
         action = UPGRADE if rel.action == NOOP else rel.action
         out.append(replace(rel, action=action, reasons=reasons, drift=found))
+    releases = tuple(out)
+    return replace(plan, releases=releases, order=apply_order(releases))
+
+
+def with_crds(plan: Plan, changes: Mapping[str, Sequence[CrdChange]]) -> Plan:
+    """The plan with each release's CRD changes (`crds: createReplace`) attached: a release whose
+    only change is a CRD becomes an upgrade (apply applies its CRDs first); a refused CRD change
+    blocks the release, so nothing of it is applied."""
+    out = []
+    for rel in plan.releases:
+        found = tuple(changes.get(rel.key, ()))
+        if not found or rel.action not in (INSTALL, UPGRADE, NOOP):
+            out.append(rel)
+            continue
+        refused = [line for c in found if c.change == "refused" for line in c.summary]
+        if refused:
+            out.append(replace(rel, action=BLOCKED, reasons=tuple(refused), crds=found))
+            continue
+        reason = f"{len(found)} CRD(s) to apply (crds: createReplace)"
+        reasons = (*rel.reasons, reason) if rel.action != NOOP else (reason,)
+        out.append(
+            replace(rel, action=UPGRADE if rel.action == NOOP else rel.action, reasons=reasons, crds=found)
+        )
     releases = tuple(out)
     return replace(plan, releases=releases, order=apply_order(releases))

@@ -29,6 +29,7 @@ from deployer.plan import (
     Plan,
     make_plan,
     plan_release,
+    with_crds,
     with_drift,
 )
 from deployer.project import DesiredRelease, Project
@@ -129,6 +130,7 @@ def render_states(  # noqa: PLR0917
                 chart_version=item.chart_version if item else "",
                 chart_name=item.chart_name if item else "",
                 crds=item.contents.crds if item else {},
+                crd_text=item.contents.crd_text if item and rel.crds == "createReplace" else {},
                 uses_lookup=item.contents.uses_lookup if item else False,
             )
         )
@@ -218,6 +220,14 @@ def plan_against_cluster(  # noqa: PLR0917
         everything=options.everything,
         project=project.name,
     )
+    replacing = {s.release.key: s.crd_text for s in states if s.crd_text and s.release.installed}
+    if replacing:
+        from deployer.crds import plan_crds
+
+        plan = with_crds(plan, {k: plan_crds(cluster, texts) for k, texts in sorted(replacing.items())})
+        log(
+            f"compared the crds/ CRDs of {len(replacing)} release(s) (crds: createReplace) with the live ones"
+        )
     if not project.spec.project and any(r.action == PRUNE for r in plan.releases):
         note = (
             f"releases to prune are those labelled deployer-project={project.name}, a name taken from "

@@ -163,6 +163,8 @@ async def render_all(
                     args += ["--api-versions", api]
                 if is_upgrade:
                     args.append("--is-upgrade")
+                if release.crds == "skip":  # as install/upgrade get it (helm template prints no CRDs)
+                    args.append("--skip-crds")
                 if live:
                     assert cluster_flags is not None
                     args += ["--dry-run=server", *cluster_flags]

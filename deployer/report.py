@@ -110,6 +110,7 @@ def text_lines(plan: Plan) -> list[Line]:
         lines += _changes_lines(
             "hooks (run by helm, not kept as release resources)", r.hooks, detailed=r.action == UPGRADE
         )
+        lines += [(t, "bold" if t.startswith("    CRDs") else "") for t in crd_lines(r)]
         lines += [(f"    note: {note}", "yellow") for note in r.notes]
         if r.ignored:
             lines.append((f"    {_ignored_list(r)}", "dim"))
@@ -119,6 +120,20 @@ def text_lines(plan: Plan) -> list[Line]:
     for note in plan.notes:
         lines.append((f"Note: {note}", "yellow"))
     lines.append((summary(plan), "bold"))
+    return lines
+
+
+CRD_MARK = {"added": "+", "changed": "~", "refused": "!"}
+
+
+def crd_lines(r: ReleasePlan) -> list[str]:
+    """A release's CRD changes (crds: createReplace), summarised: one line per change."""
+    if not r.crds:
+        return []
+    lines = ["    CRDs (crds: createReplace; applied server-side before the release):"]
+    for c in r.crds:
+        lines.append(f"      {CRD_MARK[c.change]} CustomResourceDefinition {c.name}")
+        lines += [f"          {line}" for line in c.summary]
     return lines
 
 
@@ -191,6 +206,7 @@ def to_json(plan: Plan) -> str:
                     for v in r.values
                 ],
                 "resources": [_resource_json(x) for x in r.resources],
+                "crds": [{"name": c.name, "change": c.change, "summary": list(c.summary)} for c in r.crds],
                 "hooks": [_resource_json(x) for x in r.hooks],
                 "drift": [_resource_json(x) for x in r.drift],
                 "releaseNotes": list(r.notes),
@@ -244,6 +260,7 @@ class _Section(NamedTuple):
     resources: str
     hooks: str
     notes: tuple[str, ...]  # the release's notes (CRD files, ...)
+    crds: str = ""  # CRD changes (crds: createReplace), summarised
 
     @classmethod
     def of(cls, r: ReleasePlan) -> _Section:
@@ -268,6 +285,7 @@ class _Section(NamedTuple):
             resources=_changes_text(r, r.resources),
             hooks=_changes_text(r, r.hooks),
             notes=r.notes,
+            crds="".join(f"{line[6:]}\n" for line in crd_lines(r)[1:]),
         )
 
     def render(self, cap: int | None) -> str:
@@ -284,6 +302,9 @@ class _Section(NamedTuple):
             if body:
                 parts.append(f"**{title}**\n\n")
                 parts.append(_capped_diff(body, cap, "Diff"))
+        if self.crds:
+            parts.append("**CRDs** (applied server-side before the release: `crds: createReplace`)\n\n")
+            parts.append(_capped_diff(self.crds, cap, "CRD summary"))
         for note in self.notes:
             parts.append(f"\n> **Note:** {note if cap is None else _clip(note, CLIP)}\n")
         parts.append("\n</details>\n")
@@ -410,7 +431,7 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         r
         for r in plan.releases
         if r.action != NOOP
-        and (r.values or r.resources or r.hooks or r.drift or r.notes or r.action == BLOCKED)
+        and (r.values or r.resources or r.hooks or r.drift or r.notes or r.crds or r.action == BLOCKED)
     ]
     sections = [_Section.of(r) for r in changed]
     whole = [s.render(None) for s in sections]
