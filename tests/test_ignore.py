@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deployer.desired import resolve
 from deployer.ignore import ANY, PathSyntaxError, Rule, parse_path, pointer, strip
 from deployer.manifests import ResourceKey
 from deployer.plan import INSTALL, NOOP, UNINSTALL, UPGRADE, make_plan
+from deployer.project import load_project
 from deployer.report import markdown, text, to_json
 from testing.planning import deployment, desired, observed
 
@@ -187,3 +191,36 @@ def test_rules_never_hide_an_install_an_uninstall_or_an_added_object() -> None:
         "web": (UPGRADE, [("extra", "added")]),
     }
     assert plan.ignored == 0
+
+
+def test_rules_of_defaults_release_environment_and_environment_release_add_up(tmp_path: Path) -> None:
+    (tmp_path / "chart").mkdir()
+    (tmp_path / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    (tmp_path / "deployer.yaml").write_text(
+        textwrap.dedent("""\
+        defaults:
+          ignore: [{kind: Deployment, fields: [/spec/replicas]}]
+        environments:
+          prod:
+            ignore: [{kind: Service, fields: [spec.clusterIP]}]
+            releases:
+              web:
+                ignore: [{name: web-*, fields: ['metadata.annotations["a.b/c"]']}]
+          dev: {}
+        releases:
+          - name: web
+            chart: ./chart
+            namespace: shop
+            ignore: [{kind: "*WebhookConfiguration", fields: ["webhooks[*].clientConfig.caBundle"]}]
+        """)
+    )
+    project = load_project(tmp_path / "deployer.yaml", {})
+    [prod] = resolve(project, "prod", decrypt=False)
+    assert prod.ignore == (
+        Rule(kind="Deployment", fields=(("spec", "replicas"),)),
+        Rule(kind="*WebhookConfiguration", fields=(("webhooks", ANY, "clientConfig", "caBundle"),)),
+        Rule(kind="Service", fields=(("spec", "clusterIP"),)),
+        Rule(name="web-*", fields=(("metadata", "annotations", "a.b/c"),)),
+    )
+    [dev] = resolve(project, "dev", decrypt=False)
+    assert dev.ignore == prod.ignore[:2]
