@@ -284,7 +284,7 @@ def plan_against_base(  # noqa: PLR0917
             f"{', '.join(lookups)} use(s) lookup: values looked up in the cluster are unknown offline, "
             "so their diff may show changes a cluster diff would not"
         )
-    return make_plan(
+    plan = make_plan(
         options.environment,
         head,
         observed,
@@ -294,6 +294,30 @@ def plan_against_base(  # noqa: PLR0917
         notes=notes,
         project=project.name,
     )
+    return _offline_crd_notes(plan, head, observed, base_ref)
+
+
+def _offline_crd_notes(
+    plan: Plan, head: Sequence[DesiredState], observed: Mapping[str, ObservedRelease], base_ref: str
+) -> Plan:
+    """Offline, a `crds: createReplace` release has no live CRDs to compare with: its crds/ files
+    that changed since the base are a note (the plan against the cluster summarises them)."""
+    notes = {}
+    for s in head:
+        old = observed.get(s.release.key)
+        if s.release.crds != "createReplace" or old is None:
+            continue
+        changed = sorted(p for p in s.crds if old.crds.get(p) != s.crds[p])
+        if changed:
+            notes[s.release.key] = (
+                f"{', '.join(changed)} changed since {base_ref}: apply applies the chart's CRDs "
+                "server-side before the upgrade (crds: createReplace); `deployer diff` against the "
+                "cluster summarises the change",
+            )
+    if not notes:
+        return plan
+    releases = tuple(replace(r, notes=(*r.notes, *notes.get(r.key, ()))) for r in plan.releases)
+    return replace(plan, releases=releases)
 
 
 def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: int) -> Plan:
