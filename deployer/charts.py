@@ -176,6 +176,7 @@ def chart_metadata(chart: Path) -> dict[str, Any]:
 class ChartContents:
     crds: Mapping[str, str]  # the chart's own crds/ files (helm's file names) -> sha256
     uses_lookup: bool  # a template of the chart or of any subchart calls `lookup`
+    crd_text: Mapping[str, str] = field(default_factory=dict)  # the same files' YAML (crds: createReplace)
 
 
 # `lookup` as a word that is not a field (`.Values.lookup`): `{{ lookup ...`, `:= lookup ...`,
@@ -186,16 +187,22 @@ _LOOKUP = re.compile(rb"(?<![.\w$])lookup\b")
 def chart_contents(chart: Path) -> ChartContents:
     """The crds/ digests and whether any template uses `lookup`, for a directory or a .tgz."""
     crds: dict[str, str] = {}
+    text: dict[str, str] = {}
     lookup = False
     for name, read in _chart_files(chart):
         parts = name.split("/")
         if parts[0] == "crds" and len(parts) > 1:
-            crds[name] = hashlib.sha256(read()).hexdigest()
+            data = read()
+            crds[name] = hashlib.sha256(data).hexdigest()
+            if name.endswith((".yaml", ".yml", ".json")):  # helm reads only these as CRDs
+                text[name] = data.decode("utf-8", errors="replace")
         elif "templates" in parts[:-1] and not lookup:
             lookup = bool(_LOOKUP.search(read()))
         elif parts[0] == "charts" and name.endswith(".tgz") and not lookup:
             lookup = _archive_uses_lookup(read())
-    return ChartContents(crds=dict(sorted(crds.items())), uses_lookup=lookup)
+    return ChartContents(
+        crds=dict(sorted(crds.items())), uses_lookup=lookup, crd_text=dict(sorted(text.items()))
+    )
 
 
 def _chart_files(chart: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:

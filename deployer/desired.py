@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer.errors import SpecError, SpecErrors
+from deployer.ignore import rules_of
 from deployer.interpolation import Interpolator
 from deployer.merge import Layer, leaves
 from deployer.paths import resolved
@@ -232,6 +233,15 @@ def resolve(
                 layers=tuple(layers),
                 mark=project.doc.mark(("releases", i)),
                 flags=resolve_flags(rel, defaults),
+                ignore=rules_of(
+                    [
+                        *(defaults.ignore or []),
+                        *(rel.ignore or []),
+                        *(env.ignore or []),
+                        *((override.ignore if override else None) or []),
+                    ]
+                ),
+                crds=_pick(rel.crds, defaults.crds, "create"),
             )
         )
     SpecErrors.raise_if_any(errors)

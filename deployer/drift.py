@@ -5,29 +5,48 @@ An object the API server refuses as the deployed revision has it (e.g. after a f
 changed an immutable field) is reported as `refused`, with the server's reason, not as drift.
 
 The comparison drops what only the server writes and never a user: managedFields, resourceVersion,
-generation, uid, creationTimestamp and status. Secret data is redacted as in every diff.
+generation, uid, creationTimestamp and status, and the fields the release's `ignore:` rules name
+(deployer/ignore.py). Secret data is redacted as in every diff.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from deployer.ignore import Rule, strip
 from deployer.kube import Cluster, Refused
-from deployer.manifests import ResourceChange, ResourceKey, is_secret, parse_manifest, redact_secret, to_yaml
+from deployer.manifests import (
+    Ignored,
+    ResourceChange,
+    ResourceKey,
+    is_secret,
+    parse_manifest,
+    redact_secret,
+    to_yaml,
+)
 
 SERVER_ONLY_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
 
 
-def _normalize(obj: Mapping[str, Any]) -> dict[str, Any]:
+def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in obj.items() if k != "status"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_ONLY_METADATA}
     out["metadata"] = meta
     return out
 
 
-def live_drift(cluster: Cluster, manifest: str, namespace: str, revision: int) -> list[ResourceChange]:
+def live_drift(  # noqa: PLR0917
+    cluster: Cluster,
+    manifest: str,
+    namespace: str,
+    revision: int,
+    rules: Sequence[Rule] = (),
+    ignored: Ignored | None = None,
+) -> list[ResourceChange]:
+    """Each object of the deployed revision that drifted, is missing or is refused; the fields
+    `rules` name are left out of the comparison (each difference they hid appended to `ignored`)."""
     changes: list[ResourceChange] = []
     for key, doc in sorted(parse_manifest(manifest, namespace).items()):
         live, applied = cluster.live_and_applied(doc, namespace)
@@ -47,7 +66,11 @@ def live_drift(cluster: Cluster, manifest: str, namespace: str, revision: int) -
             continue
         if live is None:
             continue
-        before, after = _normalize(live), _normalize(applied)
+        before, after = comparable(live), comparable(applied)
+        if before != after and rules:
+            before, after, hidden = strip(rules, key, before, after)
+            if ignored is not None:
+                ignored.extend((key, p) for p in hidden)
         if before == after:
             continue
         changes.append(ResourceChange(key, "drifted", _diff(key, before, after)))

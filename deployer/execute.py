@@ -20,7 +20,7 @@ from typing import Any
 
 from deployer import releaseflags
 from deployer.charts import ChartStore
-from deployer.errors import HelmError
+from deployer.errors import DeployerError, HelmError
 from deployer.helm import Helm
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
 from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, ReleasePlan
@@ -125,6 +125,8 @@ class Executor:
     # False when the API server validates fields itself (Cluster.validates_fields): helm's own
     # check would then only spend ~0.2 s CPU per release asking the server whether it does.
     openapi_check: bool = True
+    # crds: createReplace: applies a release's crds/ CRDs (deployer/crds.py) before its install/upgrade.
+    apply_crds: Callable[[DesiredRelease, Path], None] | None = None
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -154,6 +156,8 @@ class Executor:
         if not self.openapi_check:
             args.append("--disable-openapi-validation")
         args += releaseflags.upgrade_args(release.flags, self.helm.major, wait=release.wait)
+        if release.crds == "skip":
+            args.append("--skip-crds")
         return args
 
     async def run(
@@ -198,6 +202,9 @@ class Executor:
                         except HelmError as exc:
                             result.status = FAILED
                             result.detail = _failure(exc, desired.get(step.key))
+                        except DeployerError as exc:  # e.g. a CRD the API server refused
+                            result.status = FAILED
+                            result.detail = exc.message
                         except Exception as exc:  # one step's surprise must not abandon the others
                             result.status = FAILED
                             result.detail = f"internal error: {type(exc).__name__}: {exc}"
@@ -228,6 +235,8 @@ class Executor:
                 step.name, step.namespace, self.kube_flags, extra=releaseflags.uninstall_args(release.flags)
             )
         chart = await self.charts.get(release.chart)
+        if release.crds == "createReplace" and self.apply_crds is not None:
+            await asyncio.to_thread(self.apply_crds, release, chart)
         values_file = write_values(tmp, f"{release.namespace}-{release.name}", values[release.key])
         # helm and the API server quote what they refuse ("Invalid value: ..."): never a secret.
         with masked_errors(for_values(values[release.key], release.sensitive)):

@@ -252,7 +252,7 @@ class Cluster:
             live = _get_or_none(http, path)
             if live is None:
                 return None, "missing"
-            return live, self._dry_run_apply(http, path, doc)
+            return live, self._apply_patch(http, path, doc)
 
         result: tuple[Any, Any] = self._call(f"dry-run apply {path}", fetch)
         return result
@@ -265,15 +265,31 @@ class Cluster:
         if path is None:
             return None
         http = self.client()._client._client
-        return self._call(f"dry-run apply {path}", lambda: self._dry_run_apply(http, path, doc))
+        return self._call(f"dry-run apply {path}", lambda: self._apply_patch(http, path, doc))
+
+    def server_side_apply(
+        self, doc: Mapping[str, Any], namespace: str, *, manager: str, dry_run: bool
+    ) -> Any:
+        """Apply `doc` server-side as `manager` (forced: this manager takes the fields it sets), or
+        with `dry_run` say what it would make of the object; Refused when the API server refuses
+        it, None when the cluster does not serve its kind."""
+        path = self.object_path(doc, namespace)
+        if path is None:
+            return None
+        http = self.client()._client._client
+        what = f"{'dry-run ' if dry_run else ''}apply {path}"
+        return self._call(what, lambda: self._apply_patch(http, path, doc, manager, dry_run=dry_run))
 
     @staticmethod
-    def _dry_run_apply(http: Any, path: str, doc: Mapping[str, Any]) -> Any:
+    def _apply_patch(
+        http: Any, path: str, doc: Mapping[str, Any], manager: str = "deployer-drift", *, dry_run: bool = True
+    ) -> Any:
         import json as _json
 
+        params = {"fieldManager": manager, "force": "true", **({"dryRun": "All"} if dry_run else {})}
         applied = http.patch(
             path,
-            params={"fieldManager": "deployer-drift", "force": "true", "dryRun": "All"},
+            params=params,
             content=_json.dumps(doc),
             headers={"Content-Type": "application/apply-patch+yaml"},
         )

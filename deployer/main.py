@@ -257,6 +257,14 @@ def _tooling_verbs(sub: Any) -> None:
     )
 
 
+def _no_ignore_flag(p: Any) -> None:
+    p.add_argument(
+        "--no-ignore",
+        action="store_true",
+        help="apply no `ignore:` rule: every difference is shown (and planned)",
+    )
+
+
 def _cluster_verbs(sub: Any) -> None:
     p = sub.add_parser("diff", help=VERBS["diff"], description=VERBS["diff"])
     _common(p, env=True, env_required=True, selector=True, helm=True)
@@ -275,6 +283,7 @@ def _cluster_verbs(sub: Any) -> None:
         help="compare with the spec as of GIT_REF instead of the cluster (no cluster access)",
     )
     p.add_argument("--show-secrets", action="store_true", help="do not mask values marked sensitive")
+    _no_ignore_flag(p)
     p.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, metavar="N")
     p.add_argument(
         "--kube-version", default=None, help="Kubernetes version for rendering (default: the cluster's)"
@@ -286,6 +295,7 @@ def _cluster_verbs(sub: Any) -> None:
         _common(p, env=True, env_required=True, selector=True, helm=True)
         _kube_flags(p)
         p.add_argument("--yes", "-y", action="store_true", help="confirm changes to a protected environment")
+        _no_ignore_flag(p)
         p.add_argument("--concurrency", type=int, default=4, metavar="N", help="releases changed at once")
         p.add_argument(
             "--rollback-on-failure",

@@ -10,6 +10,7 @@ Normalization rules (docs/diff.md lists them for users):
    `<redacted: N bytes>`, plus `, changed` on the new side when its value differs.
 5. Only for a release Flux owns (`flux_owner`): the two labels helm-controller's post-renderer adds
    to every object's `metadata.labels` (FLUX_LABELS) are ignored; an emptied `labels` goes too.
+6. Fields that `ignore:` rules name (deployer/ignore.py), in an object present on both sides.
 Nothing else is ignored.
 """
 
@@ -19,11 +20,13 @@ import base64
 import binascii
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from deployer.ignore import Rule, strip
 
 SECRET_FIELDS = ("data", "stringData")
 HOOK_ANNOTATION = "helm.sh/hook"
@@ -207,25 +210,42 @@ class ResourceChange:
     diff: str  # unified diff of normalized YAML, secrets redacted
 
 
+# What `ignore:` rules left out of a diff: (object, JSON pointer) per ignored difference.
+Ignored = list[tuple[ResourceKey, str]]
+
+
 def diff_manifests(
-    before: str, after: str, namespace: str = "", *, ignore_labels: tuple[str, ...] = ()
+    before: str,
+    after: str,
+    namespace: str = "",
+    *,
+    ignore_labels: tuple[str, ...] = (),
+    rules: Sequence[Rule] = (),
+    ignored: Ignored | None = None,
 ) -> list[ResourceChange]:
     """Every resource added, removed or changed between two manifests, sorted by key; labels named
-    in `ignore_labels` are left out of both sides (rule 5)."""
+    in `ignore_labels` are left out of both sides (rule 5), and so are the fields `rules` name in
+    an object present on both sides (each difference they hid appended to `ignored`)."""
     if before == after:  # the common case of an unchanged release: nothing to parse
         return []
     old, new = parse_manifest(before, namespace), parse_manifest(after, namespace)
     if ignore_labels:
         old = {k: without_labels(v, ignore_labels) for k, v in old.items()}
         new = {k: without_labels(v, ignore_labels) for k, v in new.items()}
-    return _changes(old, new)
+    return _changes(old, new, rules, ignored)
 
 
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)
 
 
 def diff_hooks(
-    before: str, after: str, namespace: str = "", *, ignore_labels: tuple[str, ...] = ()
+    before: str,
+    after: str,
+    namespace: str = "",
+    *,
+    ignore_labels: tuple[str, ...] = (),
+    rules: Sequence[Rule] = (),
+    ignored: Ignored | None = None,
 ) -> list[ResourceChange]:
     """diff_manifests for hooks, where a hook the chart names anew on every render (podinfo's test
     pods: `-test-{{ randAlphaNum 5 | lower }}`) is not a change: a hook present on one side only is
@@ -241,7 +261,7 @@ def diff_hooks(
             "metadata": _unnamed(new[born][1]),
         }:
             del old[gone], new[born]
-    return _changes({k: d for k, (_, d) in old.items()}, {k: d for k, (_, d) in new.items()})
+    return _changes({k: d for k, (_, d) in old.items()}, {k: d for k, (_, d) in new.items()}, rules, ignored)
 
 
 def _sourced(
@@ -285,13 +305,22 @@ def _unnamed(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _changes(
-    old: Mapping[ResourceKey, dict[str, Any]], new: Mapping[ResourceKey, dict[str, Any]]
+    old: Mapping[ResourceKey, dict[str, Any]],
+    new: Mapping[ResourceKey, dict[str, Any]],
+    rules: Sequence[Rule] = (),
+    ignored: Ignored | None = None,
 ) -> list[ResourceChange]:
     changes: list[ResourceChange] = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if a == b:
             continue
+        if rules and a is not None and b is not None:  # never an added or removed object
+            a, b, hidden = strip(rules, key, a, b)
+            if ignored is not None:
+                ignored.extend((key, p) for p in hidden)
+            if a == b:
+                continue
         if is_secret(key):
             a_doc = redact_secret(a) if a is not None else None
             b_doc = redact_secret(b, a) if b is not None else None

@@ -6,9 +6,9 @@ typo never silently does nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -29,6 +29,30 @@ class Repository(_Model):
     password_env: str | None = Field(
         None,
         description="Environment variable holding the password. Default DEPLOYER_REPO_<NAME>_PASSWORD.",
+    )
+
+
+def _parses(text: str) -> str:
+    from deployer.ignore import parse_path
+
+    parse_path(text)
+    return text
+
+
+FieldPath = Annotated[str, AfterValidator(_parses)]
+
+
+class IgnoreRule(_Model):
+    """Fields of named objects left out of every diff (declared noise; docs/diff.md)."""
+
+    kind: str = Field("*", description="Object kind; `*` and `?` wildcards.")
+    name: str = Field("*", description="Object name; `*` and `?` wildcards.")
+    namespace: str = Field("*", description="Object namespace (empty for cluster-scoped); wildcards.")
+    group: str | None = Field(None, description='API group ("" is the core group); default any.')
+    fields: list[FieldPath] = Field(
+        min_length=1,
+        description="JSON pointers (/spec/replicas) or dotted paths (spec.replicas, "
+        'metadata.annotations["a.b/c"], webhooks[*].clientConfig.caBundle).',
     )
 
 
@@ -76,6 +100,15 @@ class ReleaseSettings(_Model):
         description="Version ranges also match pre-releases (1.3.0-rc.1), as helm's --devel; "
         "`deployer lock` resolves them.",
     )
+    ignore: list[IgnoreRule] | None = Field(
+        None,
+        description="Object fields left out of the diff (drift and resources); added to the defaults' rules.",
+    )
+    crds: Literal["create", "createReplace", "skip"] | None = Field(
+        None,
+        description="CRDs in the chart's crds/: create (helm's default: installed once, never upgraded), "
+        "createReplace (also applied server-side before each upgrade), skip (never installed).",
+    )
 
 
 class Defaults(ReleaseSettings):
@@ -121,6 +154,9 @@ class ReleaseOverride(_Model):
     version: str | None = Field(None, description="Chart version or range in this environment.")
     installed: bool | None = None
     chart: str | None = None
+    ignore: list[IgnoreRule] | None = Field(
+        None, description="Object fields left out of this release's diff in this environment (added)."
+    )
 
 
 class Environment(_Model):
@@ -143,6 +179,9 @@ class Environment(_Model):
         None,
         description="Variables for values (over defaults.vars), referenced as !var NAME or "
         '!var "text ${NAME}"; {value: ..., sensitive: true} masks one everywhere.',
+    )
+    ignore: list[IgnoreRule] | None = Field(
+        None, description="Object fields left out of every release's diff in this environment (added)."
     )
 
 

@@ -3,7 +3,9 @@
 Like is compared with like: the desired manifest (hooks taken out of `helm template` output) with
 the stored manifest, the desired hooks (tests included) with the stored hooks, the chart's name and
 version from Chart.yaml with the stored chart metadata. CRDs in `crds/` are never part of either
-(helm installs them once and never upgrades them): a changed CRD file is a note, not a change.
+(helm installs them once and never upgrades them): under `crds: create` a changed CRD file is a
+note, not a change; under `crds: createReplace` the planner compares them with the live CRDs
+(deployer/crds.py).
 
 Actions: install (not in the cluster, or replacing a release whose only revision failed), upgrade
 (chart, values, manifest or hooks differ, or the latest revision failed), noop, uninstall
@@ -19,8 +21,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from deployer.crds import CrdChange
 from deployer.graph import batches
-from deployer.manifests import FLUX_LABELS, ResourceChange, diff_hooks, diff_manifests
+from deployer.ignore import IgnoredChange
+from deployer.manifests import FLUX_LABELS, Ignored, ResourceChange, diff_hooks, diff_manifests
 from deployer.merge import Origin, ValuePath, leaves
 from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
@@ -56,6 +60,7 @@ class DesiredState:
     chart_name: str = ""  # Chart.yaml's name ("" for a release that is not rendered)
     crds: Mapping[str, str] = field(default_factory=dict)  # crds/ files -> sha256
     uses_lookup: bool = False
+    crd_text: Mapping[str, str] = field(default_factory=dict)  # crds/ files' YAML, for createReplace
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class ReleasePlan:
     notes: tuple[str, ...] = ()  # facts that change nothing by themselves (CRD files, ...)
     replace: bool = False  # install after uninstalling a release whose only revision failed
     flux_owner: str | None = None  # the HelmRelease (namespace/name) that manages the deployed release
+    ignored: tuple[IgnoredChange, ...] = ()  # differences `ignore:` rules left out (never shown above)
+    crds: tuple[CrdChange, ...] = ()  # crds: createReplace: the CRDs apply creates or changes first
     # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
@@ -106,6 +113,10 @@ class Plan:
         for r in self.releases:
             out[r.action] += 1
         return out
+
+    @property
+    def ignored(self) -> int:
+        return sum(len(r.ignored) for r in self.releases)
 
     def release(self, key: str) -> ReleasePlan | None:
         return next((r for r in self.releases if r.key == key), None)
@@ -226,10 +237,13 @@ def _plan_release(
         reasons.append(f"{len(values)} value(s) changed")
     # Flux-owned: helm-controller's origin labels are on every object it deployed (docs/diff.md).
     ignore = FLUX_LABELS if observed.flux_owner else ()
-    resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace, ignore_labels=ignore)
+    hidden: Ignored = []
+    hidden_hooks: Ignored = []
+    options: dict[str, Any] = {"ignore_labels": ignore, "rules": rel.ignore}
+    resources = diff_manifests(observed.manifest, desired.manifest, rel.namespace, **options, ignored=hidden)
     if resources:
         reasons.append(f"{len(resources)} resource(s) changed")
-    hooks = diff_hooks(observed.hooks, desired.hooks, rel.namespace, ignore_labels=ignore)
+    hooks = diff_hooks(observed.hooks, desired.hooks, rel.namespace, **options, ignored=hidden_hooks)
     if hooks:
         reasons.append(f"{len(hooks)} hook(s) changed")
     return replace(
@@ -239,8 +253,10 @@ def _plan_release(
         resources=tuple(resources),
         values=tuple(values),
         hooks=tuple(hooks),
-        notes=crd_notes(desired.crds, observed.crds) + flux_note(observed),
+        notes=(crd_notes(desired.crds, observed.crds) if rel.crds == "create" else ()) + flux_note(observed),
         flux_owner=observed.flux_owner,
+        ignored=tuple(IgnoredChange("resources", k, p) for k, p in hidden)
+        + tuple(IgnoredChange("hooks", k, p) for k, p in hidden_hooks),
     )
 
 
@@ -256,7 +272,7 @@ def _install(
 ) -> ReleasePlan:
     rel = desired.release
     notes: tuple[str, ...] = ()
-    if desired.crds:
+    if desired.crds and rel.crds == "create":
         notes = (
             f"installs {len(desired.crds)} CRD(s) from crds/ before anything else "
             "(helm never upgrades or deletes them afterwards)",
@@ -278,11 +294,14 @@ def crd_notes(desired: Mapping[str, str], installed: Mapping[str, str]) -> tuple
     notes = []
     for path in sorted(desired):
         if path not in installed:
-            notes.append(f"{path} is new: helm does not install CRDs on upgrade; apply it with kubectl")
+            notes.append(
+                f"{path} is new: helm does not install CRDs on upgrade; set `crds: createReplace` on the "
+                "release to have deployer apply it"
+            )
         elif desired[path] != installed[path]:
             notes.append(
-                f"{path} changed since the release was installed: helm never upgrades CRDs; "
-                f"apply it with `kubectl apply -f {path}` (from the chart)"
+                f"{path} changed since the release was installed: helm never upgrades CRDs; set "
+                "`crds: createReplace` on the release to have deployer apply it before the upgrade"
             )
     return tuple(notes)
 
@@ -342,11 +361,20 @@ def apply_order(releases: Sequence[ReleasePlan]) -> tuple[tuple[str, ...], ...]:
     return tuple(order)
 
 
-def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Plan:
+def with_drift(
+    plan: Plan,
+    drift: Mapping[str, Sequence[ResourceChange]],
+    ignored: Mapping[str, Ignored] | None = None,
+) -> Plan:
     """The plan with live drift attached; a release that only drifted becomes an upgrade (helm's
-    upgrade puts the drifted fields back)."""
+    upgrade puts the drifted fields back). `ignored`: the drift `ignore:` rules left out, per
+    release (counted, never an upgrade)."""
     out = []
     for planned in plan.releases:
+        hidden = (ignored or {}).get(planned.key, ())
+        if hidden:
+            more = tuple(IgnoredChange("drift", k, p) for k, p in hidden)
+            planned = replace(planned, ignored=(*planned.ignored, *more))  # noqa: PLW2901
         changes = planned.redactor.changes(drift.get(planned.key, ()))
         # An object the server refuses as deployed is a note (shown even when nothing changes): an
         # upgrade to the same manifest would not help.
@@ -360,5 +388,28 @@ def with_drift(plan: Plan, drift: Mapping[str, Sequence[ResourceChange]]) -> Pla
         reasons = (*rel.reasons, reason) if rel.action == UPGRADE else (reason,)
         action = UPGRADE if rel.action == NOOP else rel.action
         out.append(replace(rel, action=action, reasons=reasons, drift=found))
+    releases = tuple(out)
+    return replace(plan, releases=releases, order=apply_order(releases))
+
+
+def with_crds(plan: Plan, changes: Mapping[str, Sequence[CrdChange]]) -> Plan:
+    """The plan with each release's CRD changes (`crds: createReplace`) attached: a release whose
+    only change is a CRD becomes an upgrade (apply applies its CRDs first); a refused CRD change
+    blocks the release, so nothing of it is applied."""
+    out = []
+    for rel in plan.releases:
+        found = tuple(changes.get(rel.key, ()))
+        if not found or rel.action not in (INSTALL, UPGRADE, NOOP):
+            out.append(rel)
+            continue
+        refused = [line for c in found if c.change == "refused" for line in c.summary]
+        if refused:
+            out.append(replace(rel, action=BLOCKED, reasons=tuple(refused), crds=found))
+            continue
+        reason = f"{len(found)} CRD(s) to apply (crds: createReplace)"
+        reasons = (*rel.reasons, reason) if rel.action != NOOP else (reason,)
+        out.append(
+            replace(rel, action=UPGRADE if rel.action == NOOP else rel.action, reasons=reasons, crds=found)
+        )
     releases = tuple(out)
     return replace(plan, releases=releases, order=apply_order(releases))

@@ -17,7 +17,7 @@ from deployer.charts import ChartStore
 from deployer.desired import resolve, select
 from deployer.helm import Helm
 from deployer.kube import Cluster
-from deployer.manifests import parse_manifest
+from deployer.manifests import Ignored, ResourceChange, parse_manifest
 from deployer.merge import Layer, merge_layers
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, ObservedRelease, Status, current_releases
 from deployer.plan import (
@@ -29,6 +29,7 @@ from deployer.plan import (
     Plan,
     make_plan,
     plan_release,
+    with_crds,
     with_drift,
 )
 from deployer.project import DesiredRelease, Project
@@ -47,6 +48,7 @@ class PlanOptions:
     kube_version: str | None = None  # override the cluster's (or, offline, the environment's)
     show_secrets: bool = False
     everything: bool = False  # sync: upgrade every installed release, changed or not
+    no_ignore: bool = False  # --no-ignore: `ignore:` rules are not applied
     render_cache: Path | None = None
 
 
@@ -61,7 +63,10 @@ class EnvironmentPlan:
 def desired_releases(project: Project, options: PlanOptions) -> tuple[list[DesiredRelease], list[str]]:
     """The selected releases of the environment, and every release key in the spec."""
     everything = resolve(project, options.environment, options.extra_layers)
-    return select(everything, options.selectors), [r.key for r in everything]
+    chosen = select(everything, options.selectors)
+    if options.no_ignore:  # --no-ignore: every difference shown
+        chosen = [replace(r, ignore=()) for r in chosen]
+    return chosen, [r.key for r in everything]
 
 
 def upgraded_by_helm(observed: ObservedRelease | None) -> bool:
@@ -125,6 +130,7 @@ def render_states(  # noqa: PLR0917
                 chart_version=item.chart_version if item else "",
                 chart_name=item.chart_name if item else "",
                 crds=item.contents.crds if item else {},
+                crd_text=item.contents.crd_text if item and rel.crds == "createReplace" else {},
                 uses_lookup=item.contents.uses_lookup if item else False,
             )
         )
@@ -218,6 +224,14 @@ def plan_against_cluster(  # noqa: PLR0917
         everything=options.everything,
         project=project.name,
     )
+    replacing = {s.release.key: s.crd_text for s in states if s.crd_text and s.release.installed}
+    if replacing:
+        from deployer.crds import plan_crds
+
+        plan = with_crds(plan, {k: plan_crds(cluster, texts) for k, texts in sorted(replacing.items())})
+        log(
+            f"compared the crds/ CRDs of {len(replacing)} release(s) (crds: createReplace) with the live ones"
+        )
     if not project.spec.project and any(r.action == PRUNE for r in plan.releases):
         note = (
             f"releases to prune are those labelled deployer-project={project.name}, a name taken from "
@@ -274,7 +288,7 @@ def plan_against_base(  # noqa: PLR0917
             f"{', '.join(lookups)} use(s) lookup: values looked up in the cluster are unknown offline, "
             "so their diff may show changes a cluster diff would not"
         )
-    return make_plan(
+    plan = make_plan(
         options.environment,
         head,
         observed,
@@ -284,6 +298,30 @@ def plan_against_base(  # noqa: PLR0917
         notes=notes,
         project=project.name,
     )
+    return _offline_crd_notes(plan, head, observed, base_ref)
+
+
+def _offline_crd_notes(
+    plan: Plan, head: Sequence[DesiredState], observed: Mapping[str, ObservedRelease], base_ref: str
+) -> Plan:
+    """Offline, a `crds: createReplace` release has no live CRDs to compare with: its crds/ files
+    that changed since the base are a note (the plan against the cluster summarises them)."""
+    notes = {}
+    for s in head:
+        old = observed.get(s.release.key)
+        if s.release.crds != "createReplace" or old is None:
+            continue
+        changed = sorted(p for p in s.crds if old.crds.get(p) != s.crds[p])
+        if changed:
+            notes[s.release.key] = (
+                f"{', '.join(changed)} changed since {base_ref}: apply applies the chart's CRDs "
+                "server-side before the upgrade (crds: createReplace); `deployer diff` against the "
+                "cluster summarises the change",
+            )
+    if not notes:
+        return plan
+    releases = tuple(replace(r, notes=(*r.notes, *notes.get(r.key, ()))) for r in plan.releases)
+    return replace(plan, releases=releases)
 
 
 def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: int) -> Plan:
@@ -295,14 +333,20 @@ def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: 
     from deployer.ownership import conflicts
     from deployer.preflight import refused_changes
 
-    drift = {}
+    drift: dict[str, list[ResourceChange]] = {}
+    ignored: dict[str, Ignored] = {}
+    states = {s.release.key: s for s in planned.states}
     for rel in planned.plan.releases:
         observed = planned.observed.get(rel.key)
         if observed is not None and rel.action in (NOOP, UPGRADE):
-            drift[rel.key] = live_drift(cluster, observed.manifest, observed.namespace, observed.revision)
+            state = states.get(rel.key)
+            rules = state.release.ignore if state is not None else ()
+            ignored[rel.key] = []
+            drift[rel.key] = live_drift(
+                cluster, observed.manifest, observed.namespace, observed.revision, rules, ignored[rel.key]
+            )
     log(f"compared live objects of {len(drift)} release(s) through server-side apply dry runs")
-    drifted = with_drift(planned.plan, drift)
-    states = {s.release.key: s for s in planned.states}
+    drifted = with_drift(planned.plan, drift, ignored)
     out, checked, tried = [], 0, 0
     for rel in drifted.releases:
         state = states.get(rel.key)

@@ -59,6 +59,8 @@ class DesiredRelease:
     layers: tuple[Layer, ...]
     mark: Mark
     flags: ReleaseFlags = field(default_factory=ReleaseFlags)
+    ignore: tuple[Any, ...] = ()  # deployer.ignore.Rule: defaults, release, environment, override
+    crds: str = "create"  # create | createReplace | skip
 
     @property
     def key(self) -> str:

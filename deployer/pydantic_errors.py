@@ -94,6 +94,7 @@ _EXPECTED = {
     "list_type": "a list",
     "string_type": "a string",
     "model_type": "a mapping (key: value)",
+    "literal_error": "one of {expected}",
 }
 
 
@@ -112,6 +113,9 @@ def _one(err: Any, path: PathKey, doc: Document, root: type[BaseModel]) -> SpecE
         return SpecError(
             f"{where} is missing required key '{key}'", mark=doc.mark(path), hint=f"add '{key}: ...'"
         )
+    if kind == "value_error":  # a validator's own message (deployer.model), which says how to fix it
+        reason = str((err.get("ctx") or {}).get("error") or err["msg"])
+        return SpecError(f"{where}: {reason}", mark=doc.mark(path), hint="")
     expected = _EXPECTED.get(kind, err["msg"]).format(**(err.get("ctx") or {}))
     named = bool(path) and isinstance(path[-1], str) and not where.endswith(str(path[-1]))
     key = f" '{path[-1]}'" if named else ""

@@ -165,6 +165,8 @@ async def render_all(
                 if is_upgrade:
                     args.append("--is-upgrade")
                 args += template_args(release.flags)
+                if release.crds == "skip":  # as install/upgrade get it (helm template prints no CRDs)
+                    args.append("--skip-crds")
                 if live:
                     assert cluster_flags is not None
                     args += ["--dry-run=server", *cluster_flags]

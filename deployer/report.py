@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from deployer.manifests import ResourceChange
 from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, Plan, ReleasePlan
 
-JSON_SCHEMA_VERSION = 1
+JSON_SCHEMA_VERSION = 2  # 2: `ignored` (declared noise), `crds` (CRD changes)
 MARKDOWN_LIMIT = 65_000  # GitHub refuses a comment over 65,536 characters
 CUT = "✂️"
 CLIP = 300  # characters kept of one release's reasons, chart or note in a shortened comment
@@ -54,7 +54,17 @@ def summary(plan: Plan) -> str:
     return (
         f"Plan: {c[INSTALL]} to install, {c[UPGRADE]} to upgrade, {c[UNINSTALL]} to uninstall, "
         f"{c[PRUNE]} to prune, {c[BLOCKED]} blocked, {c[NOOP]} unchanged."
-    )
+    ) + (f" {ignored_text(plan.ignored)}." if plan.ignored else "")
+
+
+def ignored_text(count: int) -> str:
+    return f"{count} ignored change(s) (--no-ignore shows them)"
+
+
+def _ignored_list(r: ReleasePlan, limit: int = 5) -> str:
+    shown = [f"{i.key} {i.path}" + (f" ({i.where})" if i.where != "resources" else "") for i in r.ignored]
+    more = f", and {len(shown) - limit} more" if len(shown) > limit else ""
+    return f"{len(shown)} ignored change(s): {', '.join(shown[:limit])}{more}"
 
 
 def order_text(plan: Plan) -> str:
@@ -65,7 +75,9 @@ def text_lines(plan: Plan) -> list[Line]:
     if not plan.has_changes:
         return [
             (f"No changes: {len(plan.releases)} release(s) in {plan.environment} are up to date.", "green"),
+            *((f"Ignored: {r.key}: {_ignored_list(r)}", "dim") for r in plan.releases if r.ignored),
             *((f"Note: {r.key}: {note}", "yellow") for r in plan.releases for note in r.notes),
+            *([(f"{ignored_text(plan.ignored)}.", "dim")] if plan.ignored else []),
         ]
     lines: list[Line] = []
     for r in plan.releases:
@@ -98,13 +110,30 @@ def text_lines(plan: Plan) -> list[Line]:
         lines += _changes_lines(
             "hooks (run by helm, not kept as release resources)", r.hooks, detailed=r.action == UPGRADE
         )
+        lines += [(t, "bold" if t.startswith("    CRDs") else "") for t in crd_lines(r)]
         lines += [(f"    note: {note}", "yellow") for note in r.notes]
+        if r.ignored:
+            lines.append((f"    {_ignored_list(r)}", "dim"))
     lines.append(("", ""))
     if plan.order:
         lines.append((f"Apply order: {order_text(plan)}", ""))
     for note in plan.notes:
         lines.append((f"Note: {note}", "yellow"))
     lines.append((summary(plan), "bold"))
+    return lines
+
+
+CRD_MARK = {"added": "+", "changed": "~", "refused": "!"}
+
+
+def crd_lines(r: ReleasePlan) -> list[str]:
+    """A release's CRD changes (crds: createReplace), summarised: one line per change."""
+    if not r.crds:
+        return []
+    lines = ["    CRDs (crds: createReplace; applied server-side before the release):"]
+    for c in r.crds:
+        lines.append(f"      {CRD_MARK[c.change]} CustomResourceDefinition {c.name}")
+        lines += [f"          {line}" for line in c.summary]
     return lines
 
 
@@ -153,6 +182,7 @@ def to_json(plan: Plan) -> str:
         "summary": plan.counts(),
         "order": [list(b) for b in plan.order],
         "notes": list(plan.notes),
+        "ignored": plan.ignored,
         "releases": [
             {
                 "key": r.key,
@@ -176,10 +206,22 @@ def to_json(plan: Plan) -> str:
                     for v in r.values
                 ],
                 "resources": [_resource_json(x) for x in r.resources],
+                "crds": [{"name": c.name, "change": c.change, "summary": list(c.summary)} for c in r.crds],
                 "hooks": [_resource_json(x) for x in r.hooks],
                 "drift": [_resource_json(x) for x in r.drift],
                 "releaseNotes": list(r.notes),
                 "replace": r.replace,
+                "ignored": [
+                    {
+                        "where": i.where,
+                        "group": i.key.group,
+                        "kind": i.key.kind,
+                        "namespace": i.key.namespace,
+                        "name": i.key.name,
+                        "path": i.path,
+                    }
+                    for i in r.ignored
+                ],
             }
             for r in plan.releases
         ],
@@ -218,6 +260,7 @@ class _Section(NamedTuple):
     resources: str
     hooks: str
     notes: tuple[str, ...]  # the release's notes (CRD files, ...)
+    crds: str = ""  # CRD changes (crds: createReplace), summarised
 
     @classmethod
     def of(cls, r: ReleasePlan) -> _Section:
@@ -242,6 +285,7 @@ class _Section(NamedTuple):
             resources=_changes_text(r, r.resources),
             hooks=_changes_text(r, r.hooks),
             notes=r.notes,
+            crds="".join(f"{line[6:]}\n" for line in crd_lines(r)[1:]),
         )
 
     def render(self, cap: int | None) -> str:
@@ -258,6 +302,9 @@ class _Section(NamedTuple):
             if body:
                 parts.append(f"**{title}**\n\n")
                 parts.append(_capped_diff(body, cap, "Diff"))
+        if self.crds:
+            parts.append("**CRDs** (applied server-side before the release: `crds: createReplace`)\n\n")
+            parts.append(_capped_diff(self.crds, cap, "CRD summary"))
         for note in self.notes:
             parts.append(f"\n> **Note:** {note if cap is None else _clip(note, CLIP)}\n")
         parts.append("\n</details>\n")
@@ -360,9 +407,12 @@ def _head(plan: Plan, budget: int | None) -> str:
         found = [f"\n> **Note:** `{r.key}`: {note}\n" for r in plan.releases for note in r.notes]
         kept = len(found) if budget is None else _fitting(found, budget)
         more = f"\n> {CUT} {len(found) - kept} more note(s) not shown.\n" if kept < len(found) else ""
+        ignored = (
+            f" {ignored_text(plan.ignored).replace('--no-ignore', '`--no-ignore`')}." if plan.ignored else ""
+        )
         return (
             title
-            + f"No changes: {len(plan.releases)} release(s) are up to date.\n"
+            + f"No changes: {len(plan.releases)} release(s) are up to date.{ignored}\n"
             + "".join(found[:kept])
             + more
         )
@@ -381,7 +431,7 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         r
         for r in plan.releases
         if r.action != NOOP
-        and (r.values or r.resources or r.hooks or r.drift or r.notes or r.action == BLOCKED)
+        and (r.values or r.resources or r.hooks or r.drift or r.notes or r.crds or r.action == BLOCKED)
     ]
     sections = [_Section.of(r) for r in changed]
     whole = [s.render(None) for s in sections]

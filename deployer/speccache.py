@@ -212,6 +212,8 @@ def _value(description: Mapping[str, Any], kind: Any, value: Any) -> Any:
         return _NO if any(i is _NO for i in mapping.values()) else mapping
     if tag == "any":
         return value
+    if tag == "literal":
+        return value if type(value) is str and value in kind[1] else _NO
     exact = {"str": str, "int": int, "bool": bool}[tag]
     return value if type(value) is exact else _NO
 
@@ -275,6 +277,9 @@ def _type(annotation: Any, model: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         model(annotation)
         return ["model", annotation.__name__]
+    if origin is typing.Literal:
+        values = typing.get_args(annotation)
+        return ["literal", list(values)] if all(type(v) is str for v in values) else None
     if origin in (typing.Union, types.UnionType):
         options = [_type(a, model) for a in typing.get_args(annotation)]
         return None if any(o is None for o in options) else ["union", options]

@@ -127,3 +127,27 @@ def test_offline_the_plan_names_the_releases_whose_chart_uses_lookup(
         "shop/keeper use(s) lookup: values looked up in the cluster are unknown offline, "
         "so their diff may show changes a cluster diff would not",
     ]
+
+
+def test_offline_a_create_replace_release_names_its_changed_crd_files(
+    repo: Path, helm: Path, cache: Path
+) -> None:
+    spec = repo / "deployer.yaml"
+    spec.write_text(
+        spec.read_text().replace("  namespace: shop\n", "  namespace: shop\n  crds: createReplace\n", 1)
+    )
+    git(repo, "commit", "-qam", "createReplace")
+    crds = repo / "charts" / "platform-config" / "crds"
+    crds.mkdir()
+    (crds / "widgets.yaml").write_text(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a CRD")
+    result = run(["diff", "-e", "prod", "--base", "HEAD~1"], repo, {**OFFLINE, "DEPLOYER_HELM": str(helm)})
+    assert result.code == 0, result.err
+    assert (
+        "Note: shop/platform-config: crds/widgets.yaml changed since HEAD~1: apply applies the chart's CRDs "
+        "server-side before the upgrade (crds: createReplace); `deployer diff` against the cluster "
+        "summarises the change\n"
+    ) in result.out

@@ -129,9 +129,10 @@ def test_a_changed_crd_file_is_a_note_not_a_change() -> None:
     [rel] = plan.releases
     assert rel.action == NOOP
     assert rel.notes == (
-        "crds/gadgets.yaml is new: helm does not install CRDs on upgrade; apply it with kubectl",
-        "crds/widgets.yaml changed since the release was installed: helm never upgrades CRDs; "
-        "apply it with `kubectl apply -f crds/widgets.yaml` (from the chart)",
+        "crds/gadgets.yaml is new: helm does not install CRDs on upgrade; set `crds: createReplace` on "
+        "the release to have deployer apply it",
+        "crds/widgets.yaml changed since the release was installed: helm never upgrades CRDs; set "
+        "`crds: createReplace` on the release to have deployer apply it before the upgrade",
     )
     assert not plan.has_changes
     assert text(plan).splitlines()[1] == f"Note: shop/api: {rel.notes[0]}"

@@ -49,6 +49,7 @@ defaults:
   namespace: shop
   timeout: {timeout}
   historyMax: 3
+  crds: createReplace
   vars: {{domain: example.com}}
 environments:
   dev: {{}}

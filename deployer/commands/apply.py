@@ -68,6 +68,8 @@ def apply(args: argparse.Namespace) -> int:
             emit_plan(plan, "text")
         confirm(session.env.protected, args, "the plan above")
         rollback = args.rollback_on_failure if args.rollback_on_failure is not None else session.env.protected
+        from deployer.crds import applier as crd_applier
+
         executor = Executor(
             helm=session.helm,
             charts=charts,
@@ -80,6 +82,7 @@ def apply(args: argparse.Namespace) -> int:
             on_event=_printer(session.log),
             stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
             openapi_check=not session.cluster.validates_fields(),
+            apply_crds=crd_applier(session.cluster, charts, session.log),
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}

@@ -55,6 +55,7 @@ def plan_options(args: argparse.Namespace) -> Any:
         kube_version=args.kube_version,
         show_secrets=getattr(args, "show_secrets", False),
         everything=args.verb == "sync",
+        no_ignore=getattr(args, "no_ignore", False),
         render_cache=cache_dir(os.environ) / "renders",
     )
 
