@@ -195,6 +195,16 @@ def test_an_exact_version_works_unlocked_and_its_digest_is_recorded_by_lock(
     check = deployer(helm, proj, "lock", "--check")
     assert check.code == 1
     assert "stale: default/greeter (dev): the spec asks for 1.1.0, locked: 1.0.0" in check.out
+    assert deployer(helm, proj, "lock").code == 0
+
+    spec_file = proj / "deployer.yaml"
+    spec_file.write_text(spec_file.read_text().replace(", prod: {}", ""))  # prod leaves the spec
+    check = deployer(helm, proj, "lock", "--check")
+    assert check.code == 1
+    assert "stale: default/greeter (prod): locked, but no longer a repository release" in check.out
+    assert deployer(helm, proj, "lock").code == 0
+    [entry] = yaml.safe_load((proj / "deployer.lock.yaml").read_text())["releases"]["default/greeter"]
+    assert entry["environments"] == ["dev"]
 
 
 def test_a_range_nothing_matches_is_an_error_at_its_line_and_writes_nothing(
