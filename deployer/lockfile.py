@@ -115,7 +115,10 @@ def _read_fast(text: str) -> dict[str, Any] | None:
             if key == "releases" and value is None:
                 data[key] = releases = {}
         elif indent == 2 and not dash and raw is None and releases is not None and key.startswith('"'):
-            name = json.loads(key)
+            try:
+                name = json.loads(key)
+            except ValueError:
+                return None
             if name in releases:
                 return None
             entries = releases[name] = []
@@ -196,26 +199,41 @@ def _bad(doc: Document | None, at: tuple[str | int, ...], message: str, *, key: 
     )
 
 
+_SURROGATES = re.compile(r"\\ud([89ab][0-9a-f]{2})\\ud([c-f][0-9a-f]{2})")
+
+
+def _quote(text: str) -> str:
+    """A double-quoted scalar that YAML and JSON read alike; beyond the BMP, where JSON writes a
+    surrogate pair that PyYAML would keep as two characters, YAML's \\U escape (then only the
+    YAML reader reads the file)."""
+
+    def astral(m: re.Match[str]) -> str:
+        code = 0x10000 + ((int("d" + m[1], 16) - 0xD800) << 10) + (int("d" + m[2], 16) - 0xDC00)
+        return f"\\U{code:08x}"
+
+    return _SURROGATES.sub(astral, json.dumps(text))
+
+
 def render(lock: LockFile) -> str:
     """The lock file's text: sorted, one line per field, every string quoted (a version `1.10` must
     never read back as a number)."""
     keys = sorted(k for k, entries in lock.releases.items() if entries)
     lines = [_HEADER.rstrip("\n"), f"lockVersion: {LOCK_VERSION}", "releases:" if keys else "releases: {}"]
     for key in keys:
-        lines.append(f"  {json.dumps(key)}:")
+        lines.append(f"  {_quote(key)}:")
         for e in sorted(lock.releases[key], key=lambda e: e.environments):
-            lines.append(f"    - environments: [{', '.join(json.dumps(n) for n in e.environments)}]")
-            lines.append(f"      chart: {json.dumps(e.chart)}")
+            lines.append(f"    - environments: [{', '.join(_quote(n) for n in e.environments)}]")
+            lines.append(f"      chart: {_quote(e.chart)}")
             if e.repository is not None:
-                lines.append(f"      repository: {json.dumps(e.repository)}")
+                lines.append(f"      repository: {_quote(e.repository)}")
             if e.range is not None:
-                lines.append(f"      range: {json.dumps(e.range)}")
+                lines.append(f"      range: {_quote(e.range)}")
             if e.devel:
                 lines.append("      devel: true")
-            lines.append(f"      version: {json.dumps(e.version)}")
-            lines.append(f"      digest: {json.dumps(e.digest)}")
+            lines.append(f"      version: {_quote(e.version)}")
+            lines.append(f"      digest: {_quote(e.digest)}")
             if e.oci_digest is not None:
-                lines.append(f"      ociDigest: {json.dumps(e.oci_digest)}")
+                lines.append(f"      ociDigest: {_quote(e.oci_digest)}")
     return "\n".join(lines) + "\n"
 
 

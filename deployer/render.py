@@ -178,7 +178,10 @@ async def render_all(
             return done(output)
 
         # Every chart first: a locked chart whose digest differs stops the run before any render.
-        await asyncio.gather(*(charts.get(r.chart) for r in releases))
+        fetched = await asyncio.gather(*(charts.get(r.chart) for r in releases), return_exceptions=True)
+        for outcome in fetched:
+            if isinstance(outcome, BaseException):
+                raise outcome
         tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(releases)]
         try:
             return list(await asyncio.gather(*tasks))

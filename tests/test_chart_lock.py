@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from testing.chartrepo import ChartRepo, make_chart, package, published
 from testing.cli import Result, run
 from testing.gitrepo import git
 from testing.registry import Registry, oci_registry
+from testing.tools import tool_dir
 
 pytestmark = [pytest.mark.helm, pytest.mark.registry]
 
@@ -195,6 +197,16 @@ def test_an_exact_version_works_unlocked_and_its_digest_is_recorded_by_lock(
     check = deployer(helm, proj, "lock", "--check")
     assert check.code == 1
     assert "stale: default/greeter (dev): the spec asks for 1.1.0, locked: 1.0.0" in check.out
+    assert deployer(helm, proj, "lock").code == 0
+
+    spec_file = proj / "deployer.yaml"
+    spec_file.write_text(spec_file.read_text().replace(", prod: {}", ""))  # prod leaves the spec
+    check = deployer(helm, proj, "lock", "--check")
+    assert check.code == 1
+    assert "stale: default/greeter (prod): locked, but no longer a repository release" in check.out
+    assert deployer(helm, proj, "lock").code == 0
+    [entry] = yaml.safe_load((proj / "deployer.lock.yaml").read_text())["releases"]["default/greeter"]
+    assert entry["environments"] == ["dev"]
 
 
 def test_a_range_nothing_matches_is_an_error_at_its_line_and_writes_nothing(
@@ -209,6 +221,14 @@ def test_a_range_nothing_matches_is_an_error_at_its_line_and_writes_nothing(
     )
     assert "newest: 1.1.0, 1.0.0" in result.err
     assert not (proj / "deployer.lock.yaml").exists()
+
+
+def crane_digest(image: str) -> str:
+    crane = tool_dir("crane") / "crane"
+    done = subprocess.run(
+        [str(crane), "digest", image, "--insecure"], check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
 
 
 def push(registry: Registry, helm: Path, tmp: Path, version: str, *, extra: str = "") -> Path:
@@ -241,7 +261,7 @@ def test_an_oci_range_is_locked_with_both_digests_moved_by_lock_and_a_repushed_t
             "1.1.0",
         )
         assert entry["digest"] == sha256(first)
-        assert entry["ociDigest"].startswith("sha256:")
+        assert entry["ociDigest"] == crane_digest(f"{registry.host}/charts/hello:1.1.0")
         assert chart_label(deployer(helm, proj, "template", "-e", "prod").out) == "hello-1.1.0"
 
         second = sha256(push(registry, helm, tmp_path, "1.2.0"))

@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deployer.chartlock import merged
 from deployer.errors import SpecError
-from deployer.lockfile import Entry, LockFile, load_lock, render, write
+from deployer.lockfile import Entry, LockFile, _read_fast, load_lock, render, write
 
 
 def entry(envs: tuple[str, ...], version: str, digest: str = "sha256:" + "a" * 64) -> Entry:
@@ -106,3 +109,46 @@ def test_a_spec_of_local_charts_has_nothing_to_lock_and_gets_no_lock_file(tmp_pa
         result = run(argv, tmp_path)
         assert (result.code, result.out) == (0, "no repository or OCI release: nothing to lock\n")
     assert not (tmp_path / "deployer.lock.yaml").exists()
+
+
+_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
+
+
+@given(
+    st.dictionaries(
+        _text,
+        st.lists(
+            st.builds(
+                Entry,
+                st.lists(_text, min_size=1, max_size=3).map(tuple),
+                _text,
+                st.one_of(st.none(), _text),
+                st.one_of(st.none(), _text),
+                st.booleans(),
+                _text,
+                _text.map(lambda t: "sha256:" + t),
+                st.one_of(st.none(), _text),
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+        max_size=3,
+    )
+)
+def test_the_fast_reading_of_a_written_lock_is_what_yaml_reads(releases: dict[str, list[Entry]]) -> None:
+    text = render(LockFile(Path("deployer.lock.yaml"), releases))
+    fast = _read_fast(text)  # None: the text needs the YAML reader (a character beyond the BMP)
+    assert fast is None or fast == yaml.safe_load(text)
+    lock = load_lock_text(text)
+    assert lock == {k: sorted(v, key=lambda e: e.environments) for k, v in releases.items()}
+
+
+def load_lock_text(text: str) -> dict[str, list[Entry]]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "deployer.lock.yaml"
+        path.write_text(text, encoding="utf-8")
+        lock = load_lock(path)
+        assert lock is not None
+        return lock.releases

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from deployer.commands.common import helm_and_charts, progress, project
 
@@ -30,9 +31,12 @@ def lock_(args: argparse.Namespace) -> int:
     log = progress()
     _helm, charts = helm_and_charts(args, proj, log)
     resolved = asyncio.run(resolve_all(proj, wanted, charts, old, pull=not args.check, log=log))
-    new = merged(old, path, resolved, envs)
+    # Without -e, entries of environments the spec no longer has are dropped (and stale for --check).
+    scope = set(envs) if args.environment else set(envs) | _environments(old)
+    new = merged(old, path, resolved, scope)
+    asked = {(r.key, r.environment): r for r in wanted}
     if args.check:
-        problems = stale(old, new, envs, {(r.key, r.environment): r for r in wanted})
+        problems = stale(old, new, scope, asked)
         for line in problems:
             print(f"stale: {line}")
         if problems:
@@ -40,10 +44,16 @@ def lock_(args: argparse.Namespace) -> int:
             return 1
         print(f"{shown} is up to date ({len(wanted)} release version(s) checked)")
         return 0
-    for line in stale(old, new, envs, {(r.key, r.environment): r for r in wanted}):
+    for line in stale(old, new, scope, asked):
         print(f"locking: {line}")
     if write(new):
         print(f"wrote {shown}")
     else:
         print(f"{shown} is up to date")
     return 0
+
+
+def _environments(lock: Any) -> set[str]:
+    return {
+        env for entries in (lock.releases.values() if lock else []) for e in entries for env in e.environments
+    }
