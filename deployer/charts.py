@@ -154,26 +154,49 @@ def chart_metadata(chart: Path) -> dict[str, Any]:
 class ChartContents:
     crds: Mapping[str, str]  # the chart's own crds/ files (helm's file names) -> sha256
     uses_lookup: bool  # a template of the chart or of any subchart calls `lookup`
+    # a template of the chart or of any subchart reads .Capabilities.APIVersions (`.Has "x/v1/Kind"`):
+    # what it renders depends on the API versions the cluster serves
+    uses_api_versions: bool = False
 
 
 # `lookup` as a word that is not a field (`.Values.lookup`): `{{ lookup ...`, `:= lookup ...`,
 # `(lookup ...`. A false positive (a comment, a string) only costs a render against the cluster.
 _LOOKUP = re.compile(rb"(?<![.\w$])lookup\b")
+# .Capabilities.APIVersions (`$.Capabilities.APIVersions.Has`, `.Capabilities.APIVersions.Has`): a
+# false positive (a comment) only adds a release to the offline plan's note.
+_API_VERSIONS = re.compile(rb"\.Capabilities\.APIVersions\b")
+
+
+@dataclass
+class _Uses:
+    lookup: bool = False
+    api_versions: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.lookup and self.api_versions
+
+    def scan(self, text: bytes) -> None:
+        self.lookup = self.lookup or bool(_LOOKUP.search(text))
+        self.api_versions = self.api_versions or bool(_API_VERSIONS.search(text))
 
 
 def chart_contents(chart: Path) -> ChartContents:
-    """The crds/ digests and whether any template uses `lookup`, for a directory or a .tgz."""
+    """The crds/ digests and what the templates use (`lookup`, .Capabilities.APIVersions), for a
+    directory or a .tgz."""
     crds: dict[str, str] = {}
-    lookup = False
+    uses = _Uses()
     for name, read in _chart_files(chart):
         parts = name.split("/")
         if parts[0] == "crds" and len(parts) > 1:
             crds[name] = hashlib.sha256(read()).hexdigest()
-        elif "templates" in parts[:-1] and not lookup:
-            lookup = bool(_LOOKUP.search(read()))
-        elif parts[0] == "charts" and name.endswith(".tgz") and not lookup:
-            lookup = _archive_uses_lookup(read())
-    return ChartContents(crds=dict(sorted(crds.items())), uses_lookup=lookup)
+        elif "templates" in parts[:-1] and not uses.done:
+            uses.scan(read())
+        elif parts[0] == "charts" and name.endswith(".tgz") and not uses.done:
+            _scan_archive(read(), uses)
+    return ChartContents(
+        crds=dict(sorted(crds.items())), uses_lookup=uses.lookup, uses_api_versions=uses.api_versions
+    )
 
 
 def _chart_files(chart: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
@@ -189,19 +212,18 @@ def _chart_files(chart: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
                 yield member.name.split("/", 1)[1], handle.read
 
 
-def _archive_uses_lookup(data: bytes) -> bool:
+def _scan_archive(data: bytes, uses: _Uses) -> None:
     import io
 
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar.getmembers():
             handle = tar.extractfile(member) if member.isfile() else None
-            if handle is None:
+            if handle is None or uses.done:
                 continue
-            if member.name.endswith(".tgz") and _archive_uses_lookup(handle.read()):
-                return True
-            if "/templates/" in member.name and _LOOKUP.search(handle.read()):
-                return True
-    return False
+            if member.name.endswith(".tgz"):
+                _scan_archive(handle.read(), uses)
+            elif "/templates/" in member.name:
+                uses.scan(handle.read())
 
 
 def chart_digest(chart: Path) -> str:

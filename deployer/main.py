@@ -31,6 +31,7 @@ VERBS = {
     "init": "start a repository: deployer.yaml, an environment overlay and a values file for CHART",
     "completion": 'print shell completion code: eval "$(deployer completion bash)"',
     "export": "write an environment as another tool's objects (flux: HelmReleases and sources)",
+    "capabilities": "write what the environment's cluster serves to environments/ENV/capabilities.yaml",
 }
 # Verbs whose module and function have another name (`import` is a Python keyword).
 MODULES = {"sync": "apply", "import": "import_"}
@@ -326,6 +327,10 @@ def _cluster_verbs(sub: Any) -> None:
     _take_over(p)
 
     p = sub.add_parser("status", help=VERBS["status"], description=VERBS["status"])
+    _common(p, env=True, env_required=True)
+    _kube_flags(p)
+
+    p = sub.add_parser("capabilities", help=VERBS["capabilities"], description=VERBS["capabilities"])
     _common(p, env=True, env_required=True)
     _kube_flags(p)
 

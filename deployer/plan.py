@@ -55,6 +55,7 @@ class DesiredState:
     chart_name: str = ""  # Chart.yaml's name ("" for a release that is not rendered)
     crds: Mapping[str, str] = field(default_factory=dict)  # crds/ files -> sha256
     uses_lookup: bool = False
+    uses_api_versions: bool = False  # a template reads .Capabilities.APIVersions
 
 
 @dataclass(frozen=True)
