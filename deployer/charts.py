@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from deployer.errors import HelmError
+from deployer.errors import HelmError, SpecError
 from deployer.helm import Helm
+from deployer.helmignore import chart_files
 from deployer.project import ChartRef
 from deployer.repos import RepoManager
 
@@ -113,13 +114,41 @@ class ChartStore:
         deps = meta.get("dependencies") or []
         if not deps or all(_present(chart_dir, d) for d in deps):
             return
+        # helm's private configuration knows only the spec's repositories: a dependency from any
+        # other would fail with helm's `no cached repository for helm-manager-<hash>`, whose advice
+        # (`helm repo update`) the user cannot follow. Each is refreshed as for a repository chart.
         for dep in deps:
-            url = str(dep.get("repository") or "").rstrip("/")
-            for repo in self.repositories.values():
-                if url.startswith(("http://", "https://")) and repo.url.rstrip("/") == url:
-                    await self.repos.ensure(repo)
+            repo = self._dependency_repository(str(meta.get("name") or chart_dir.name), dep)
+            if repo is not None:
+                await self.repos.ensure(repo)
         self.log(f"building dependencies of {chart_dir.name}")
         await self.helm.run(["dependency", "build", str(chart_dir), "--skip-refresh"])
+
+    def _dependency_repository(self, chart: str, dep: Mapping[str, Any]) -> Any:
+        """The spec repository a local chart's dependency comes from (None: a file:// or OCI one
+        needs no index), or a SpecError naming the repository to declare."""
+        where = str(dep.get("repository") or "")
+        what = f"local chart {chart} needs {dep.get('name')} {dep.get('version') or ''}".rstrip()
+        if where.startswith(("@", "alias:")):
+            name = where.split(":", 1)[1] if where.startswith("alias:") else where[1:]
+            if name in self.repositories:
+                return self.repositories[name]
+            raise SpecError(
+                f"{what} from repository '{name}' ({where}), which deployer.yaml does not declare",
+                hint=f"add it under repositories: (- name: {name}, url: ...); nothing was changed",
+            )
+        if not where.startswith(("http://", "https://")):
+            found = [r for r in self.repositories.values() if where.startswith(r.url.rstrip("/") + "/")]
+            return found[0] if where.startswith("oci://") and found else None  # an OCI login, if any
+        url = where.rstrip("/")
+        for repo in self.repositories.values():
+            if repo.url.rstrip("/") == url:
+                return repo
+        raise SpecError(
+            f"{what} from {where}, a repository deployer.yaml does not declare",
+            hint=f"add it under repositories: (- name: <any name>, url: {url}) so deployer can fetch its "
+            "index; nothing was changed",
+        )
 
 
 def _present(chart_dir: Path, dep: Mapping[str, Any]) -> bool:
@@ -200,9 +229,10 @@ def chart_contents(chart: Path) -> ChartContents:
 
 
 def _chart_files(chart: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """(path inside the chart, reader) for every file of a chart directory or .tgz."""
+    """(path inside the chart, reader) for every file helm loads of a chart directory (its
+    .helmignore honoured) or .tgz (every file: `helm package` applied .helmignore already)."""
     if chart.is_dir():
-        for path in sorted(p for p in chart.rglob("*") if p.is_file()):
+        for path in chart_files(chart):
             yield str(path.relative_to(chart).as_posix()), path.read_bytes
         return
     with tarfile.open(chart) as tar:
