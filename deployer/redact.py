@@ -151,20 +151,26 @@ class Redactor:
         """A unified diff of YAML objects with secret texts masked in values, never in keys."""
         if not diff or not self._needles or not self._holds_any(diff):
             return diff
-        out = []
-        for line in diff.splitlines(keepends=True):
-            if line.startswith(_DIFF_HEADER) or not line.strip():
-                out.append(self.redact(line))
-                continue
-            spans = self._spans(line)
-            found = _KEY.match(line, 1) if spans else None
-            if found is not None:
-                start, end = found.span("key")
-                key = found.group("key")
-                whole = key.strip("'\"") in self._needles
-                spans = [(a, b) for a, b in spans if whole or not (start <= a and b <= end)]
-            out.append(_masked(line, spans))
-        return "".join(out)
+        kept, keys = [], {}  # one scan of the whole diff; only lines with a match are parsed
+        for start, end in self._spans(diff):
+            line = diff.rfind("\n", 0, start) + 1
+            if line not in keys:
+                stop = diff.find("\n", line)
+                keys[line] = self._key(diff[line : stop if stop >= 0 else len(diff)])
+            key = keys[line]
+            if key is not None and line + key[0] <= start and end <= line + key[1]:
+                continue  # inside a mapping key that is not a secret text whole
+            kept.append((start, end))
+        return _masked(diff, kept)
+
+    def _key(self, line: str) -> tuple[int, int] | None:
+        """Where the mapping key of a diff line is, unless the key is a secret text whole."""
+        if line.startswith(_DIFF_HEADER):
+            return None
+        found = _KEY.match(line, 1)
+        if found is None or found.group("key").strip("'\"") in self._needles:
+            return None
+        return found.span("key")
 
     def value(self, value: Any) -> Any:
         """A values-table value with secret texts masked in its strings (and numbers)."""
