@@ -242,3 +242,6 @@ def test_bad_api_versions_are_errors_at_their_line(tmp_path: Path, helm: Path, c
     assert result.err.startswith("error: environments/prod/capabilities.yaml:4:5: '12' is not an API version")
     assert "Traceback" not in result.err
     assert files(repo2) == before
+    result = run(["validate"], repo2, OFFLINE)
+    assert result.code == 1
+    assert result.err.startswith("error: environments/prod/capabilities.yaml:4:5: '12' is not an API version")
