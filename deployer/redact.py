@@ -75,6 +75,7 @@ _KEY = re.compile(
     r"""[ ]*(?:- )*(?P<key>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|[^\s'"#\-?:,\[\]{}&*!|>%@`][^\n]*?):(?= |$)"""
 )
 _DIFF_HEADER = ("--- ", "+++ ", "@@ ")
+_NOTES = frozenset({"missing", "refused"})  # ResourceChange kinds whose text is a sentence, not a diff
 
 Side = tuple[Mapping[str, Any], str]  # a release's values and its manifest, desired or observed
 
@@ -186,7 +187,11 @@ class Redactor:
         return value
 
     def changes(self, changes: Iterable[ResourceChange]) -> tuple[ResourceChange, ...]:
-        return tuple(replace(c, diff=self.redact_diff(c.diff)) for c in changes)
+        # A change's text is a YAML diff, but for a note (a drift check's `missing`, `refused`).
+        return tuple(
+            replace(c, diff=self.redact(c.diff) if c.change in _NOTES else self.redact_diff(c.diff))
+            for c in changes
+        )
 
 
 NO_REDACTION = Redactor()

@@ -289,3 +289,14 @@ def test_the_base64_of_a_short_secret_is_masked_as_a_word() -> None:
     redactor = Redactor(["admin"])
     assert redactor.redact_diff(f"+  token: {b64('admin')}\n") == f"+  token: {MASK}\n"
     assert redactor.redact_diff(f"+  blob: x{b64('admin')}\n") == f"+  blob: x{b64('admin')}\n"
+
+
+def test_a_drift_note_is_free_text_masked_on_every_line() -> None:
+    from deployer.manifests import ResourceChange, ResourceKey
+
+    key = ResourceKey("", "ConfigMap", "shop", "cfg")
+    note = ResourceChange(
+        key, "refused", "ConfigMap shop/cfg: the API server refuses it: admin: s3cretlong\n"
+    )
+    [shown] = Redactor(["admin", "s3cretlong"]).changes([note])
+    assert shown.diff == f"ConfigMap shop/cfg: the API server refuses it: {MASK}: {MASK}\n"
