@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from deployer.errors import DeployerError, HelmError
+from deployer.errors import DeployerError, HelmError, SpecError
 from deployer.helm import Helm
+from deployer.helmignore import chart_files
 from deployer.project import ChartRef
 from deployer.repos import RepoManager
 
@@ -120,13 +121,41 @@ class ChartStore:
         deps = meta.get("dependencies") or []
         if not deps or all(_present(chart_dir, d) for d in deps):
             return
+        # helm's private configuration knows only the spec's repositories: a dependency from any
+        # other would fail with helm's `no cached repository for helm-manager-<hash>`, whose advice
+        # (`helm repo update`) the user cannot follow. Each is refreshed as for a repository chart.
         for dep in deps:
-            url = str(dep.get("repository") or "").rstrip("/")
-            for repo in self.repositories.values():
-                if url.startswith(("http://", "https://")) and repo.url.rstrip("/") == url:
-                    await self.repos.ensure(repo)
+            repo = self._dependency_repository(str(meta.get("name") or chart_dir.name), dep)
+            if repo is not None:
+                await self.repos.ensure(repo)
         self.log(f"building dependencies of {chart_dir.name}")
         await self.helm.run(["dependency", "build", str(chart_dir), "--skip-refresh"])
+
+    def _dependency_repository(self, chart: str, dep: Mapping[str, Any]) -> Any:
+        """The spec repository a local chart's dependency comes from (None: a file:// or OCI one
+        needs no index), or a SpecError naming the repository to declare."""
+        where = str(dep.get("repository") or "")
+        what = f"local chart {chart} needs {dep.get('name')} {dep.get('version') or ''}".rstrip()
+        if where.startswith(("@", "alias:")):
+            name = where.split(":", 1)[1] if where.startswith("alias:") else where[1:]
+            if name in self.repositories:
+                return self.repositories[name]
+            raise SpecError(
+                f"{what} from repository '{name}' ({where}), which deployer.yaml does not declare",
+                hint=f"add it under repositories: (- name: {name}, url: ...); nothing was changed",
+            )
+        if not where.startswith(("http://", "https://")):
+            found = [r for r in self.repositories.values() if where.startswith(r.url.rstrip("/") + "/")]
+            return found[0] if where.startswith("oci://") and found else None  # an OCI login, if any
+        url = where.rstrip("/")
+        for repo in self.repositories.values():
+            if repo.url.rstrip("/") == url:
+                return repo
+        raise SpecError(
+            f"{what} from {where}, a repository deployer.yaml does not declare",
+            hint=f"add it under repositories: (- name: <any name>, url: {url}) so deployer can fetch its "
+            "index; nothing was changed",
+        )
 
 
 class ChartDigestMismatch(DeployerError):
@@ -177,18 +206,39 @@ class ChartContents:
     crds: Mapping[str, str]  # the chart's own crds/ files (helm's file names) -> sha256
     uses_lookup: bool  # a template of the chart or of any subchart calls `lookup`
     crd_text: Mapping[str, str] = field(default_factory=dict)  # the same files' YAML (crds: createReplace)
+    # a template of the chart or of any subchart reads .Capabilities.APIVersions (`.Has "x/v1/Kind"`):
+    # what it renders depends on the API versions the cluster serves
+    uses_api_versions: bool = False
 
 
 # `lookup` as a word that is not a field (`.Values.lookup`): `{{ lookup ...`, `:= lookup ...`,
 # `(lookup ...`. A false positive (a comment, a string) only costs a render against the cluster.
 _LOOKUP = re.compile(rb"(?<![.\w$])lookup\b")
+# .Capabilities.APIVersions (`$.Capabilities.APIVersions.Has`, `.Capabilities.APIVersions.Has`): a
+# false positive (a comment) only adds a release to the offline plan's note.
+_API_VERSIONS = re.compile(rb"\.Capabilities\.APIVersions\b")
+
+
+@dataclass
+class _Uses:
+    lookup: bool = False
+    api_versions: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.lookup and self.api_versions
+
+    def scan(self, text: bytes) -> None:
+        self.lookup = self.lookup or bool(_LOOKUP.search(text))
+        self.api_versions = self.api_versions or bool(_API_VERSIONS.search(text))
 
 
 def chart_contents(chart: Path) -> ChartContents:
-    """The crds/ digests and whether any template uses `lookup`, for a directory or a .tgz."""
+    """The crds/ digests and what the templates use (`lookup`, .Capabilities.APIVersions), for a
+    directory or a .tgz."""
     crds: dict[str, str] = {}
     text: dict[str, str] = {}
-    lookup = False
+    uses = _Uses()
     for name, read in _chart_files(chart):
         parts = name.split("/")
         if parts[0] == "crds" and len(parts) > 1:
@@ -196,19 +246,23 @@ def chart_contents(chart: Path) -> ChartContents:
             crds[name] = hashlib.sha256(data).hexdigest()
             if name.endswith((".yaml", ".yml", ".json")):  # helm reads only these as CRDs
                 text[name] = data.decode("utf-8", errors="replace")
-        elif "templates" in parts[:-1] and not lookup:
-            lookup = bool(_LOOKUP.search(read()))
-        elif parts[0] == "charts" and name.endswith(".tgz") and not lookup:
-            lookup = _archive_uses_lookup(read())
+        elif "templates" in parts[:-1] and not uses.done:
+            uses.scan(read())
+        elif parts[0] == "charts" and name.endswith(".tgz") and not uses.done:
+            _scan_archive(read(), uses)
     return ChartContents(
-        crds=dict(sorted(crds.items())), uses_lookup=lookup, crd_text=dict(sorted(text.items()))
+        crds=dict(sorted(crds.items())),
+        uses_lookup=uses.lookup,
+        uses_api_versions=uses.api_versions,
+        crd_text=dict(sorted(text.items())),
     )
 
 
 def _chart_files(chart: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """(path inside the chart, reader) for every file of a chart directory or .tgz."""
+    """(path inside the chart, reader) for every file helm loads of a chart directory (its
+    .helmignore honoured) or .tgz (every file: `helm package` applied .helmignore already)."""
     if chart.is_dir():
-        for path in sorted(p for p in chart.rglob("*") if p.is_file()):
+        for path in chart_files(chart):
             yield str(path.relative_to(chart).as_posix()), path.read_bytes
         return
     with tarfile.open(chart) as tar:
@@ -218,19 +272,18 @@ def _chart_files(chart: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
                 yield member.name.split("/", 1)[1], handle.read
 
 
-def _archive_uses_lookup(data: bytes) -> bool:
+def _scan_archive(data: bytes, uses: _Uses) -> None:
     import io
 
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar.getmembers():
             handle = tar.extractfile(member) if member.isfile() else None
-            if handle is None:
+            if handle is None or uses.done:
                 continue
-            if member.name.endswith(".tgz") and _archive_uses_lookup(handle.read()):
-                return True
-            if "/templates/" in member.name and _LOOKUP.search(handle.read()):
-                return True
-    return False
+            if member.name.endswith(".tgz"):
+                _scan_archive(handle.read(), uses)
+            elif "/templates/" in member.name:
+                uses.scan(handle.read())
 
 
 def chart_digest(chart: Path) -> str:

@@ -90,10 +90,20 @@ class HelmError(DeployerError):
         """The same error with `redact` applied to what helm printed (it can quote values)."""
         return HelmError(
             command=self.command, returncode=self.returncode, stderr=redact(self.stderr), release=self.release
+        ).with_hint(self.hint)
+
+    def with_hint(self, hint: str) -> HelmError:
+        """The same error with a line of advice after what helm printed."""
+        out = HelmError(
+            command=self.command, returncode=self.returncode, stderr=self.stderr, release=self.release
         )
+        out.hint = hint
+        return out
 
     def render(self) -> str:
         text = f"error: {self.message}"
         if self.stderr:
             text += "\n" + "\n".join(f"  | {line}" for line in self.stderr.splitlines())
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
         return text

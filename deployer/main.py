@@ -32,6 +32,7 @@ VERBS = {
     "init": "start a repository: deployer.yaml, an environment overlay and a values file for CHART",
     "completion": 'print shell completion code: eval "$(deployer completion bash)"',
     "export": "write an environment as another tool's objects (flux: HelmReleases and sources)",
+    "capabilities": "write what the environment's cluster serves to environments/ENV/capabilities.yaml",
 }
 # Verbs whose module and function have another name (`import` is a Python keyword).
 MODULES = {"sync": "apply", "import": "import_", "lock": "lock_"}
@@ -266,6 +267,11 @@ def _no_ignore_flag(p: Any) -> None:
 
 
 def _cluster_verbs(sub: Any) -> None:
+    _diff_verb(sub)
+    _apply_verbs(sub)
+
+
+def _diff_verb(sub: Any) -> None:
     p = sub.add_parser("diff", help=VERBS["diff"], description=VERBS["diff"])
     _common(p, env=True, env_required=True, selector=True, helm=True)
     _kube_flags(p)
@@ -290,6 +296,8 @@ def _cluster_verbs(sub: Any) -> None:
     )
     _value_flags(p)
 
+
+def _apply_verbs(sub: Any) -> None:
     for verb in ("apply", "sync"):
         p = sub.add_parser(verb, help=VERBS[verb], description=VERBS[verb])
         _common(p, env=True, env_required=True, selector=True, helm=True)
@@ -349,6 +357,10 @@ def _cluster_verbs(sub: Any) -> None:
     _take_over(p)
 
     p = sub.add_parser("status", help=VERBS["status"], description=VERBS["status"])
+    _common(p, env=True, env_required=True)
+    _kube_flags(p)
+
+    p = sub.add_parser("capabilities", help=VERBS["capabilities"], description=VERBS["capabilities"])
     _common(p, env=True, env_required=True)
     _kube_flags(p)
 

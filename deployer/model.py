@@ -6,10 +6,28 @@ typo never silently does nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+# group/version or group/version/Kind, as helm's --api-versions and .Capabilities.APIVersions.Has take them.
+API_VERSION = re.compile(
+    r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+(?:(?:alpha|beta)[0-9]+)?(?:/[A-Za-z][A-Za-z0-9]*)?"
+)
+
+
+def _api_version(value: str) -> str:
+    if not API_VERSION.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not an API version: write group/version (apps/v1, v1) or group/version/Kind "
+            "(monitoring.coreos.com/v1/ServiceMonitor)"
+        )
+    return value
+
+
+ApiVersion = Annotated[str, AfterValidator(_api_version)]
 
 
 class _Model(BaseModel):
@@ -174,7 +192,16 @@ class Environment(_Model):
     releases: dict[str, ReleaseOverride] = Field(
         default_factory=dict, description="Release name -> settings for this environment."
     )
-    kube_version: str | None = Field(None, description="Kubernetes version for offline renders.")
+    kube_version: str | None = Field(
+        None,
+        description="Kubernetes version for offline renders (diff --base, template); wins over the one "
+        "in environments/<env>/capabilities.yaml.",
+    )
+    api_versions: list[ApiVersion] = Field(
+        default_factory=list,
+        description="API versions (group/version or group/version/Kind, as helm's --api-versions takes "
+        "them) that offline renders add to those of environments/<env>/capabilities.yaml.",
+    )
     vars: dict[str, Any] | None = Field(
         None,
         description="Variables for values (over defaults.vars), referenced as !var NAME or "

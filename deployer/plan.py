@@ -61,6 +61,7 @@ class DesiredState:
     crds: Mapping[str, str] = field(default_factory=dict)  # crds/ files -> sha256
     uses_lookup: bool = False
     crd_text: Mapping[str, str] = field(default_factory=dict)  # crds/ files' YAML, for createReplace
+    uses_api_versions: bool = False  # a template reads .Capabilities.APIVersions
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from deployer.charts import ChartStore
 from deployer.desired import resolve, select
+from deployer.errors import HelmError
 from deployer.helm import Helm
 from deployer.kube import Cluster
 from deployer.manifests import Ignored, ResourceChange, parse_manifest
@@ -132,6 +133,7 @@ def render_states(  # noqa: PLR0917
                 crds=item.contents.crds if item else {},
                 crd_text=item.contents.crd_text if item and rel.crds == "createReplace" else {},
                 uses_lookup=item.contents.uses_lookup if item else False,
+                uses_api_versions=item.contents.uses_api_versions if item else False,
             )
         )
     cached = sum(1 for r in rendered if r.cached)
@@ -253,14 +255,32 @@ def plan_against_base(  # noqa: PLR0917
     log: Log,
 ) -> Plan:
     """The spec now against the spec at `base_ref` (`base`: None when the environment did not exist
-    there), rendered offline: no cluster is read."""
-    kube_version = options.kube_version or project.environment(options.environment).kube_version
+    there), rendered offline: no cluster is read. Both sides render with the capabilities of the
+    spec now (deployer/capabilities.py): one cluster, so only the spec's change shows."""
+    from deployer.capabilities import explain_kube_version, for_environment, missing_note
+
+    caps = for_environment(project, options.environment, options.kube_version)
     releases = desired_releases(project, options)[0]
-    head = render_states(project, releases, helm, charts, options, log, kube_version=kube_version)
+
+    def render(proj: Project, chosen: Sequence[DesiredRelease], store: ChartStore) -> list[DesiredState]:
+        try:
+            return render_states(
+                proj,
+                chosen,
+                helm,
+                store,
+                options,
+                log,
+                kube_version=caps.kube_version,
+                api_versions=caps.api_versions,
+            )
+        except HelmError as exc:
+            raise explain_kube_version(exc, options.environment, caps) from None
+
+    head = render(project, releases, charts)
     old: list[DesiredState] = []
     if base is not None:
-        base_releases = desired_releases(base, options)[0]
-        old = render_states(base, base_releases, helm, base_charts, options, log, kube_version=kube_version)
+        old = render(base, desired_releases(base, options)[0], base_charts)
     observed = {
         s.release.key: ObservedRelease(
             name=s.release.name,
@@ -288,6 +308,9 @@ def plan_against_base(  # noqa: PLR0917
             f"{', '.join(lookups)} use(s) lookup: values looked up in the cluster are unknown offline, "
             "so their diff may show changes a cluster diff would not"
         )
+    guarded = sorted(s.release.key for s in head if s.uses_api_versions and s.release.installed)
+    if guarded and not caps.known:
+        notes.append(missing_note(options.environment, guarded))
     plan = make_plan(
         options.environment,
         head,

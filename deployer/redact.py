@@ -16,6 +16,20 @@ than MIN_LENGTH characters. Masking `true`, `on`, `1` or `app` everywhere would 
 itself, and such values protect nothing. A number is masked as text: a sensitive `5432` also hides
 a port 5432 elsewhere in the diff, which is the price of never showing it.
 
+Where a secret text is masked (docs/diff.md, rule 6):
+- values, never mapping keys: in a resource diff, the key of a `key: value` line is left as it is
+  (grafana's Secret holds `admin` as `admin-user`: its keys must still read `admin-user`,
+  `admin-password`), unless the key is a secret text whole (a chart that writes a password as a
+  key);
+- a secret text of MIN_EMBEDDED characters or more wherever it occurs in a value (inside a DSN, a
+  command line, a longer string);
+- a shorter one (4 to 7 characters, typically a default user name such as `admin` or `root`) only
+  where it stands as a word of its own: not touching a letter, digit, `_`, `-` or `.`. So
+  `user: admin`, `--user=admin` and `postgres://admin:...@db` are masked, while `grafana-admin`,
+  `admin.conf` and `administrator` are not: a short text inside a longer name is that name, and
+  masking every occurrence would hide the diff itself.
+Free text (helm's errors, notes) has no keys: there every value rule applies to every line.
+
 Each secret text is masked in every form a chart or our own YAML output gives it: as it is;
 JSON-escaped (toJson, YAML double quotes); YAML single-quoted (`'` doubled); URL-encoded (urlquery,
 DSNs); each line of a multi-line text on its own (YAML splits them) when at least MIN_LINE_LENGTH
@@ -44,6 +58,8 @@ from deployer.merge import leaves
 from deployer.secrets import MASK, is_sensitive
 
 MIN_LENGTH = 4
+# A secret text at least this long is masked wherever it occurs; a shorter one only as a word.
+MIN_EMBEDDED = 8
 # Short lines of a multi-line secret are mostly structure shared with plain text (`server:`,
 # `enabled: true`); masking them would hide ordinary lines of other objects.
 MIN_LINE_LENGTH = 16
@@ -52,6 +68,14 @@ COMPILE_AFTER = 64  # texts a redactor scans with `in` before it compiles one pa
 MIN_BASE64 = 8
 _DOCUMENT_START = re.compile(r"^---(?=\s|$)", re.MULTILINE)
 _YAML_BOOL_OR_NULL = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~"})
+_WORD = r"A-Za-z0-9_.\-"  # what a short secret text must not touch to stand as a word
+# The key of a YAML block mapping line as our dumper writes it (after the diff's +/-/space and the
+# indentation, and `- ` of a list item): plain, single- or double-quoted, then `:` and a blank.
+_KEY = re.compile(
+    r"""[ ]*(?:- )*(?P<key>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*"|[^\s'"#\-?:,\[\]{}&*!|>%@`][^\n]*?):(?= |$)"""
+)
+_DIFF_HEADER = ("--- ", "+++ ", "@@ ")
+_NOTES = frozenset({"missing", "refused"})  # ResourceChange kinds whose text is a sentence, not a diff
 
 Side = tuple[Mapping[str, Any], str]  # a release's values and its manifest, desired or observed
 
@@ -71,9 +95,31 @@ class Redactor:
         return "Redactor(...)"
 
     @cached_property
+    def _by_rule(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(forms masked anywhere, forms masked as words only), each longest first."""
+        anywhere: set[str] = set()
+        words: set[str] = set()
+        for secret in self._secrets:
+            forms = _forms(secret)
+            (anywhere if _length(secret) >= MIN_EMBEDDED else words).update(forms)
+        words -= anywhere
+
+        def order(found: set[str]) -> tuple[str, ...]:
+            return tuple(sorted(found, key=lambda s: (-len(s), s)))
+
+        return order(anywhere), order(words)
+
+    @cached_property
     def _needles(self) -> tuple[str, ...]:
-        found = {form for secret in self._secrets for form in _forms(secret)}
-        return tuple(sorted(found, key=lambda s: (-len(s), s)))
+        anywhere, words = self._by_rule
+        return tuple(sorted((*anywhere, *words), key=lambda s: (-len(s), s)))
+
+    @cached_property
+    def _words(self) -> re.Pattern[str] | None:
+        words = self._by_rule[1]
+        if not words:
+            return None
+        return re.compile(f"(?<![{_WORD}])(?:{'|'.join(map(re.escape, words))})(?![{_WORD}])")
 
     @cached_property
     def _any(self) -> re.Pattern[str] | None:
@@ -90,16 +136,42 @@ class Redactor:
             return any(needle in text for needle in self._needles)
         return self._any is not None and self._any.search(text) is not None
 
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        spans = list(_occurrences(text, self._by_rule[0]))
+        if self._words is not None:
+            spans += [m.span() for m in self._words.finditer(text)]
+        return _merged(spans)
+
     def redact(self, text: str) -> str:
+        """`text` with every secret text masked (free text: helm's errors, a values cell)."""
         if not text or not self._needles or not self._holds_any(text):
             return text
-        spans = _merged(_occurrences(text, self._needles))
-        out, pos = [], 0
-        for start, end in spans:
-            out += [text[pos:start], MASK]
-            pos = end
-        out.append(text[pos:])
-        return "".join(out)
+        return _masked(text, self._spans(text))
+
+    def redact_diff(self, diff: str) -> str:
+        """A unified diff of YAML objects with secret texts masked in values, never in keys."""
+        if not diff or not self._needles or not self._holds_any(diff):
+            return diff
+        kept, keys = [], {}  # one scan of the whole diff; only lines with a match are parsed
+        for start, end in self._spans(diff):
+            line = diff.rfind("\n", 0, start) + 1
+            if line not in keys:
+                stop = diff.find("\n", line)
+                keys[line] = self._key(diff[line : stop if stop >= 0 else len(diff)])
+            key = keys[line]
+            if key is not None and line + key[0] <= start and end <= line + key[1]:
+                continue  # inside a mapping key that is not a secret text whole
+            kept.append((start, end))
+        return _masked(diff, kept)
+
+    def _key(self, line: str) -> tuple[int, int] | None:
+        """Where the mapping key of a diff line is, unless the key is a secret text whole."""
+        if line.startswith(_DIFF_HEADER):
+            return None
+        found = _KEY.match(line, 1)
+        if found is None or found.group("key").strip("'\"") in self._needles:
+            return None
+        return found.span("key")
 
     def value(self, value: Any) -> Any:
         """A values-table value with secret texts masked in its strings (and numbers)."""
@@ -115,7 +187,11 @@ class Redactor:
         return value
 
     def changes(self, changes: Iterable[ResourceChange]) -> tuple[ResourceChange, ...]:
-        return tuple(replace(c, diff=self.redact(c.diff)) for c in changes)
+        # A change's text is a YAML diff, but for a note (a drift check's `missing`, `refused`).
+        return tuple(
+            replace(c, diff=self.redact(c.diff) if c.change in _NOTES else self.redact_diff(c.diff))
+            for c in changes
+        )
 
 
 NO_REDACTION = Redactor()
@@ -209,6 +285,24 @@ def _forms(secret: str | bytes) -> set[str]:
     forms |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= MIN_LINE_LENGTH}
     forms |= _base64_forms(secret.encode())
     return {f for f in forms if _is_secret_text(f)}
+
+
+def _length(secret: str | bytes) -> int:
+    if isinstance(secret, bytes):
+        try:
+            return len(secret.decode())
+        except UnicodeDecodeError:
+            return len(secret)
+    return len(secret)
+
+
+def _masked(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    out, pos = [], 0
+    for start, end in spans:
+        out += [text[pos:start], MASK]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _is_secret_text(text: str) -> bool:

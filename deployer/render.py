@@ -149,24 +149,7 @@ async def render_all(
             async with limit:
                 values_text = values_text or dump_values(values[release.key])
                 values_file = write_values(tmp, f"{index:04d}-{release.name}", values_text)
-                args = [
-                    "template",
-                    release.name,
-                    str(chart),
-                    "--namespace",
-                    release.namespace,
-                    "--values",
-                    str(values_file),
-                ]
-                if kube_version:
-                    args += ["--kube-version", kube_version]
-                for api in api_versions:
-                    args += ["--api-versions", api]
-                if is_upgrade:
-                    args.append("--is-upgrade")
-                args += template_args(release.flags)
-                if release.crds == "skip":  # as install/upgrade get it (helm template prints no CRDs)
-                    args.append("--skip-crds")
+                args = template_argv(release, chart, values_file, kube_version, api_versions, is_upgrade)
                 if live:
                     assert cluster_flags is not None
                     args += ["--dry-run=server", *cluster_flags]
@@ -190,6 +173,36 @@ async def render_all(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+
+def template_argv(  # noqa: PLR0917
+    release: DesiredRelease,
+    chart: Path,
+    values_file: Path,
+    kube_version: str | None,
+    api_versions: Sequence[str],
+    is_upgrade: bool,
+) -> list[str]:
+    """`helm template` of one release, as its install or upgrade will render it."""
+    args = [
+        "template",
+        release.name,
+        str(chart),
+        "--namespace",
+        release.namespace,
+        "--values",
+        str(values_file),
+    ]
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    for api in api_versions:
+        args += ["--api-versions", api]
+    if is_upgrade:
+        args.append("--is-upgrade")
+    args += template_args(release.flags)
+    if release.crds == "skip":  # as install/upgrade get it (helm template prints no CRDs)
+        args.append("--skip-crds")
+    return args
 
 
 # What decides the text dump_values writes besides the values themselves: a change of HelmDumper's

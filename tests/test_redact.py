@@ -186,3 +186,117 @@ def test_objects_are_dumped_as_pyyaml_writes_them_emoji_included() -> None:
         assert to_yaml(doc) == yaml.safe_dump(
             doc, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000
         )
+
+
+# grafana's Secret (kube-prometheus-stack): the default admin user `admin` is Secret data, so its
+# text is a secret text of the release; its keys and every name that merely contains it must read.
+GRAFANA_PASSWORD = "prom-operator-canary"
+
+
+def grafana(replicas: int, password: str = GRAFANA_PASSWORD) -> list[dict[str, object]]:
+    env = [
+        {
+            "name": "GF_SECURITY_ADMIN_USER",
+            "valueFrom": {"secretKeyRef": {"name": "grafana", "key": "admin-user"}},
+        },
+        {"name": "GF_PATHS_DATA", "value": "/var/lib/grafana/"},
+        {"name": "GF_ADMIN_HINT", "value": "--user=admin"},
+    ]
+    return [
+        secret("grafana", **{"admin-user": "admin", "admin-password": password}),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "grafana", "labels": {"app.kubernetes.io/component": "grafana-admin"}},
+            "spec": {
+                "replicas": replicas,
+                "template": {"spec": {"containers": [{"name": "grafana", "env": env}]}},
+            },
+        },
+        configmap(
+            "grafana",
+            **{"grafana.ini": "[security]\nadmin_user = admin\nadmin.conf = administrator\n", "admin": "x"},
+        ),
+    ]
+
+
+def test_a_short_secret_text_is_masked_as_a_value_never_inside_keys_or_longer_names() -> None:
+    from deployer.plan import plan_release
+    from testing.planning import desired, observed
+
+    install = plan_release(desired("grafana", {}, grafana(1)), None)
+    text = "".join(c.diff for c in install.resources)
+    # keys read as they are: the Secret's own keys, the env names
+    assert "+  admin-user: '<redacted: 5 bytes>'" in text
+    assert f"{MASK}-" not in text and f"-{MASK}" not in text
+    # a value that merely contains the text is a name, not the secret
+    assert "key: admin-user" in text
+    assert "app.kubernetes.io/component: grafana-admin" in text
+    assert "GF_SECURITY_ADMIN_USER" in text
+    # the text itself, where it stands as a value or a word of one, never shows
+    assert f"value: --user={MASK}" in text
+    assert f"admin_user = {MASK}" in text
+    assert "admin.conf = administrator" in text
+    assert f"+  {MASK}: x" in text  # a key that is the secret text whole
+    upgrade = plan_release(
+        desired("grafana", {}, grafana(2, "new-password-canary")), observed("grafana", {}, grafana(1))
+    )
+    text += "".join(c.diff for c in upgrade.resources)
+    assert "+  admin-password: '<redacted: 19 bytes, changed>'" in text
+    assert "prom-operator-canary" not in text and "new-password-canary" not in text
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("+  user: admin\n", f"+  user: {MASK}\n"),
+        ("+  - admin\n", f"+  - {MASK}\n"),
+        ("+  dsn: postgres://admin:pw@db:5432/app\n", f"+  dsn: postgres://{MASK}:pw@db:5432/app\n"),
+        ("+  'admin': yes\n", f"+  '{MASK}': yes\n"),  # a key that is the secret text whole
+        ("+  admin: x\n", f"+  {MASK}: x\n"),
+        ("+  admin-user: x\n", "+  admin-user: x\n"),
+        ("+  name: grafana-admin\n", "+  name: grafana-admin\n"),
+        ("+  file: admin.conf\n", "+  file: admin.conf\n"),
+        ("+  role: administrator\n", "+  role: administrator\n"),
+        ("+  role: Admin\n", "+  role: Admin\n"),  # another text: masking is case-sensitive
+    ],
+)
+def test_a_short_secret_text_in_diff_lines(line: str, shown: str) -> None:
+    assert Redactor(["admin"]).redact_diff(line) == shown
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("+  name: app-s3cretlong\n", f"+  name: app-{MASK}\n"),  # 8 characters or more: anywhere in a value
+        ("+  s3cretlong-key: x\n", "+  s3cretlong-key: x\n"),  # ... but never inside a key
+        ("+  s3cretlong: x\n", f"+  {MASK}: x\n"),  # unless the key is the text whole
+        ("+  - name: s3cretlong\n", f"+  - name: {MASK}\n"),
+        ("--- before: ConfigMap shop/s3cretlong\n", f"--- before: ConfigMap shop/{MASK}\n"),
+    ],
+)
+def test_a_long_secret_text_in_diff_lines(line: str, shown: str) -> None:
+    assert Redactor(["s3cretlong"]).redact_diff(line) == shown
+
+
+def test_free_text_masks_short_texts_as_words_and_long_ones_anywhere() -> None:
+    redactor = Redactor(["admin", "s3cretlong"])
+    stderr = 'Error: line 3: "user: admin" in grafana-admin; token=xs3cretlongx'
+    assert redactor.redact(stderr) == f'Error: line 3: "user: {MASK}" in grafana-admin; token=x{MASK}x'
+
+
+def test_the_base64_of_a_short_secret_is_masked_as_a_word() -> None:
+    redactor = Redactor(["admin"])
+    assert redactor.redact_diff(f"+  token: {b64('admin')}\n") == f"+  token: {MASK}\n"
+    assert redactor.redact_diff(f"+  blob: x{b64('admin')}\n") == f"+  blob: x{b64('admin')}\n"
+
+
+def test_a_drift_note_is_free_text_masked_on_every_line() -> None:
+    from deployer.manifests import ResourceChange, ResourceKey
+
+    key = ResourceKey("", "ConfigMap", "shop", "cfg")
+    note = ResourceChange(
+        key, "refused", "ConfigMap shop/cfg: the API server refuses it: admin: s3cretlong\n"
+    )
+    [shown] = Redactor(["admin", "s3cretlong"]).changes([note])
+    assert shown.diff == f"ConfigMap shop/cfg: the API server refuses it: {MASK}: {MASK}\n"

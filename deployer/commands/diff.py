@@ -25,11 +25,13 @@ def diff(args: argparse.Namespace) -> int:
         cluster = Cluster(kube_target(proj, args.environment, args))
     helm, charts = helm_and_charts(args, proj, log)
     if args.base:
+        from deployer.capabilities import for_environment
         from deployer.gitbase import toplevel, worktree_at
         from deployer.planner import plan_against_base
         from deployer.project import load_project
 
-        proj.environment(args.environment)  # an unknown environment fails before any git work
+        # an unknown environment or a malformed capabilities file fails before any git work
+        for_environment(proj, args.environment)
         with worktree_at(proj.root, args.base) as base_root:
             base = load_project(base_root / proj.path.relative_to(toplevel(proj.root)), sops=proj.sops)
             known = args.environment in base.spec.environments

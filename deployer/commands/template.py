@@ -5,6 +5,7 @@ import asyncio
 import sys
 import time
 
+from deployer.capabilities import explain_kube_version, for_environment, missing_note
 from deployer.commands.common import (
     cli_layers,
     create_output_dir,
@@ -15,7 +16,7 @@ from deployer.commands.common import (
     selectors,
 )
 from deployer.desired import resolve, select
-from deployer.errors import UsageError
+from deployer.errors import HelmError, UsageError
 from deployer.graph import topological_order
 from deployer.merge import merge_layers
 from deployer.render import render_all
@@ -36,19 +37,27 @@ def template(args: argparse.Namespace) -> int:
     ordered = [by_key[k] for k in order]
     values = {r.key: merge_layers(list(r.layers)).values for r in ordered}
     log = progress()
+    caps = for_environment(proj, args.environment, args.kube_version)
     helm, charts = helm_and_charts(args, proj, log)
     start = time.monotonic()
-    rendered = asyncio.run(
-        render_all(
-            helm,
-            charts,
-            ordered,
-            values,
-            concurrency=args.concurrency,
-            kube_version=args.kube_version or proj.environment(args.environment).kube_version,
-            log=log,
+    try:
+        rendered = asyncio.run(
+            render_all(
+                helm,
+                charts,
+                ordered,
+                values,
+                concurrency=args.concurrency,
+                kube_version=caps.kube_version,
+                api_versions=caps.api_versions,
+                log=log,
+            )
         )
-    )
+    except HelmError as exc:
+        raise explain_kube_version(exc, args.environment, caps) from None
+    guarded = sorted(r.release.key for r in rendered if r.contents.uses_api_versions)
+    if guarded and not caps.known:
+        log(f"note: {missing_note(args.environment, guarded)}")
     if out is not None:
         create_output_dir(out)
         for item in rendered:

@@ -30,7 +30,15 @@ _RELEASE_KEYS = {
     "set", "setString", "wait", "timeout", "atomic", "createNamespace", "kubeContext",
 }  # fmt: skip
 _DEFAULT_KEYS = {"wait", "timeout", "atomic", "createNamespace", "kubeContext"}
-_TOP_KEYS = {"repositories", "releases", "helmDefaults", "environments", "commonLabels", "kubeVersion"}
+_TOP_KEYS = {
+    "repositories",
+    "releases",
+    "helmDefaults",
+    "environments",
+    "commonLabels",
+    "kubeVersion",
+    "apiVersions",
+}
 _ENV_KEYS = {"values", "secrets", "kubeContext", "missingFileHandler", "missingFileHandlerConfig"}
 _GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
 _WHY_NONE = "no deployer equivalent; not carried over"
@@ -148,7 +156,7 @@ class Converter:
         for key in sorted(set(state.data) - _TOP_KEYS - {"values", "templates"}):
             if key == "helmfiles":
                 why = "nested state files are not imported: import each one on its own"
-            elif key in ("bases", "hooks", "apiVersions"):
+            elif key in ("bases", "hooks"):
                 why = _WHY_NONE
             else:
                 why = "unknown to the importer; not carried over"
@@ -171,6 +179,9 @@ class Converter:
             out["kubeContext"] = str(context)
         if state.data.get("kubeVersion"):
             out["kubeVersion"] = str(state.data["kubeVersion"])
+        apis = state.data.get("apiVersions")
+        if isinstance(apis, list) and apis:  # helmfile passes them to every render, as --api-versions
+            out["apiVersions"] = [str(a) for a in apis]
         for key in sorted(set(env) - _ENV_KEYS):
             self.report(
                 state,
