@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer.charts import ChartStore
 from deployer.errors import HelmError
@@ -26,6 +26,9 @@ from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, R
 from deployer.project import DesiredRelease
 from deployer.redact import for_values, masked_errors
 from deployer.render import private_dir, write_values
+
+if TYPE_CHECKING:
+    from deployer.rollout import Diagnosis, Rollout
 
 SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK, REMOVED = (
     "succeeded",
@@ -46,6 +49,7 @@ class StepResult:
     started: float = 0.0
     finished: float = 0.0
     restored: str = ""  # what the run's rollback did to this release
+    diagnosis: Diagnosis | None = None  # why it failed, as the cluster showed it (rollout.py)
 
     @property
     def elapsed(self) -> float:
@@ -124,6 +128,8 @@ class Executor:
     # False when the API server validates fields itself (Cluster.validates_fields): helm's own
     # check would then only spend ~0.2 s CPU per release asking the server whether it does.
     openapi_check: bool = True
+    # Follows what installs and upgrades wait for, and explains a failed one (deployer/rollout.py).
+    rollout: Rollout | None = None
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -191,15 +197,21 @@ class Executor:
                         result.status = "running"
                         self.on_event(result)
                         touched.append(step.key)
+                        if self.rollout is not None:
+                            self.rollout.begin(step.key)  # nothing for a removal: it knows none
                         try:
                             await self._apply_one(step, desired.get(step.key), values, tmp)
                             result.status = SUCCEEDED
                         except HelmError as exc:
                             result.status = FAILED
                             result.detail = _failure(exc, desired.get(step.key))
+                            if self.rollout is not None:
+                                result.diagnosis = await asyncio.to_thread(self.rollout.diagnose, step.key)
                         except Exception as exc:  # one step's surprise must not abandon the others
                             result.status = FAILED
                             result.detail = f"internal error: {type(exc).__name__}: {exc}"
+                        if self.rollout is not None:
+                            self.rollout.end(step.key)
                         result.finished = time.monotonic()
                         self.on_event(result)
                 finally:
