@@ -411,6 +411,22 @@ class Cluster:
         return items, "namespaces"
 
 
+def interrupt(response: Any) -> None:
+    """End a streaming response (a watch) that another thread is reading: its socket is shut down,
+    which wakes a blocked read (closing alone does not, on Linux); the reader closes the response."""
+    import socket
+
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, under any TLS layer
+            return
+        except OSError:  # not connected any more: the reader has ended already
+            return
+    response.close()
+
+
 def validates_fields(version: str) -> bool:
     """True when an API server of this gitVersion validates fields itself (the `fieldValidation`
     parameter, GA in Kubernetes 1.27). helm's client-side "OpenAPI validation" then validates

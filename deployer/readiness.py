@@ -59,10 +59,12 @@ class NotReady:
     name: str
     reason: str
     message: str = ""
+    others: int = 0  # further pods with the same reason and message
 
     def __str__(self) -> str:
         noun = "pod" if self.kind == "Pod" else self.kind
-        text = f"{noun} {self.name}: {self.reason}"
+        more = f" (and {self.others} more)" if self.others else ""
+        text = f"{noun} {self.name}{more}: {self.reason}"
         return f"{text} ({self.message})" if self.message else text
 
 
@@ -226,8 +228,22 @@ def failed_containers(pod: Mapping[str, Any]) -> list[tuple[str, bool]]:
     return out
 
 
-def summary(problems: Iterable[NotReady]) -> str:
-    return "; ".join(str(p) for p in problems)
+def merged(problems: Iterable[NotReady]) -> list[NotReady]:
+    """Pods that are not ready for the same reason, with the same message, as one (the first,
+    with how many more): ten replicas that cannot pull one image are one line."""
+    out: list[NotReady] = []
+    index: dict[tuple[str, str, str, str], int] = {}
+    for p in problems:
+        key = (p.kind, p.namespace, p.reason, p.message)
+        if p.kind == "Pod" and key in index:
+            first = out[index[key]]
+            out[index[key]] = NotReady(
+                first.kind, first.namespace, first.name, first.reason, first.message, first.others + 1
+            )
+            continue
+        index[key] = len(out)
+        out.append(p)
+    return out
 
 
 def _containers(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:

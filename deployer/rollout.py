@@ -19,10 +19,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from deployer.errors import DeployerError
-from deployer.kube import Cluster
+from deployer.kube import Cluster, interrupt
 from deployer.observed import ObservedRelease
 from deployer.plan import INSTALL, UPGRADE, DesiredState, Plan
-from deployer.readiness import Followed, NotReady, failed_containers, followed, owns, pod_problem, problem
+from deployer.readiness import (
+    Followed,
+    NotReady,
+    failed_containers,
+    followed,
+    merged,
+    owns,
+    pod_problem,
+    problem,
+)
 from deployer.redact import NO_REDACTION, Redactor, for_release
 
 log = logging.getLogger("deployer.rollout")
@@ -241,7 +250,7 @@ class Rollout:
                     pod = pod_problem(pods[name])
                     if pod is not None:
                         out.append(pod)
-        return out
+        return merged(out)
 
     def _observe(self, collection: tuple[str, str, str], kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
@@ -349,8 +358,8 @@ class _Watch:
         response = self._response
         if response is not None:
             try:
-                response.close()
-            except Exception:  # already closed, or closing under a reader: it stops either way
+                interrupt(response)
+            except Exception:  # already closed: it stops either way
                 log.debug("closing the watch of %s", self.path, exc_info=True)
 
     def join(self) -> None:
@@ -359,7 +368,7 @@ class _Watch:
     def _opened(self, response: Any) -> None:
         self._response = response
         if self._stopped.is_set():
-            response.close()
+            interrupt(response)
 
     def _run(self) -> None:
         version, failures = "", 0

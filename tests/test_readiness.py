@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployer.readiness import Followed, failed_containers, followed, owns, pod_problem, problem
+from deployer.readiness import (
+    Followed,
+    NotReady,
+    failed_containers,
+    followed,
+    merged,
+    owns,
+    pod_problem,
+    problem,
+)
 from deployer.redact import Redactor
 from deployer.rollout import Diagnosis, EventLine, LogTail
 
@@ -141,3 +150,14 @@ def test_a_diagnosis_masks_secret_texts_in_every_line() -> None:
     text = "\n".join(diagnosis.lines())
     assert secret not in text
     assert "| panic" in text and "postgres://api:" in text
+
+
+def test_pods_failing_alike_are_one_line() -> None:
+    pulling = [
+        NotReady("Pod", "shop", f"api-{i}", "container app: ImagePullBackOff", "a:1") for i in range(3)
+    ]
+    other = NotReady("Pod", "shop", "api-9", "Unschedulable")
+    assert [str(p) for p in merged([*pulling, other])] == [
+        "pod api-0 (and 2 more): container app: ImagePullBackOff (a:1)",
+        "pod api-9: Unschedulable",
+    ]
