@@ -85,7 +85,7 @@ def apply(args: argparse.Namespace) -> int:
         with Rollout(session.cluster, targets(plan, planned.states, planned.observed)) as rollout:
             executor.rollout = rollout
             if live_table_wanted():
-                with live_table() as table:
+                with live_table(rollout.waiting) as table:
                     executor.on_event = table.on_event
                     report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
             else:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from testing import sandbox
 from testing.cluster_run import Deployer
 
 CHARTS = Path(__file__).resolve().parent.parent / "data" / "charts" / "rollout"
@@ -22,6 +23,29 @@ CANARY = "hunter2-canary-5f3a9c"  # the crasher's log prints it (testing/kwok/lo
 FAST = {"DEPLOYER_PROGRESS_SECONDS": "2"}
 
 Project = Callable[..., Deployer]
+pytestmark = pytest.mark.usefixtures("failing_nodes")
+
+
+@pytest.fixture(scope="session")
+def failing_nodes(kubeconfig: Path) -> None:
+    """The sandbox's kwok runs this repository's stages and serves logs: its nodes publish the
+    kubelet port (--node-port), which a sandbox started before them does not."""
+    port = sandbox.kubectl(
+        kubeconfig,
+        "get",
+        "nodes",
+        "-l",
+        "type=kwok",
+        "-o",
+        "jsonpath={.items[*].status.daemonEndpoints.kubeletEndpoint.Port}",
+        check=False,
+    ).stdout.split()
+    if not port or port[0] in ("", "0"):
+        pytest.fail(
+            f"the cluster of {kubeconfig} has no kwok nodes running testing/kwok/stages (a sandbox "
+            "started before them?): restart it with `tools/sandbox down && tools/sandbox up`",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
