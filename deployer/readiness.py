@@ -73,8 +73,10 @@ def kind_label(api_version: str, kind: str) -> str:
     return f"{group}/{kind}" if group else kind
 
 
-def followed(manifest: str, namespace: str) -> list[Followed]:
-    """The objects of a rendered manifest (hooks included) that helm waits for, sorted."""
+def followed(manifest: str, namespace: str, *, load_balancers: bool = True) -> list[Followed]:
+    """The objects of a rendered manifest (hooks included) that helm waits for, sorted. Services of
+    type LoadBalancer only with `load_balancers`: helm 3 waits for their address (pkg/kube/ready.go),
+    helm 4's watcher (kstatus) does not."""
     if not manifest.strip():
         return []
     out = []
@@ -84,7 +86,7 @@ def followed(manifest: str, namespace: str) -> list[Followed]:
             continue
         spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
         assert isinstance(spec, Mapping)
-        if key.kind == "Service" and spec.get("type") != "LoadBalancer":
+        if key.kind == "Service" and (spec.get("type") != "LoadBalancer" or not load_balancers):
             continue
         labels: tuple[tuple[str, str], ...] = ()
         if key.kind == "Job":

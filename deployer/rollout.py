@@ -116,10 +116,15 @@ class Target:
     namespace: str
     manifest: str
     redactor: Redactor = NO_REDACTION
+    load_balancers: bool = True  # whether helm waits for a LoadBalancer's address (helm 3)
 
 
 def targets(
-    plan: Plan, states: Iterable[DesiredState], observed: Mapping[str, ObservedRelease]
+    plan: Plan,
+    states: Iterable[DesiredState],
+    observed: Mapping[str, ObservedRelease],
+    *,
+    helm_major: int,
 ) -> dict[str, Target]:
     """The releases a run installs or upgrades that helm waits for (`wait`, or hooks: helm waits
     for hook Jobs either way), each with the redactor of both sides of its plan."""
@@ -133,9 +138,8 @@ def targets(
         sides = [(state.values, state.manifest + state.hooks)]
         if before is not None:
             sides.append((before.values, before.manifest + before.hooks))
-        out[rel.key] = Target(
-            rel.namespace, state.manifest + "\n---\n" + state.hooks, for_release(rel.sensitive, sides)
-        )
+        manifest = state.manifest + "\n---\n" + state.hooks
+        out[rel.key] = Target(rel.namespace, manifest, for_release(rel.sensitive, sides), helm_major < 4)
     return out
 
 
@@ -154,7 +158,8 @@ class Rollout:
     def __init__(self, cluster: Cluster, targets: Mapping[str, Target]) -> None:
         self.cluster = cluster
         self.releases = {
-            key: _Release(followed(t.manifest, t.namespace), t.redactor) for key, t in targets.items()
+            key: _Release(followed(t.manifest, t.namespace, load_balancers=t.load_balancers), t.redactor)
+            for key, t in targets.items()
         }
         self.releases = {k: r for k, r in self.releases.items() if r.objects}
         self._lock = threading.Lock()

@@ -82,7 +82,9 @@ def apply(args: argparse.Namespace) -> int:
         values = {s.release.key: s.values for s in planned.states}
         from deployer.rollout import Rollout, targets
 
-        with Rollout(session.cluster, targets(plan, planned.states, planned.observed)) as rollout:
+        with Rollout(
+            session.cluster, targets(plan, planned.states, planned.observed, helm_major=session.helm.major)
+        ) as rollout:
             executor.rollout = rollout
             if live_table_wanted():
                 with live_table(rollout.waiting) as table:
