@@ -161,3 +161,14 @@ def test_pods_failing_alike_are_one_line() -> None:
         "pod api-0 (and 2 more): container app: ImagePullBackOff (a:1)",
         "pod api-9: Unschedulable",
     ]
+
+
+def test_statefulsets_and_daemonsets_count_ready_replicas() -> None:
+    sts = Followed("apps/v1", "StatefulSet", "shop", "db", (("app", "db"),))
+    live = {"spec": {"replicas": 2}, "status": {"readyReplicas": 1, "updatedReplicas": 2}}
+    assert str(problem(sts, live)) == "apps/StatefulSet db: 1/2 ready"
+    ds = Followed("apps/v1", "DaemonSet", "shop", "agent", (("app", "agent"),))
+    live = {"status": {"desiredNumberScheduled": 3, "numberReady": 3, "updatedNumberScheduled": 3}}
+    assert problem(ds, live) is None
+    live["status"]["numberReady"] = 2
+    assert str(problem(ds, live)) == "apps/DaemonSet agent: 2/3 ready"
