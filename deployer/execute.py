@@ -12,6 +12,7 @@ No printing: progress goes to the `on_event` callback; the result is a RunReport
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,7 +175,7 @@ class Executor:
         limit = asyncio.Semaphore(max(1, self.concurrency))
         touched: list[str] = []  # releases this run changed or tried to, in order, for a reverse rollback
 
-        with private_dir() as tmp:
+        with private_dir() as tmp, self.rollout or contextlib.nullcontext():
 
             async def one(step: ReleasePlan) -> None:
                 result = state.results[step.key]

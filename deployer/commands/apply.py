@@ -51,8 +51,8 @@ def apply(args: argparse.Namespace) -> int:
                 )
             plan = without_prunes(plan)
         if not plan.has_changes:
-            if args.output != "text":
-                _emit(RunReport(args.environment, run_id), args.output)
+            if args.output == "json":
+                _emit(RunReport(args.environment, run_id), "json")
             else:
                 sys.stdout.write(
                     f"No changes: {len(plan.releases)} release(s) in {args.environment} are up to date.\n"
@@ -82,25 +82,26 @@ def apply(args: argparse.Namespace) -> int:
         values = {s.release.key: s.values for s in planned.states}
         from deployer.rollout import Rollout, targets
 
-        with Rollout(
+        # Follows what installs and upgrades wait for; the executor ends its watches when done.
+        rollout = Rollout(
             session.cluster, targets(plan, planned.states, planned.observed, helm_major=session.helm.major)
-        ) as rollout:
-            executor.rollout = rollout
-            if live_table_wanted():
-                with live_table(rollout.waiting) as table:
-                    executor.on_event = table.on_event
-                    report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
-            else:
-                timeouts = {k: r.timeout for k, r in desired.items()}
-                with Heartbeat(session.log, timeouts, every, rollout.waiting) as beat:
-                    printer = executor.on_event
+        )
+        executor.rollout = rollout
+        if live_table_wanted():
+            with live_table(rollout.waiting) as table:
+                executor.on_event = table.on_event
+                report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
+        else:
+            timeouts = {k: r.timeout for k, r in desired.items()}
+            with Heartbeat(session.log, timeouts, every, rollout.waiting) as beat:
+                printer = executor.on_event
 
-                    def on_event(step: StepResult) -> None:
-                        printer(step)
-                        beat.on_event(step)
+                def on_event(step: StepResult) -> None:
+                    printer(step)
+                    beat.on_event(step)
 
-                    executor.on_event = on_event
-                    report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
+                executor.on_event = on_event
+                report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
     for rel in plan.releases:
         if rel.action == BLOCKED:
             report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))
