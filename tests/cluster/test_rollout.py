@@ -145,9 +145,16 @@ def test_a_pod_that_never_becomes_ready_says_so_with_its_probe_event(
     assert "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503" in out
 
 
-def test_a_failed_hook_job_shows_its_reason_and_its_pods_log(project: Project, namespace: str) -> None:
-    deployer = project("{job: {enabled: true, hook: true, fail: job-fail}}")
+def test_a_failed_hook_job_shows_its_reason_and_its_pods_log_after_helm_deleted_it(
+    project: Project, namespace: str, kubeconfig: Path
+) -> None:
+    """`hook-failed`: helm deletes the failed hook Job (and with it its pod and log) before it
+    returns; both were read while the hook ran."""
+    policy = "before-hook-creation,hook-failed"
+    deployer = project(f"{{job: {{enabled: true, hook: true, fail: job-fail, deletePolicy: '{policy}'}}}}")
     out, _ = failed_apply(deployer, namespace)
+    gone = sandbox.kubectl(kubeconfig, "get", "job", "app-migrate", "-n", namespace, check=False)
+    assert "NotFound" in gone.stderr
     assert "batch/Job app-migrate: BackoffLimitExceeded" in out, out
     assert re.search(r"pod app-migrate-\S+: container failing-migration: Error \(exit code 1\)", out), out
     assert re.search(r"log of pod app-migrate-\S+ container failing-migration, last 3 line\(s\):", out), out
