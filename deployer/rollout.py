@@ -149,7 +149,7 @@ class _Release:
     redactor: Redactor
     running: bool = False
     logs: dict[tuple[str, str, bool], LogTail] = field(default_factory=dict)
-    pods: set[str] = field(default_factory=set)  # names of its pods seen during the run
+    pods: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name) of its pods seen in the run
 
 
 class Rollout:
@@ -179,8 +179,7 @@ class Rollout:
         with self._lock:
             release.running = True
             collections = {o.collection for o in release.objects}
-            if any(o.pod_labels for o in release.objects):
-                collections |= {(*POD, o.namespace) for o in release.objects if o.pod_labels}
+            collections |= {(*POD, o.namespace) for o in release.objects if o.pod_labels}
             for collection in sorted(collections - set(self._watches)):
                 self._seen.setdefault(collection, {})
                 self._present.setdefault(collection, set())
@@ -220,11 +219,15 @@ class Rollout:
             return Diagnosis()
         with self._lock:
             objects = self._problems(release, present_only=False)[:OBJECT_LIMIT]
-            pods = [self._seen.get((*POD, p.namespace), {}).get(p.name) for p in objects if p.kind == "Pod"]
+            # Logs not read while the run went on, of pods that are still there to ask.
+            pods = [
+                self._seen[(*POD, p.namespace)][p.name]
+                for p in objects
+                if p.kind == "Pod" and p.name in self._present.get((*POD, p.namespace), set())
+            ]
         unreadable = ""
-        for pod in pods:  # logs not read while the run went on (e.g. the watch had not seen it fail)
-            if pod is not None:
-                self._read_logs(release, pod)
+        for pod in pods:
+            self._read_logs(release, pod)
         try:
             events = self._events(release)
         except DeployerError as exc:
@@ -251,7 +254,7 @@ class Rollout:
             for name in sorted(pods):
                 if present_only and name not in present:
                     continue
-                if owns(obj, pods[name]) and (name in release.pods or name in present):
+                if owns(obj, pods[name]) and ((obj.namespace, name) in release.pods or name in present):
                     pod = pod_problem(pods[name])
                     if pod is not None:
                         out.append(pod)
@@ -275,7 +278,7 @@ class Rollout:
                 if r.running and any(owns(o, obj) for o in r.objects if o.pod_labels)
             ]
             for release in mine:
-                release.pods.add(name)
+                release.pods.add((collection[2], name))
         for release in mine:
             if failed_containers(obj) and kind != "DELETED":
                 self._read_logs(release, obj)
@@ -298,10 +301,8 @@ class Rollout:
         names: dict[str, set[str]] = {}
         for obj in release.objects:
             names.setdefault(obj.namespace, set()).add(obj.name)
-        for pod in release.pods:
-            for obj in release.objects:
-                if obj.pod_labels:
-                    names.setdefault(obj.namespace, set()).add(pod)
+        for namespace, pod in release.pods:
+            names.setdefault(namespace, set()).add(pod)
         deployments = {(o.namespace, o.name) for o in release.objects if o.kind == "Deployment"}
         found: list[tuple[str, EventLine]] = []
         for namespace in sorted(names):
