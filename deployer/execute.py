@@ -12,11 +12,12 @@ No printing: progress goes to the `on_event` callback; the result is a RunReport
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer import releaseflags
 from deployer.charts import ChartStore
@@ -27,6 +28,9 @@ from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, R
 from deployer.project import DesiredRelease
 from deployer.redact import for_values, masked_errors
 from deployer.render import private_dir, write_values
+
+if TYPE_CHECKING:
+    from deployer.rollout import Diagnosis, Rollout
 
 SUCCEEDED, FAILED, SKIPPED, ROLLED_BACK, REMOVED = (
     "succeeded",
@@ -47,6 +51,7 @@ class StepResult:
     started: float = 0.0
     finished: float = 0.0
     restored: str = ""  # what the run's rollback did to this release
+    diagnosis: Diagnosis | None = None  # why it failed, as the cluster showed it (rollout.py)
 
     @property
     def elapsed(self) -> float:
@@ -127,6 +132,8 @@ class Executor:
     openapi_check: bool = True
     # crds: createReplace: applies a release's crds/ CRDs (deployer/crds.py) before its install/upgrade.
     apply_crds: Callable[[DesiredRelease, Path], None] | None = None
+    # Follows what installs and upgrades wait for, and explains a failed one (deployer/rollout.py).
+    rollout: Rollout | None = None
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -173,7 +180,7 @@ class Executor:
         limit = asyncio.Semaphore(max(1, self.concurrency))
         touched: list[str] = []  # releases this run changed or tried to, in order, for a reverse rollback
 
-        with private_dir() as tmp:
+        with private_dir() as tmp, self.rollout or contextlib.nullcontext():
 
             async def one(step: ReleasePlan) -> None:
                 result = state.results[step.key]
@@ -196,18 +203,7 @@ class Executor:
                         result.status = "running"
                         self.on_event(result)
                         touched.append(step.key)
-                        try:
-                            await self._apply_one(step, desired.get(step.key), values, tmp)
-                            result.status = SUCCEEDED
-                        except HelmError as exc:
-                            result.status = FAILED
-                            result.detail = _failure(exc, desired.get(step.key))
-                        except DeployerError as exc:  # e.g. a CRD the API server refused
-                            result.status = FAILED
-                            result.detail = exc.message
-                        except Exception as exc:  # one step's surprise must not abandon the others
-                            result.status = FAILED
-                            result.detail = f"internal error: {type(exc).__name__}: {exc}"
+                        await self._step(step, result, desired.get(step.key), values, tmp)
                         result.finished = time.monotonic()
                         self.on_event(result)
                 finally:
@@ -219,6 +215,34 @@ class Executor:
                 for key in reversed(touched):
                     await self._restore(state.steps[key], state.results[key], desired.get(key))
         return report
+
+    async def _step(
+        self,
+        step: ReleasePlan,
+        result: StepResult,
+        release: DesiredRelease | None,
+        values: Mapping[str, Any],
+        tmp: Path,
+    ) -> None:
+        """Apply one step, and say in `result` how it ended (a failure, with why)."""
+        if self.rollout is not None:
+            self.rollout.begin(step.key)  # nothing for a removal: it knows none
+        try:
+            await self._apply_one(step, release, values, tmp)
+            result.status = SUCCEEDED
+        except HelmError as exc:
+            result.status = FAILED
+            result.detail = _failure(exc, release)
+            if self.rollout is not None:
+                result.diagnosis = await asyncio.to_thread(self.rollout.diagnose, step.key)
+        except DeployerError as exc:  # e.g. a CRD the API server refused
+            result.status = FAILED
+            result.detail = exc.message
+        except Exception as exc:  # one step's surprise must not abandon the others
+            result.status = FAILED
+            result.detail = f"internal error: {type(exc).__name__}: {exc}"
+        if self.rollout is not None:
+            self.rollout.end(step.key)
 
     async def _apply_one(
         self, step: ReleasePlan, release: DesiredRelease | None, values: Mapping[str, Any], tmp: Path

@@ -330,7 +330,7 @@ def _apply_verbs(sub: Any) -> None:
             action="store_true",
             help="first roll back releases a dead run left pending-* (uninstall if never deployed)",
         )
-        p.add_argument("--output", "-o", choices=["text", "json"], default="text")
+        p.add_argument("--output", "-o", choices=["text", "markdown", "json"], default="text")
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
         _take_over(p)
         _value_flags(p)

@@ -66,6 +66,9 @@ def conflicts(
             notes.append(
                 f"{key} already exists in the cluster and {why}: helm will refuse to {verb} "
                 f"{namespace}/{release} (it adopts an object only when its {MANAGED_BY} label is Helm "
-                f"and its {RELEASE_NAME}/-namespace annotations name this release)"
+                f"and its {RELEASE_NAME}/-namespace annotations name this release); "
+                f"`takeOwnership: true` on the release makes helm adopt it (helm >= 3.17 "
+                f"`--take-ownership`)"
+                + (", taking it from that release" if why.startswith("belongs") else "")
             )
     return notes

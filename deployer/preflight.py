@@ -29,6 +29,15 @@ IMMUTABLE = (
     "may not change once set",
 )
 
+# helm's force (helm 3 `--force`, helm 4 `--force-replace`) replaces an object with a PUT
+# (pkg/kube/client.go replaceResource), which validation refuses like a patch (helm issues 7168,
+# 7173): only an object deleted first is created anew with the new field.
+REMEDY = (
+    " (`force: true` on the release does not get past it: helm 3 `--force` and helm 4 "
+    "`--force-replace` replace the object in place, which the server refuses the same way; delete "
+    "the object before the apply, and helm creates it anew)"
+)
+
 
 def refused_changes(
     cluster: Cluster,
@@ -44,9 +53,12 @@ def refused_changes(
     notes = []
     for key, doc in sorted(changed.items()):
         result = cluster.dry_run_apply(doc, namespace)
-        if isinstance(result, Refused) and (server_side or any(m in result.message for m in IMMUTABLE)):
+        if not isinstance(result, Refused):
+            continue
+        immutable = any(m in result.message for m in IMMUTABLE)
+        if server_side or immutable:
             notes.append(
                 f"{key}: the API server refuses this change in a server-side dry run, so the upgrade "
-                f"is expected to fail: {redact(result.message)}"
+                f"is expected to fail: {redact(result.message)}" + (REMEDY if immutable else "")
             )
     return notes

@@ -49,3 +49,29 @@ def test_a_bad_interval_is_a_usage_error(text: str) -> None:
 def test_the_interval_defaults_to_thirty_seconds() -> None:
     assert interval({}) == DEFAULT_SECONDS == 30.0
     assert interval({"DEPLOYER_PROGRESS_SECONDS": "2.5"}) == 2.5
+
+
+def test_what_a_release_waits_for_is_said_once_per_change() -> None:
+    lines: list[str] = []
+    answers = iter(
+        ["apps/Deployment api: 0/1 ready"] * 5 + ["pod api-1: container app: ImagePullBackOff"] * 50
+    )
+    seen = threading.Event()
+
+    def waiting(key: str) -> str:
+        assert key == "shop/api"
+        try:
+            return next(answers)
+        except StopIteration:
+            seen.set()
+            return "pod api-1: container app: ImagePullBackOff"
+
+    step = StepResult("shop/api", "install", status="running", started=time.monotonic())
+    beat = Heartbeat(lines.append, {"shop/api": 300}, every=0.001, waiting=waiting)
+    beat.on_event(step)
+    with beat:
+        assert seen.wait(60)
+    assert len(lines) == 2, lines  # 55 intervals, two changes
+    assert lines[0].startswith("shop/api: install still running (")
+    assert lines[0].endswith("s of its 300s timeout): waiting for apps/Deployment api: 0/1 ready")
+    assert lines[1].endswith(": waiting for pod api-1: container app: ImagePullBackOff")

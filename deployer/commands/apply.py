@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -86,13 +85,20 @@ def apply(args: argparse.Namespace) -> int:
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}
+        from deployer.rollout import Rollout, targets
+
+        # Follows what installs and upgrades wait for; the executor ends its watches when done.
+        rollout = Rollout(
+            session.cluster, targets(plan, planned.states, planned.observed, helm_major=session.helm.major)
+        )
+        executor.rollout = rollout
         if live_table_wanted():
-            with live_table() as table:
+            with live_table(rollout.waiting) as table:
                 executor.on_event = table.on_event
                 report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
         else:
             timeouts = {k: r.timeout for k, r in desired.items()}
-            with Heartbeat(session.log, timeouts, every) as beat:
+            with Heartbeat(session.log, timeouts, every, rollout.waiting) as beat:
                 printer = executor.on_event
 
                 def on_event(step: StepResult) -> None:
@@ -141,43 +147,10 @@ def _printer(log: Callable[[str], None]) -> Callable[[StepResult], None]:
 
 
 def _emit(report: RunReport, fmt: str) -> None:
-    if fmt == "json":
-        doc = {
-            "schemaVersion": 1,
-            "environment": report.environment,
-            "runId": report.run_id,
-            "ok": report.ok,
-            "rolledBack": report.rolled_back,
-            "releases": [
-                {
-                    "key": s.key,
-                    "action": s.action,
-                    "status": s.status,
-                    "detail": s.detail,
-                    "revisionBefore": s.revision_before,
-                    "restored": s.restored,
-                    "seconds": round(s.elapsed, 1),
-                }
-                for s in report.steps
-            ],
-        }
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        return
-    for s in report.steps:
-        line = f"{s.key}\t{s.action}\t{s.status}"
-        if s.detail:
-            line += f"\t{s.detail}"
-        if s.restored:
-            line += f"\t{s.restored}"
-        sys.stdout.write(line + "\n")
-    counts: dict[str, int] = {}
-    for s in report.steps:
-        counts[s.status] = counts.get(s.status, 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    verdict = "Apply complete" if report.ok else "Apply FAILED"
-    if report.rolled_back:
-        verdict += " (changes of this run rolled back)"
-    sys.stdout.write(f"{verdict}: {summary}. Run {report.run_id}.\n")
+    from deployer import run_report
+
+    render = {"json": run_report.json_text, "markdown": run_report.markdown}.get(fmt, run_report.text)
+    sys.stdout.write(render(report))
 
 
 def without_prunes(plan: Plan) -> Plan:

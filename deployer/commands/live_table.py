@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,8 +27,9 @@ def wanted() -> bool:
 
 
 class StepTable:
-    def __init__(self) -> None:
+    def __init__(self, waiting: Callable[[str], str] | None = None) -> None:
         self.steps: dict[str, StepResult] = {}
+        self.waiting = waiting  # what a running release waits for (deployer/rollout.py)
 
     def on_event(self, step: StepResult) -> None:
         self.steps[step.key] = step
@@ -49,15 +50,17 @@ class StepTable:
                 + (f": {step.detail}" if step.detail else "")
                 + (f" ({step.restored})" if step.restored else "")
             )
+            if step.status == "running" and self.waiting is not None and (what := self.waiting(key)):
+                state += f": waiting for {what}"
             table.add_row(key, step.action, f"[{STATE_STYLE.get(step.status, '')}]{state}", elapsed)
         return table
 
 
 @contextmanager
-def live_table() -> Iterator[StepTable]:
+def live_table(waiting: Callable[[str], str] | None = None) -> Iterator[StepTable]:
     from rich.console import Console
     from rich.live import Live
 
-    table = StepTable()
+    table = StepTable(waiting)
     with Live(table, console=Console(stderr=True), refresh_per_second=4, transient=False):
         yield table

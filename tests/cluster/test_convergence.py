@@ -318,6 +318,9 @@ def test_a_change_the_api_server_refuses_is_foretold_by_live_and_explained_after
     [note] = release["releaseNotes"]
     assert note.startswith(f"{job}: the API server refuses this change in a server-side dry run"), note
     assert "field is immutable" in note
+    # The remedy, and the one that does not work (helm's force replaces in place: refused too).
+    assert note.endswith("delete the object before the apply, and helm creates it anew)"), note
+    assert "`force: true` on the release does not get past it" in note
     assert "dry-ran 3 changed object(s) on the server" in live.err  # ConfigMap and Deployment pass
     applied = app.deployer("apply", "-e", app.env)
     assert applied.code == 1

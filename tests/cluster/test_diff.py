@@ -257,6 +257,11 @@ def test_live_names_an_object_the_install_would_create_that_another_release_owns
     assert copy["key"] == f"{namespace}/config-copy"
     [found] = copy["releaseNotes"]
     assert found.startswith(note), found
+    # ... and names the setting that resolves it.
+    assert found.endswith(
+        "`takeOwnership: true` on the release makes helm adopt it (helm >= 3.17 `--take-ownership`), "
+        "taking it from that release"
+    ), found
     assert "checked 1 object(s) the plan creates for an existing owner" in live.err
     # The note tells the truth: helm refuses, and the owner's object is untouched.
     applied = deployer("apply", "-e", e)
