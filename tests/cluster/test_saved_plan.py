@@ -1,0 +1,144 @@
+"""`diff --save-plan` then `apply --plan` against the sandbox, on both helm majors: the reviewed plan
+is applied and converges; a cluster or spec that moved since the plan is refused with the reason per
+release and nothing changed; the plan file holds no trace of a sensitive value."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from testing.cluster_run import Deployer
+from testing.example import copy_example
+
+RELEASES = ("platform-config", "api", "worker")
+
+
+@pytest.fixture
+def deployer(tmp_path: Path, namespace: str, helm: Path, kubeconfig: Path, cache: Path) -> Deployer:
+    project = copy_example(tmp_path / "gitops", namespace=namespace, env_suffix=f"-{namespace[-8:]}")
+    return Deployer(project, helm, kubeconfig, cache)
+
+
+def env(namespace: str) -> str:
+    return f"dev-{namespace[-8:]}"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def revisions(deployer: Deployer, namespace: str) -> dict[str, int]:
+    return {name: deployer.revision(name, namespace) for name in RELEASES}
+
+
+def test_the_saved_plan_is_applied_and_converges(deployer: Deployer, namespace: str, tmp_path: Path) -> None:
+    e, plan = env(namespace), str(tmp_path / "plan.json")
+    saved = deployer("diff", "-e", e, "--save-plan", plan, "--detailed-exitcode")
+    assert saved.code == 2, saved.err
+    doc = json.loads(Path(plan).read_text())
+    assert [(r["key"], r["action"], r["observed"]) for r in doc["releases"]] == [
+        (f"{namespace}/{name}", "install", None) for name in sorted(RELEASES)
+    ]
+    assert doc["environment"] == e
+    applied = deployer("apply", "-e", e, "--plan", plan)
+    assert applied.code == 0, applied.err
+    assert "the fresh plan matches" in applied.err
+    assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
+    assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0
+    assert deployer("apply", "-e", e).out.startswith("No changes")
+    assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
+    # The same plan again: it was made against releases that were not installed.
+    again = deployer("apply", "-e", e, "--plan", plan)
+    assert again.code == 1
+    assert f"{namespace}/api: not installed when planned, now at revision 1 (applied at " in again.err
+    assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
+
+
+def test_a_hand_upgrade_since_the_plan_refuses_it_and_changes_nothing(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
+    e, plan = env(namespace), str(tmp_path / "plan.json")
+    assert deployer("apply", "-e", e).code == 0
+    edit(deployer.project / "environments" / e / "values.yaml", "api:\n", "api:\n  replicaCount: 2\n")
+    assert deployer("diff", "-e", e, "--save-plan", plan).code == 0
+    deployer.helm_cmd(
+        "upgrade", "api", str(deployer.project / "charts" / "web"), "-n", namespace, "--reuse-values",
+        "--set", "replicaCount=3",
+    )  # fmt: skip
+    refused = deployer("apply", "-e", e, "--plan", plan)
+    assert refused.code == 1
+    assert f"{namespace}/api: revision 1 is now 2 (applied at " in refused.err
+    assert "outside deployer: Upgrade complete" in refused.err
+    assert "nothing was changed" in refused.err
+    assert "Traceback" not in refused.err
+    assert revisions(deployer, namespace) == {"platform-config": 1, "api": 2, "worker": 1}
+
+
+def test_another_apply_and_a_republished_chart_since_the_plan_are_named(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
+    e, plan = env(namespace), str(tmp_path / "plan.json")
+    overlay = deployer.project / "environments" / e / "values.yaml"
+    assert deployer("apply", "-e", e).code == 0
+    edit(overlay, "api:\n", "api:\n  replicaCount: 2\n")
+    assert deployer("diff", "-e", e, "--save-plan", plan).code == 0
+    # A teammate's apply of another value lands first.
+    reviewed = overlay.read_text()
+    edit(overlay, "replicaCount: 2", "replicaCount: 3")
+    other = deployer("apply", "-e", e, "--output", "json")
+    assert other.code == 0, other.err
+    run_id = json.loads(other.out)["runId"]
+    overlay.write_text(reviewed)
+    # ...and the worker chart is changed under the same version.
+    template = deployer.project / "charts" / "worker" / "templates" / "deployment.yaml"
+    template.write_text(template.read_text() + "\n# republished\n")
+    refused = deployer("apply", "-e", e, "--plan", plan)
+    assert refused.code == 1
+    lines = [line.strip() for line in refused.err.splitlines()]
+    assert any(
+        line.startswith(f"{namespace}/api: revision 1 is now 2 (applied at ")
+        and line.endswith(f"by run {run_id})")
+        for line in lines
+    ), refused.err
+    assert f"{namespace}/worker: chart worker 0.3.0 digest changed" in lines, refused.err
+    assert revisions(deployer, namespace) == {"platform-config": 1, "api": 2, "worker": 1}
+
+
+def test_a_plan_with_a_sensitive_value_holds_no_trace_of_it(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
+    """secret.apiKey is `sensitive:` and rendered into the api Secret."""
+    e, plan = env(namespace), tmp_path / "plan.json"
+    canary = "canary-s3cr3t-5be1"
+    saved = deployer("diff", "-e", e, "--save-plan", str(plan), env={"API_KEY": canary})
+    assert saved.code == 0, saved.err
+    text = plan.read_text()
+    assert canary not in text
+    assert hashlib.sha256(canary.encode()).hexdigest() not in text
+    assert hashlib.sha256(f'"{canary}"'.encode()).hexdigest() not in text
+    assert "Y2FuYXJ5" not in text  # base64 of its start, as in the Secret's data
+    applied = deployer("apply", "-e", e, "--plan", str(plan), env={"API_KEY": canary})
+    assert applied.code == 0, applied.err
+    # Another key at apply time: the values differ, and the message does not say how.
+    edit(deployer.project / "environments" / e / "values.yaml", "api:\n", "api:\n  replicaCount: 2\n")
+    assert deployer("diff", "-e", e, "--save-plan", str(plan), env={"API_KEY": canary}).code == 0
+    refused = deployer("apply", "-e", e, "--plan", str(plan), env={"API_KEY": "another-key"})
+    assert refused.code == 1
+    assert f"{namespace}/api: values differ" in refused.err
+    assert "another-key" not in refused.err + refused.out
+    assert deployer.revision("api", namespace) == 1
+
+
+def test_a_plan_with_nothing_to_do_says_so(deployer: Deployer, namespace: str, tmp_path: Path) -> None:
+    e, plan = env(namespace), str(tmp_path / "plan.json")
+    assert deployer("apply", "-e", e).code == 0
+    assert deployer("diff", "-e", e, "--save-plan", plan).code == 0
+    result = deployer("apply", "-e", e, "--plan", plan)
+    assert result.code == 0, result.err
+    assert result.out == f"No changes: the plan in {plan} has nothing to do; nothing was changed.\n"
+    assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
