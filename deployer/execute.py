@@ -124,6 +124,9 @@ class Executor:
     # False when the API server validates fields itself (Cluster.validates_fields): helm's own
     # check would then only spend ~0.2 s CPU per release asking the server whether it does.
     openapi_check: bool = True
+    # Releases upgraded to repair drift (apply --live) that helm 4 applies server-side: the drifted
+    # fields belong to another field manager now (kubectl scale, ...), and taking them back is the point.
+    force_conflicts: frozenset[str] = frozenset()
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -153,6 +156,8 @@ class Executor:
             args.append("--atomic" if self.helm.major < 4 else "--rollback-on-failure")
         if not self.openapi_check:
             args.append("--disable-openapi-validation")
+        if release.key in self.force_conflicts and self.helm.major >= 4:
+            args.append("--force-conflicts")
         return args
 
     async def run(

@@ -79,6 +79,11 @@ def apply(args: argparse.Namespace) -> int:
             on_event=_printer(session.log),
             stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
             openapi_check=not session.cluster.validates_fields(),
+            force_conflicts=frozenset(
+                r.key
+                for r in plan.releases
+                if r.drift and r.key in planned.observed and planned.observed[r.key].apply_method == "ssa"
+            ),
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}

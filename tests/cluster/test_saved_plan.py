@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,28 @@ def test_a_plan_with_nothing_to_do_says_so(deployer: Deployer, namespace: str, t
     assert result.code == 0, result.err
     assert result.out == f"No changes: the plan in {plan} has nothing to do; nothing was changed.\n"
     assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
+
+
+def test_apply_live_upgrades_only_the_release_whose_live_object_drifted(
+    deployer: Deployer, namespace: str, kubeconfig: Path
+) -> None:
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig), "-n", namespace]
+    subprocess.run([*kubectl, "scale", "deployment/api", "--replicas=4"], check=True, capture_output=True)
+    live = deployer("diff", "-e", e, "--live", "--detailed-exitcode")
+    assert live.code == 2, live.err
+    assert "replicas: 4" in live.out
+    assert deployer("apply", "-e", e).out.startswith("No changes")  # without --live: the stored manifest
+    applied = deployer("apply", "-e", e, "--live")
+    assert applied.code == 0, applied.err
+    assert f"{namespace}/api\tupgrade\tsucceeded" in applied.out
+    assert revisions(deployer, namespace) == {"platform-config": 1, "api": 2, "worker": 1}
+    replicas = subprocess.run(
+        [*kubectl, "get", "deployment/api", "-o", "jsonpath={.spec.replicas}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert replicas == "1"  # the chart's replicaCount
+    assert deployer("diff", "-e", e, "--live", "--detailed-exitcode").code == 0
