@@ -312,8 +312,9 @@ def _release_moved(old: Mapping[str, Any], new: Mapping[str, Any], seen: Observe
         out.append(f"chart {a.get('name')} {a.get('version')} digest changed")
     if old.get("valuesDigest") != new.get("valuesDigest"):
         out.append("values differ")
-    if old.get("manifestDigest") != new.get("manifestDigest"):
-        out.append("rendered manifest differs")
+    elif a == b and old.get("manifestDigest") != new.get("manifestDigest"):
+        # Same chart, same values: the render read the cluster (lookup, its API or Kubernetes version).
+        out.append("rendered manifest differs (same chart and values: the render depends on the cluster)")
     return out
 
 

@@ -272,3 +272,14 @@ def test_an_unchanged_plan_has_nothing_that_moved(tmp_path: Path) -> None:
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds
+
+
+def test_a_manifest_that_moved_alone_is_said_and_never_beside_its_cause(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write(path, build(header(), {"shop/api": record("shop/api")}, new_salt(), datetime.now(UTC)))
+    alone = {"shop/api": record("shop/api", manifestDigest="hmac-sha256:m2")}
+    assert moved(read(path), alone, {}) == [
+        "shop/api: rendered manifest differs (same chart and values: the render depends on the cluster)"
+    ]
+    both = {"shop/api": record("shop/api", manifestDigest="hmac-sha256:m2", valuesDigest="hmac-sha256:v2")}
+    assert moved(read(path), both, {}) == ["shop/api: values differ"]
