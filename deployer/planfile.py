@@ -169,6 +169,17 @@ def new_salt() -> bytes:
     return secrets.token_bytes(32)
 
 
+def check_writable(path: Path) -> None:
+    parent = path.absolute().parent
+    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(
+            f"cannot write the plan to {path}: {parent} is not a directory you can write to"
+            if not path.is_dir()
+            else f"cannot write the plan to {path}: it is a directory",
+            hint="give --save-plan a file path in a writable directory; nothing was planned",
+        )
+
+
 def write(path: Path, doc: Mapping[str, Any]) -> None:
     """Written whole or not at all (a temporary file renamed over it)."""
     target = path.absolute()

@@ -283,3 +283,23 @@ def test_a_manifest_that_moved_alone_is_said_and_never_beside_its_cause(tmp_path
     ]
     both = {"shop/api": record("shop/api", manifestDigest="hmac-sha256:m2", valuesDigest="hmac-sha256:v2")}
     assert moved(read(path), both, {}) == ["shop/api: values differ"]
+
+
+def test_save_plan_into_a_missing_directory_is_refused_before_planning(project: Path, tmp_path: Path) -> None:
+    env = {"KUBECONFIG": str(KUBECONFIG), "DEPLOYER_HELM": str(helm_binary(3))}
+    target = tmp_path / "missing" / "plan.json"
+    result = run(["diff", "-e", "dev", "--save-plan", str(target)], project, env)
+    assert result.code == 1
+    assert result.err.splitlines()[0] == (
+        f"error: cannot write the plan to {target}: {target.parent} is not a directory you can write to"
+    )
+    assert "rendering" not in result.err
+
+
+def test_a_plan_with_nothing_to_do_reports_an_empty_run_in_json(project: Path, tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write(path, build(header(), {"shop/api": record("shop/api", "noop")}, new_salt(), datetime.now(UTC)))
+    result = apply(project, "--plan", str(path), "--output", "json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert (doc["ok"], doc["releases"], doc["environment"]) == (True, [], "dev")

@@ -163,7 +163,10 @@ def nothing_to_do(saved: SavedPlan, session: Session, args: argparse.Namespace) 
     )
     if saved.has_changes(prune=args.prune):
         return False
-    sys.stdout.write(f"No changes: the plan in {args.plan} has nothing to do; nothing was changed.\n")
+    if args.output == "json":
+        _emit(RunReport(args.environment, new_run_id()), "json")
+    else:
+        sys.stdout.write(f"No changes: the plan in {args.plan} has nothing to do; nothing was changed.\n")
     return True
 
 

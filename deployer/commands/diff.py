@@ -26,6 +26,10 @@ def diff(args: argparse.Namespace) -> int:
             "--save-plan records the cluster's revisions; it cannot be combined with --base",
             hint="save the plan against the cluster (no --base)",
         )
+    if args.save_plan:
+        from deployer.planfile import check_writable
+
+        check_writable(Path(args.save_plan))  # before any work, not after the whole plan
     cluster = None
     if not args.base:  # the context is chosen (or refused) before anything else runs
         from deployer.commands.session import kube_target

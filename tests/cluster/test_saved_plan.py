@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,29 @@ def test_apply_live_upgrades_only_the_release_whose_live_object_drifted(
     ).stdout
     assert replicas == "1"  # the chart's replicaCount
     assert deployer("diff", "-e", e, "--live", "--detailed-exitcode").code == 0
+
+
+def test_the_ci_plan_script_saves_a_plan_that_apply_takes(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
+    """The action's and the GitLab template's plan step with save-plan, then the merge job's apply."""
+    e = env(namespace)
+    environ = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT",)}
+    environ |= {k: v for k, v in deployer.env().items() if v is not None}
+    environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "deployer.ci.plan", "-e", e, "--save-plan", "--out-dir", str(out)],
+        cwd=deployer.project,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    outputs = dict(line.split("=", 1) for line in (out / "plan.env").read_text().splitlines())
+    plan = outputs["DEPLOYER_PLAN_FILE"]
+    assert plan == str((out / f"plan-{e}.plan.json").resolve())
+    applied = deployer("apply", "-e", e, "--plan", plan)
+    assert applied.code == 0, applied.err
+    assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
