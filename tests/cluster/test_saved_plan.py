@@ -196,3 +196,18 @@ def test_the_ci_plan_script_saves_a_plan_that_apply_takes(
     applied = deployer("apply", "-e", e, "--plan", plan)
     assert applied.code == 0, applied.err
     assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
+
+
+def test_a_live_plan_is_applied_with_its_drift_repairs(
+    deployer: Deployer, namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    e, plan = env(namespace), str(tmp_path / "plan.json")
+    assert deployer("apply", "-e", e).code == 0
+    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig), "-n", namespace]
+    subprocess.run([*kubectl, "scale", "deployment/api", "--replicas=4"], check=True, capture_output=True)
+    saved = deployer("diff", "-e", e, "--live", "--save-plan", plan, "--detailed-exitcode")
+    assert saved.code == 2, saved.err
+    applied = deployer("apply", "-e", e, "--plan", plan)  # no --live: the plan was made with it
+    assert applied.code == 0, applied.err
+    assert revisions(deployer, namespace) == {"platform-config": 1, "api": 2, "worker": 1}
+    assert deployer("diff", "-e", e, "--live", "--detailed-exitcode").code == 0
