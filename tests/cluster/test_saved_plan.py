@@ -154,9 +154,12 @@ def test_apply_live_upgrades_only_the_release_whose_live_object_drifted(
     assert deployer("apply", "-e", e).code == 0
     kubectl = ["kubectl", "--kubeconfig", str(kubeconfig), "-n", namespace]
     subprocess.run([*kubectl, "scale", "deployment/api", "--replicas=4"], check=True, capture_output=True)
+    patch = '{"data": {"LOG_LEVEL": "trace"}}'
+    subprocess.run([*kubectl, "patch", "configmap/api", "-p", patch], check=True, capture_output=True)
     live = deployer("diff", "-e", e, "--live", "--detailed-exitcode")
     assert live.code == 2, live.err
     assert "replicas: 4" in live.out
+    assert "LOG_LEVEL: trace" in live.out
     assert deployer("apply", "-e", e).out.startswith("No changes")  # without --live: the stored manifest
     applied = deployer("apply", "-e", e, "--live")
     assert applied.code == 0, applied.err
@@ -169,6 +172,13 @@ def test_apply_live_upgrades_only_the_release_whose_live_object_drifted(
         text=True,
     ).stdout
     assert replicas == "1"  # the chart's replicaCount
+    level = subprocess.run(
+        [*kubectl, "get", "configmap/api", "-o", "jsonpath={.data.LOG_LEVEL}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert level == "debug"  # values/api.yaml's config.logLevel
     assert deployer("diff", "-e", e, "--live", "--detailed-exitcode").code == 0
 
 
