@@ -134,6 +134,9 @@ class Executor:
     apply_crds: Callable[[DesiredRelease, Path], None] | None = None
     # Follows what installs and upgrades wait for, and explains a failed one (deployer/rollout.py).
     rollout: Rollout | None = None
+    # Releases upgraded to repair drift (apply --live) that helm 4 applies server-side: the drifted
+    # fields belong to another field manager now (kubectl scale, ...), and taking them back is the point.
+    force_conflicts: frozenset[str] = frozenset()
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -165,6 +168,8 @@ class Executor:
         args += releaseflags.upgrade_args(release.flags, self.helm.major, wait=release.wait)
         if release.crds == "skip":
             args.append("--skip-crds")
+        if release.key in self.force_conflicts and self.helm.major >= 4:
+            args.append("--force-conflicts")
         return args
 
     async def run(

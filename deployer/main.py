@@ -290,6 +290,12 @@ def _diff_verb(sub: Any) -> None:
     )
     p.add_argument("--show-secrets", action="store_true", help="do not mask values marked sensitive")
     _no_ignore_flag(p)
+    p.add_argument(
+        "--save-plan",
+        default=None,
+        metavar="FILE",
+        help="also write the plan (digests, no values) for `apply --plan FILE`",
+    )
     p.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, metavar="N")
     p.add_argument(
         "--kube-version", default=None, help="Kubernetes version for rendering (default: the cluster's)"
@@ -331,6 +337,7 @@ def _apply_verbs(sub: Any) -> None:
             help="first roll back releases a dead run left pending-* (uninstall if never deployed)",
         )
         p.add_argument("--output", "-o", choices=["text", "markdown", "json"], default="text")
+        _plan_flags(p)
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
         _take_over(p)
         _value_flags(p)
@@ -368,6 +375,27 @@ def _apply_verbs(sub: Any) -> None:
     _common(p, env=True, env_required=True)
     _kube_flags(p)
     p.add_argument("--force", action="store_true", help="required: the lock may belong to a running apply")
+
+
+def _plan_flags(p: argparse.ArgumentParser) -> None:
+    """apply's --live and saved-plan flags (docs/diff.md)."""
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="also upgrade releases whose live objects drifted from the deployed revision",
+    )
+    p.add_argument(
+        "--plan",
+        default=None,
+        metavar="FILE",
+        help="apply only if the fresh plan is the one saved by diff --save-plan FILE",
+    )
+    p.add_argument(
+        "--plan-max-age",
+        default="7d",
+        metavar="AGE",
+        help="refuse a --plan file older than this (default 7d; 90m, 12h, 1d12h)",
+    )
 
 
 def _take_over(parser: argparse.ArgumentParser) -> None:

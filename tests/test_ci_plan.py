@@ -201,3 +201,36 @@ def test_docs_ci_uses_the_action_the_template_and_the_new_name() -> None:
     assert inputs and set(inputs) <= set(ACTION["inputs"])
     assert "extends: .deployer-plan" in doc
     assert "pip install deployer" not in doc and "pip install helm-deployer" in doc
+
+
+def test_save_plan_without_a_cluster_is_refused_before_any_plan(origin: Path, tmp_path: Path) -> None:
+    clone = shallow_clone(origin, "main", tmp_path / "checkout")
+    result, outputs = run_plan(clone, "-e", "dev", "--base-ref", "main", "--save-plan")
+    assert result.returncode == 1
+    assert "--save-plan needs the cluster" in result.stderr
+    assert "deployer diff" not in result.stderr
+    assert outputs == {}
+
+
+def test_the_action_saves_the_plan_as_an_artifact_only_when_asked() -> None:
+    steps: list[dict[str, Any]] = ACTION["runs"]["steps"]
+    (plan,) = [s for s in steps if s.get("id") == "plan"]
+    assert plan["env"]["DEPLOYER_SAVE_PLAN"] == "${{ inputs.save-plan }}"
+    assert '"${save[@]}"' in plan["run"]
+    (upload,) = [s for s in steps if "upload-artifact" in s.get("uses", "")]
+    assert upload["if"] == "inputs.save-plan == 'true'"
+    assert upload["with"]["name"] == "deployer-plan-${{ inputs.environment }}"
+    assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-file }}"
+    assert ACTION["inputs"]["save-plan"]["default"] == "false"
+    assert ACTION["outputs"]["plan-file"]["value"] == "${{ steps.plan.outputs.plan-file }}"
+
+
+def test_the_gitlab_template_applies_the_merge_requests_saved_plan() -> None:
+    template = yaml.safe_load((ROOT / "ci" / "deployer.gitlab-ci.yml").read_text())
+    assert "$SAVE" in "\n".join(template[".deployer-plan"]["script"])
+    job = template[".deployer-apply-plan"]
+    assert job["variables"]["DEPLOYER_VERSION"] == __version__
+    script = "\n".join(job["script"])
+    assert "python -m deployer.ci.gitlab_plan" in script
+    assert "deployer apply" in script and "--plan" in script
+    assert job["rules"] == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]

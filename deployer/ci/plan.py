@@ -2,13 +2,14 @@
 then write the plan as Markdown (for the PR comment) and JSON (for later steps), and say whether
 anything would change.
 
-    python -m deployer.ci.plan --environment ENV [--base-ref BRANCH] [--out-dir DIR]
+    python -m deployer.ci.plan --environment ENV [--base-ref BRANCH] [--out-dir DIR] [--save-plan]
 
 Without KUBECONFIG the plan is offline: the spec as of origin/BRANCH against the checkout
-(`deployer diff --base`). With KUBECONFIG it is against the cluster. Outputs (`has-changes`,
-`plan-markdown`, `plan-json`) go to $GITHUB_OUTPUT when set, and always to DIR/plan.env as
-DEPLOYER_HAS_CHANGES=... lines (a GitLab dotenv report). Exit 0 with a plan (changes or not), 1 on
-any error, with deployer's own message on stderr.
+(`deployer diff --base`). With KUBECONFIG it is against the cluster, and --save-plan also saves
+the plan for `deployer apply --plan` on merge (DIR/plan-ENV.plan.json). Outputs (`has-changes`,
+`plan-markdown`, `plan-json`, and `plan-file` with --save-plan) go to $GITHUB_OUTPUT when set,
+and always to DIR/plan.env as DEPLOYER_HAS_CHANGES=... lines (a GitLab dotenv report). Exit 0
+with a plan (changes or not), 1 on any error, with deployer's own message on stderr.
 """
 
 from __future__ import annotations
@@ -54,8 +55,16 @@ def deployer(*args: str, stdout: Path | None = None) -> int:
         return subprocess.run(command, check=False, stdout=out).returncode
 
 
-def plan(environment: str, base_ref: str | None, out_dir: Path, environ: dict[str, str]) -> bool:
-    """Writes out_dir/plan-ENV.md and .json; returns whether anything would change."""
+def plan(
+    environment: str, base_ref: str | None, out_dir: Path, environ: dict[str, str], *, save: bool = False
+) -> bool:
+    """Writes out_dir/plan-ENV.md and .json (and .plan.json when `save`); returns whether anything
+    would change."""
+    if save and not environ.get("KUBECONFIG"):
+        raise PlanError(
+            "--save-plan needs the cluster (a saved plan records the revisions it was planned "
+            "against): set KUBECONFIG, or drop --save-plan for an offline plan"
+        )
     if environ.get("KUBECONFIG"):
         against: list[str] = []
     elif base_ref:
@@ -73,18 +82,27 @@ def plan(environment: str, base_ref: str | None, out_dir: Path, environ: dict[st
     code = deployer(*diff, "--output", "markdown", stdout=markdown)
     if code not in (0, 2):
         raise PlanError(f"deployer diff failed (exit {code})")
-    json_code = deployer(*diff, "--output", "json", stdout=json_path)
+    saving = ["--save-plan", str(plan_file(out_dir, environment))] if save else []
+    json_code = deployer(*diff, *saving, "--output", "json", stdout=json_path)
     if json_code != code:
         raise PlanError(f"deployer diff --output json disagreed (exit {json_code}, markdown {code})")
     return code == 2
 
 
-def write_outputs(out_dir: Path, environment: str, has_changes: bool, environ: dict[str, str]) -> None:
+def plan_file(out_dir: Path, environment: str) -> Path:
+    return out_dir / f"plan-{environment}.plan.json"
+
+
+def write_outputs(
+    out_dir: Path, environment: str, has_changes: bool, environ: dict[str, str], save: bool = False
+) -> None:
     outputs = {
         "has-changes": "true" if has_changes else "false",
         "plan-markdown": str((out_dir / f"plan-{environment}.md").resolve()),
         "plan-json": str((out_dir / f"plan-{environment}.json").resolve()),
     }
+    if save:
+        outputs["plan-file"] = str(plan_file(out_dir, environment).resolve())
     if environ.get("GITHUB_OUTPUT"):
         with open(environ["GITHUB_OUTPUT"], "a") as f:
             f.writelines(f"{k}={v}\n" for k, v in outputs.items())
@@ -98,14 +116,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--environment", "-e", required=True)
     parser.add_argument("--base-ref", default="", help="the target branch (offline plan without KUBECONFIG)")
     parser.add_argument("--out-dir", default="deployer-plan", type=Path)
+    parser.add_argument(
+        "--save-plan",
+        action="store_true",
+        help="also save the plan for `deployer apply --plan` (needs KUBECONFIG)",
+    )
     args = parser.parse_args(argv)
     environ = dict(os.environ)
     try:
-        has_changes = plan(args.environment, args.base_ref or None, args.out_dir, environ)
+        base = args.base_ref or None
+        has_changes = plan(args.environment, base, args.out_dir, environ, save=args.save_plan)
     except PlanError as exc:
         print(f"deployer-plan: error: {exc}", file=sys.stderr)
         return 1
-    write_outputs(args.out_dir, args.environment, has_changes, environ)
+    write_outputs(args.out_dir, args.environment, has_changes, environ, args.save_plan)
     return 0
 
 

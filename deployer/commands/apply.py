@@ -8,6 +8,9 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.heartbeat import Heartbeat, interval
@@ -23,27 +26,25 @@ from deployer.project import flags_of
 from deployer.releaseflags import rollback_args, uninstall_args
 from deployer.runinfo import new_run_id, spec_commit
 
+if TYPE_CHECKING:
+    from deployer.planfile import SavedPlan
+    from deployer.planner import EnvironmentPlan
+
 
 def apply(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     every = interval(os.environ)  # DEPLOYER_PROGRESS_SECONDS, checked before any work
-    from deployer.planner import plan_against_cluster
-
+    saved = read_saved_plan(args)  # a bad plan file is refused before anything else
     session = open_session(args)  # the kube-context guard refuses here, before anything else
+    if saved is not None and nothing_to_do(saved, session, args):
+        return 0
     run_id = new_run_id()
     options = plan_options(args)
     _helm, charts = helm_and_charts(args, session.proj, session.log)
     # Plan under the lock: a run that waited for another must see what that run did.
     with locked(session, args) as lock:
-        planned = plan_against_cluster(
-            session.proj, options, session.helm, charts, session.cluster, session.log
-        )
-        if args.recover and recover(session, planned.plan):
-            planned = plan_against_cluster(
-                session.proj, options, session.helm, charts, session.cluster, session.log
-            )
-        plan = planned.plan
+        planned, plan = plan_under_lock(session, options, charts, args, saved)
         if not args.prune:  # releases that left the spec are only shown by diff unless asked
             for kept in sorted(r.key for r in plan.releases if r.action == PRUNE):
                 print(
@@ -82,6 +83,11 @@ def apply(args: argparse.Namespace) -> int:
             stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
             openapi_check=not session.cluster.validates_fields(),
             apply_crds=crd_applier(session.cluster, charts, session.log),
+            force_conflicts=frozenset(
+                r.key
+                for r in plan.releases
+                if r.drift and r.key in planned.observed and planned.observed[r.key].apply_method == "ssa"
+            ),
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}
@@ -113,6 +119,83 @@ def apply(args: argparse.Namespace) -> int:
     _emit(report, args.output)
     lock.check()  # a run that lost its lock exits 1 naming the new holder, after its report
     return 0 if report.ok else 1
+
+
+def plan_under_lock(
+    session: Session, options: Any, charts: Any, args: argparse.Namespace, saved: SavedPlan | None
+) -> tuple[EnvironmentPlan, Plan]:
+    """Plan (after --recover), with live drift under --live, and refuse a saved plan that moved."""
+    from deployer.planner import live_plan, plan_against_cluster
+
+    planned = plan_against_cluster(session.proj, options, session.helm, charts, session.cluster, session.log)
+    if args.recover and recover(session, planned.plan):
+        planned = plan_against_cluster(
+            session.proj, options, session.helm, charts, session.cluster, session.log
+        )
+    plan = planned.plan
+    if args.live or (saved is not None and saved.live):
+        plan = live_plan(planned, session.cluster, session.log, session.helm.major)
+    if saved is not None:
+        refuse_moved(saved, plan, planned, charts, session)
+    return planned, plan
+
+
+def read_saved_plan(args: argparse.Namespace) -> SavedPlan | None:
+    if args.plan is None:
+        return None
+    if args.verb == "sync":
+        raise UsageError(
+            "sync upgrades every release: it does not apply a saved plan", hint="use apply --plan FILE"
+        )
+    if args.recover:
+        raise UsageError(
+            "--recover changes releases before planning, so no saved plan can match",
+            hint="run apply --recover first, then make a new plan",
+        )
+    from deployer import planfile
+
+    planfile.parse_duration(args.plan_max_age)  # a bad --plan-max-age fails before any work
+    return planfile.read(Path(args.plan))
+
+
+def nothing_to_do(saved: SavedPlan, session: Session, args: argparse.Namespace) -> bool:
+    """Check that the saved plan is for this project, environment, cluster and selection, and
+    young enough; True (and said) when it changes nothing."""
+    from deployer import planfile
+
+    planfile.check_header(
+        saved,
+        project=session.proj.name,
+        environment=args.environment,
+        server=session.target.server,
+        selectors=args.selector,
+        max_age=planfile.parse_duration(args.plan_max_age),
+        now=datetime.now(UTC),
+    )
+    if saved.has_changes(prune=args.prune):
+        return False
+    if args.output == "json":
+        _emit(RunReport(args.environment, new_run_id()), "json")
+    else:
+        sys.stdout.write(f"No changes: the plan in {args.plan} has nothing to do; nothing was changed.\n")
+    return True
+
+
+def refuse_moved(
+    saved: SavedPlan, plan: Plan, planned: EnvironmentPlan, charts: Any, session: Session
+) -> None:
+    """Stop, changing nothing, unless the fresh plan is the saved one (release by release)."""
+    from deployer import planfile
+
+    fresh = planfile.records_of(plan, planned, charts, session.proj.root, saved.salt)
+    reasons = planfile.moved(saved, fresh, planned.observed)
+    if reasons:
+        raise UsageError(
+            f"the plan in {saved.path} is not what would be applied now; nothing was changed:\n  "
+            + "\n  ".join(reasons),
+            hint=f"review a new plan: deployer diff -e {saved.doc['environment']} --save-plan FILE",
+        )
+    session.log(f"the fresh plan matches {saved.path} ({len(fresh)} release(s))")
 
 
 def recover(session: Session, plan: Plan) -> bool:

@@ -74,3 +74,54 @@ def test_the_workflow_commands_plan_a_pull_request_and_apply_on_merge(
             check=True,
         ).stdout.strip()
     )
+
+
+def reviewed_plan_commands(platform: str) -> list[str]:
+    text = DOC.read_text().split("## Apply exactly the reviewed plan", 1)[1].split("\n## ", 1)[0]
+    part = text.split(f"### On {platform}", 1)[1].split("\n### ", 1)[0]
+    blocks = "\n".join(re.findall(r"```yaml\n(.*?)```", part, flags=re.S))
+    return [c.strip() for c in re.findall(r"^\s*(?:- )?(deployer [^\n]+)$", blocks, flags=re.M)]
+
+
+def test_the_reviewed_plan_commands_apply_the_plan_and_refuse_a_moved_cluster(
+    tmp_path: Path, namespace: str, helm: Path, kubeconfig: Path, cache: Path
+) -> None:
+    """docs/ci.md's plan-on-PR / apply-the-plan-on-merge commands: the same on GitHub and GitLab;
+    the plan is applied; the same plan once the cluster moved is refused, naming the release."""
+    assert (
+        reviewed_plan_commands("GitHub")
+        == reviewed_plan_commands("GitLab")
+        == [
+            "deployer diff -e prod --save-plan plan-prod.plan.json --output markdown > plan.md",
+            "deployer apply -e prod --yes --plan plan-prod.plan.json --output json > run.json",
+        ]
+    )
+    suffix = f"-{namespace[-8:]}"
+    project = copy_example(tmp_path / "gitops", namespace=namespace, env_suffix=suffix)
+    deployer = Deployer(project, helm, kubeconfig, cache)
+
+    def run(command: str) -> tuple[int, str, str]:
+        words = shlex.split(command)[1:]
+        target = words[words.index(">") + 1]
+        words = [f"prod{suffix}" if w == "prod" else w for w in words[: words.index(">")]]
+        result = deployer(*words)
+        (project / target).write_text(result.out)
+        return result.code, result.out, result.err
+
+    plan, apply = reviewed_plan_commands("GitHub")
+    code, out, err = run(plan)
+    assert code == 0, err
+    assert out.startswith(f"### deployer plan for `prod{suffix}`")
+    code, out, err = run(apply)
+    assert code == 0, err
+    assert json.loads(out)["ok"] is True
+    assert deployer.revision("api", namespace) == 1
+    # A second pull request's plan, then a change behind its back: the merge job refuses it.
+    overlay = project / "environments" / f"prod{suffix}" / "values.yaml"
+    overlay.write_text(overlay.read_text().replace("replicaCount: 3", "replicaCount: 4"))
+    assert run(plan)[0] == 0
+    deployer.helm_cmd("rollback", "worker", "1", "-n", namespace)
+    code, out, err = run(apply)
+    assert code == 1
+    assert f"{namespace}/worker: revision 1 is now 2 (applied at " in err
+    assert deployer.revision("api", namespace) == 1
