@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,11 @@ from typing import Any
 import yaml
 
 from deployer.importer import values as vals
+from deployer.importer.conceal import Concealer
 from deployer.importer.findings import Finding
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
-from deployer.yamlsource import HelmDumper
+from deployer.yamlsource import HelmDumper, display_path
 
 # Release keys carried over (the rest is reported).
 _RELEASE_KEYS = {
@@ -32,7 +33,19 @@ _DEFAULT_KEYS = {"wait", "timeout", "atomic", "createNamespace", "kubeContext"}
 _TOP_KEYS = {"repositories", "releases", "helmDefaults", "environments", "commonLabels", "kubeVersion"}
 _ENV_KEYS = {"values", "secrets", "kubeContext", "missingFileHandler", "missingFileHandlerConfig"}
 _GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
+_PACKAGED_URL = re.compile(r"^(https?://\S*/)([^/]+?)-(v?\d+\.\d+\.\d+[^/]*?)\.tgz$")
+# Carried by the import of a templated file: helmfile build renders valuesTemplate/setTemplate into
+# values/set, and applies the lock file's versions (per environment) to the releases it prints.
+_RENDERED_BY_HELMFILE = {"valuesTemplate", "setTemplate", "lockFilePath"}
 _WHY_NONE = "no deployer equivalent; not carried over"
+_WHY_HOOKS = (
+    "deployer has no helmfile hooks (the import never runs them); not carried over: use helm hooks in "
+    "the chart, or run the command in your pipeline before or after deployer apply"
+)
+_WHY_DEPENDENCIES = (
+    "chartify dependencies are not supported; not carried over: add them to the chart's Chart.yaml "
+    "dependencies: (helm dependency build), or deploy each as its own release listed in needs:"
+)
 
 
 @dataclass
@@ -64,6 +77,7 @@ class Converter:
         self.source = source
         self.out_dir = out_dir
         self.findings: set[Finding] = set()
+        self.concealer = Concealer()
 
     def report(
         self, state: State, path: tuple[str | int, ...], what: str, why: str, release: str = ""
@@ -75,6 +89,12 @@ class Converter:
     def run(self) -> Output:
         envs = self.source.environments
         states = [self.source.states[e] for e in envs]
+        self.findings.update(Finding(*note) for note in self.source.notes)
+        for cut in self.source.stripped if self.source.templated else []:
+            shown = self.source.shown if cut.file == self.source.path.resolve() else display_path(cut.file)
+            what = f"releases[{cut.release}].{cut.key}" if cut.release else cut.key
+            why = _WHY_HOOKS if cut.key == "hooks" else _WHY_DEPENDENCIES
+            self.findings.add(Finding(shown, cut.line, what, why))
         first = states[0]
         spec: dict[str, Any] = {}
         repos = self._repositories(first)
@@ -145,10 +165,19 @@ class Converter:
 
     def _top_level(self, state: State) -> None:
         for key in sorted(set(state.data) - _TOP_KEYS - {"values", "templates"}):
+            if self.source.templated and key in _RENDERED_BY_HELMFILE:
+                continue
             if key == "helmfiles":
                 why = "nested state files are not imported: import each one on its own"
-            elif key in ("bases", "hooks", "apiVersions"):
-                why = _WHY_NONE
+            elif key == "bases" and self.source.templated:
+                continue  # helmfile merged them into the state it printed
+            elif key == "bases":
+                why = (
+                    "base files are not read when importing a plain file: copy what they hold "
+                    "(repositories, environments, helmDefaults) into deployer.yaml"
+                )
+            elif key in ("hooks", "apiVersions"):
+                why = _WHY_HOOKS if key == "hooks" else _WHY_NONE
             else:
                 why = "unknown to the importer; not carried over"
             if state.data[key] not in (None, [], {}):
@@ -193,6 +222,7 @@ class Converter:
         common_labels = {str(k): _label(v) for k, v in (state.data.get("commonLabels") or {}).items()}
         context = (state.data.get("environments") or {}).get(state.environment, {}) or {}
         env_context = context.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
+        skipped: set[str] = set()
         for i, raw in enumerate(state.data.get("releases") or []):
             if not isinstance(raw, Mapping):
                 self.report(state, ("releases", i), f"releases[{i}]", "not a mapping; skipped")
@@ -204,12 +234,16 @@ class Converter:
                 self.report(state, (*at, key), f"releases[{name}].{key}", why, name)
 
             for key in sorted(set(raw) - _RELEASE_KEYS):
+                if raw[key] in (None, [], {}, ""):  # e.g. hooks emptied before helmfile read the file
+                    continue
+                if self.source.templated and key in _RENDERED_BY_HELMFILE:
+                    continue
                 why = {
-                    "hooks": "deployer has no helmfile hooks; use helm hooks in the chart",
+                    "hooks": _WHY_HOOKS,
                     "jsonPatches": "kustomize patches are not supported; not carried over",
                     "strategicMergePatches": "kustomize patches are not supported; not carried over",
                     "transformers": "kustomize transformers are not supported; not carried over",
-                    "dependencies": "chartify dependencies are not supported; not carried over",
+                    "dependencies": _WHY_DEPENDENCIES,
                     "condition": "conditions are not supported; the release is imported as always enabled",
                 }.get(key, _WHY_NONE)
                 note(key, why)
@@ -219,6 +253,7 @@ class Converter:
                 note("createNamespace", "deployer always creates a release's namespace when it is missing")
             chart = self._chart(state, raw, note)
             if chart is None:
+                skipped.add(f"{raw.get('namespace') or ''}/{name}")
                 continue
             needs = []
             for need in raw.get("needs") or []:
@@ -248,7 +283,26 @@ class Converter:
             except vals.EntryProblem as exc:
                 note("values", str(exc.message))
             out.append(rel)
+        self._without_skipped(state, out, skipped)
         return out
+
+    def _without_skipped(self, state: State, releases: list[_Release], skipped: set[str]) -> None:
+        """A release the import skipped leaves the `needs:` of the others (deployer would refuse a need
+        of a release that is not in the spec), each with a report line."""
+        kept = {r.name for r in releases} | {f"{r.namespace or ''}/{r.name}" for r in releases}
+        gone = {s.split("/", 1)[1] for s in skipped} | skipped
+        for rel in releases:
+            for need in list(rel.needs):
+                if need in gone and need not in kept:
+                    rel.needs.remove(need)
+                    self.report(
+                        state,
+                        ("releases", rel.index, "needs"),
+                        f"releases[{rel.name}].needs",
+                        f"'{need}' was skipped by the import (see its line), so it is no longer in needs:; "
+                        "add it back once that release is in deployer.yaml",
+                        rel.name,
+                    )
 
     def _chart(self, state: State, raw: Mapping[str, Any], note: Any) -> str | None:
         chart = str(raw.get("chart") or "")
@@ -257,23 +311,42 @@ class Converter:
             return None
         if chart.startswith("oci://"):
             return chart
-        if _GO_GETTER.search(chart) and not chart.startswith(("./", "../", "/")):
-            note("chart", f"go-getter chart URL '{chart}' is not supported; release skipped")
+        local_form = chart.startswith(("./", "../", "/"))
+        packaged = _PACKAGED_URL.match(chart)
+        if packaged:
+            name, version = packaged.group(2), packaged.group(3)
+            note(
+                "chart",
+                f"chart URL {chart} is a packaged chart (.tgz) fetched over HTTP; deployer installs charts "
+                f"from a repository: release skipped. Declare the repository that serves it (url: "
+                f"{packaged.group(1)}) under repositories: and write chart: REPO/{name} "
+                f"with version: {version}",
+            )
+            return None
+        if _GO_GETTER.search(chart) and not local_form:
+            note(
+                "chart",
+                f"go-getter chart URL '{chart}' is not supported; release skipped: vendor the chart into "
+                "this repository and write chart: ./path/to/chart, or publish it to a chart repository",
+            )
             return None
         local = (self.source.base_dir / chart).resolve()
         repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
-        if (
-            chart.startswith(("./", "../", "/"))
-            or local.is_dir()
-            or chart.split("/", maxsplit=1)[0] not in repos
-        ):
+        prefix = chart.split("/", maxsplit=1)[0]
+        if not local_form and not local.exists() and chart.count("/") == 1 and prefix not in repos:
+            note(
+                "chart",
+                f"chart {chart} names the repository '{prefix}', which is not declared under repositories:; "
+                f"release skipped: add - name: {prefix} with its url under repositories: in deployer.yaml "
+                "(and a version: to the release), then add the release",
+            )
+            return None
+        if local_form or local.is_dir() or prefix not in repos:
             if not (local / "Chart.yaml").is_file():
                 note("chart", f"local chart {chart} not found; release skipped")
                 return None
             rel = os.path.relpath(local, self.out_dir)
             return rel if rel.startswith(("../", "/")) else f"./{rel}"
-        if raw.get("version") in (None, ""):
-            note("chart", "no chart version: deployer needs one; pin it with version: in deployer.yaml")
         return chart
 
     def _entries(self, state: State, raw: Mapping[str, Any], note: Any) -> list[vals.Entry]:
@@ -299,9 +372,19 @@ class Converter:
                 except vals.EntryProblem as exc:
                     note(key, f"{text}: {exc.message}; not carried over")
                     continue
-                entries.append(
-                    vals.Entry("secret" if kind == "secret" or vals.is_sops(data) else "file", path)
-                )
+                kind_of: vals.Kind = "secret" if kind == "secret" or vals.is_sops(data) else "file"
+                duplicates = vals.duplicate_keys(path) if kind_of == "file" else []
+                if duplicates:
+                    line, dup = duplicates[0]
+                    note(
+                        key,
+                        f"{display_path(path)}:{line} repeats the key '{dup}' (helm keeps the last, deployer "
+                        "refuses the file): its values are written inline, as helm reads them; remove the "
+                        "first occurrence, then list the file again",
+                    )
+                    entries.append(vals.Entry("inline", inline=data))
+                    continue
+                entries.append(vals.Entry(kind_of, path))
         try:
             flags = vals.set_flags(raw.get("set") or [], raw.get("setString") or [])
             extra = vals.set_entry(vals.merged(entries), flags, self.source.base_dir)
@@ -354,8 +437,9 @@ class Converter:
             self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
 
         spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
-        if first.version:
-            spec["version"] = first.version
+        version = _version(present, overlay_key, note)
+        if version:
+            spec["version"] = version
         for attr in ("namespace", "needs", "labels", "settings"):
             if any(getattr(r, attr) != getattr(first, attr) for r in present.values()):
                 shown = ", ".join(f"{e}: {getattr(r, attr)}" for e, r in present.items())
@@ -378,7 +462,7 @@ class Converter:
             else:
                 if other.chart != first.chart:
                     override["chart"] = other.chart
-                if other.version != first.version and other.version:
+                if other.version and other.version != version:
                     override["version"] = other.version
                 if other.installed != first.installed:
                     override["installed"] = other.installed
@@ -388,7 +472,7 @@ class Converter:
                 environments[env] = env_spec
         base = vals.common_entries([r.entries for r in present.values()])
         if base:
-            spec["values"] = [self._entry(e) for e in base]
+            spec["values"] = [self._conceal(self._entry(e), first, note) for e in base]
         shared = vals.merged(base)
         for env, rel in present.items():
             overlay = vals.diff(rel.merged, shared)
@@ -397,8 +481,20 @@ class Converter:
             if any(e.kind == "secret" for e in rel.entries if not any(e.same(b) for b in base)):
                 note("secrets", f"an encrypted file only environment '{env}' has is not carried over")
             if overlay:
-                overlays[env][overlay_key] = overlay
+                overlays[env][overlay_key] = self._conceal(overlay, first, note)
         return spec
+
+    def _conceal(self, values: Any, rel: _Release, note: Callable[[str, str], None]) -> Any:
+        if not isinstance(values, Mapping):
+            return values
+        concealed, found = self.concealer.conceal(values, rel.name)
+        for path, var in found:
+            note(
+                "values",
+                f"{path} looks like a secret: written as ${{{var}}}, never its value; set {var} where "
+                "deployer runs (a CI secret), or move the value to a sops-encrypted values file",
+            )
+        return concealed
 
     def _entry(self, entry: vals.Entry) -> Any:
         if entry.kind == "inline":
@@ -419,7 +515,26 @@ class Converter:
         if interpolated:  # deployer.yaml and overlays are interpolated: keep a literal ${ literal
             data = _escape_interpolation(data)
         text = yaml.dump(data, Dumper=HelmDumper, sort_keys=False, default_flow_style=False, width=120)
-        return self.source.markers.restore(text)
+        return self.concealer.restore(self.source.markers.restore(text))
+
+
+def _version(
+    present: Mapping[str, _Release], overlay_key: str, note: Callable[[str, str], None]
+) -> str | None:
+    """The version every environment shares, or None when one has none: a version differs per
+    environment when it comes from a lock file per environment (helmfile build applies it), and an
+    environment never gets another's."""
+    first = next(iter(present.values()))
+    unversioned = [e for e, r in present.items() if not r.version]
+    if unversioned and not str(first.chart).startswith((".", "/")):
+        where = "" if len(unversioned) == len(present) else f" in environment(s) {', '.join(unversioned)}"
+        also = f" or under environments.<env>.releases.{overlay_key}" if where else ""
+        note(
+            "chart",
+            f"no chart version{where} (helmfile installs the latest there): deployer needs one; pin it "
+            f"with version: in deployer.yaml{also}",
+        )
+    return None if unversioned else first.version
 
 
 def _escape_interpolation(value: Any) -> Any:
