@@ -17,9 +17,10 @@ from typing import Any
 
 import yaml
 
+from deployer.importer import charts
 from deployer.importer import values as vals
 from deployer.importer.conceal import Concealer
-from deployer.importer.findings import Finding
+from deployer.importer.findings import WHY_DEPENDENCIES, WHY_HOOKS, WHY_NONE, Finding
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
 from deployer.yamlsource import HelmDumper, display_path
@@ -32,20 +33,9 @@ _RELEASE_KEYS = {
 _DEFAULT_KEYS = {"wait", "timeout", "atomic", "createNamespace", "kubeContext"}
 _TOP_KEYS = {"repositories", "releases", "helmDefaults", "environments", "commonLabels", "kubeVersion"}
 _ENV_KEYS = {"values", "secrets", "kubeContext", "missingFileHandler", "missingFileHandlerConfig"}
-_GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
-_PACKAGED_URL = re.compile(r"^(https?://\S*/)([^/]+?)-(v?\d+\.\d+\.\d+[^/]*?)\.tgz$")
 # Carried by the import of a templated file: helmfile build renders valuesTemplate/setTemplate into
 # values/set, and applies the lock file's versions (per environment) to the releases it prints.
 _RENDERED_BY_HELMFILE = {"valuesTemplate", "setTemplate", "lockFilePath"}
-_WHY_NONE = "no deployer equivalent; not carried over"
-_WHY_HOOKS = (
-    "deployer has no helmfile hooks (the import never runs them); not carried over: use helm hooks in "
-    "the chart, or run the command in your pipeline before or after deployer apply"
-)
-_WHY_DEPENDENCIES = (
-    "chartify dependencies are not supported; not carried over: add them to the chart's Chart.yaml "
-    "dependencies: (helm dependency build), or deploy each as its own release listed in needs:"
-)
 
 
 @dataclass
@@ -93,7 +83,7 @@ class Converter:
         for cut in self.source.stripped if self.source.templated else []:
             shown = self.source.shown if cut.file == self.source.path.resolve() else display_path(cut.file)
             what = f"releases[{cut.release}].{cut.key}" if cut.release else cut.key
-            why = _WHY_HOOKS if cut.key == "hooks" else _WHY_DEPENDENCIES
+            why = WHY_HOOKS if cut.key == "hooks" else WHY_DEPENDENCIES
             self.findings.add(Finding(shown, cut.line, what, why))
         first = states[0]
         spec: dict[str, Any] = {}
@@ -142,7 +132,7 @@ class Converter:
                     f"${upper}_PASSWORD (helmfile's own variables for this repository)",
                 )
             for key in sorted(set(repo) - {"name", "url", "oci", "username", "password", "plainHttp"}):
-                self.report(state, ("repositories", i, key), f"repositories[{name}].{key}", _WHY_NONE)
+                self.report(state, ("repositories", i, key), f"repositories[{name}].{key}", WHY_NONE)
             out.append(entry)
         return out
 
@@ -160,7 +150,7 @@ class Converter:
                 "deployer always creates a release's namespace when it is missing",
             )
         for key in sorted(set(helm_defaults) - _DEFAULT_KEYS):
-            self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", _WHY_NONE)
+            self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", WHY_NONE)
         return out
 
     def _top_level(self, state: State) -> None:
@@ -177,7 +167,7 @@ class Converter:
                     "(repositories, environments, helmDefaults) into deployer.yaml"
                 )
             elif key in ("hooks", "apiVersions"):
-                why = _WHY_HOOKS if key == "hooks" else _WHY_NONE
+                why = WHY_HOOKS if key == "hooks" else WHY_NONE
             else:
                 why = "unknown to the importer; not carried over"
             if state.data[key] not in (None, [], {}):
@@ -204,7 +194,7 @@ class Converter:
                 state,
                 ("environments", state.environment, key),
                 f"environments.{state.environment}.{key}",
-                _WHY_NONE,
+                WHY_NONE,
             )
         if not self.source.templated and (env.get("values") or env.get("secrets")):
             self.report(
@@ -223,6 +213,7 @@ class Converter:
         context = (state.data.get("environments") or {}).get(state.environment, {}) or {}
         env_context = context.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
         skipped: set[str] = set()
+        repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
         for i, raw in enumerate(state.data.get("releases") or []):
             if not isinstance(raw, Mapping):
                 self.report(state, ("releases", i), f"releases[{i}]", "not a mapping; skipped")
@@ -239,19 +230,24 @@ class Converter:
                 if self.source.templated and key in _RENDERED_BY_HELMFILE:
                     continue
                 why = {
-                    "hooks": _WHY_HOOKS,
+                    "hooks": WHY_HOOKS,
                     "jsonPatches": "kustomize patches are not supported; not carried over",
                     "strategicMergePatches": "kustomize patches are not supported; not carried over",
                     "transformers": "kustomize transformers are not supported; not carried over",
-                    "dependencies": _WHY_DEPENDENCIES,
+                    "dependencies": WHY_DEPENDENCIES,
                     "condition": "conditions are not supported; the release is imported as always enabled",
-                }.get(key, _WHY_NONE)
+                }.get(key, WHY_NONE)
                 note(key, why)
             if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
                 note("kubeContext", "deployer's kube context is per environment, not per release")
             if raw.get("createNamespace") is False:
                 note("createNamespace", "deployer always creates a release's namespace when it is missing")
-            chart = self._chart(state, raw, note)
+            repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
+            chart, problem = charts.chart(
+                str(raw.get("chart") or ""), self.source.base_dir, self.out_dir, repos
+            )
+            if problem:
+                note("chart", problem)
             if chart is None:
                 skipped.add(f"{raw.get('namespace') or ''}/{name}")
                 continue
@@ -303,51 +299,6 @@ class Converter:
                         "add it back once that release is in deployer.yaml",
                         rel.name,
                     )
-
-    def _chart(self, state: State, raw: Mapping[str, Any], note: Any) -> str | None:
-        chart = str(raw.get("chart") or "")
-        if not chart:
-            note("chart", "no chart; release skipped")
-            return None
-        if chart.startswith("oci://"):
-            return chart
-        local_form = chart.startswith(("./", "../", "/"))
-        packaged = _PACKAGED_URL.match(chart)
-        if packaged:
-            name, version = packaged.group(2), packaged.group(3)
-            note(
-                "chart",
-                f"chart URL {chart} is a packaged chart (.tgz) fetched over HTTP; deployer installs charts "
-                f"from a repository: release skipped. Declare the repository that serves it (url: "
-                f"{packaged.group(1)}) under repositories: and write chart: REPO/{name} "
-                f"with version: {version}",
-            )
-            return None
-        if _GO_GETTER.search(chart) and not local_form:
-            note(
-                "chart",
-                f"go-getter chart URL '{chart}' is not supported; release skipped: vendor the chart into "
-                "this repository and write chart: ./path/to/chart, or publish it to a chart repository",
-            )
-            return None
-        local = (self.source.base_dir / chart).resolve()
-        repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
-        prefix = chart.split("/", maxsplit=1)[0]
-        if not local_form and not local.exists() and chart.count("/") == 1 and prefix not in repos:
-            note(
-                "chart",
-                f"chart {chart} names the repository '{prefix}', which is not declared under repositories:; "
-                f"release skipped: add - name: {prefix} with its url under repositories: in deployer.yaml "
-                "(and a version: to the release), then add the release",
-            )
-            return None
-        if local_form or local.is_dir() or prefix not in repos:
-            if not (local / "Chart.yaml").is_file():
-                note("chart", f"local chart {chart} not found; release skipped")
-                return None
-            rel = os.path.relpath(local, self.out_dir)
-            return rel if rel.startswith(("../", "/")) else f"./{rel}"
-        return chart
 
     def _entries(self, state: State, raw: Mapping[str, Any], note: Any) -> list[vals.Entry]:
         entries: list[vals.Entry] = []
@@ -437,7 +388,11 @@ class Converter:
             self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
 
         spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
-        version = _version(present, overlay_key, note)
+        version, problem = charts.version(
+            str(first.chart), {e: r.version for e, r in present.items()}, overlay_key
+        )
+        if problem:
+            note("chart", problem)
         if version:
             spec["version"] = version
         for attr in ("namespace", "needs", "labels", "settings"):
@@ -516,25 +471,6 @@ class Converter:
             data = _escape_interpolation(data)
         text = yaml.dump(data, Dumper=HelmDumper, sort_keys=False, default_flow_style=False, width=120)
         return self.concealer.restore(self.source.markers.restore(text))
-
-
-def _version(
-    present: Mapping[str, _Release], overlay_key: str, note: Callable[[str, str], None]
-) -> str | None:
-    """The version every environment shares, or None when one has none: a version differs per
-    environment when it comes from a lock file per environment (helmfile build applies it), and an
-    environment never gets another's."""
-    first = next(iter(present.values()))
-    unversioned = [e for e, r in present.items() if not r.version]
-    if unversioned and not str(first.chart).startswith((".", "/")):
-        where = "" if len(unversioned) == len(present) else f" in environment(s) {', '.join(unversioned)}"
-        also = f" or under environments.<env>.releases.{overlay_key}" if where else ""
-        note(
-            "chart",
-            f"no chart version{where} (helmfile installs the latest there): deployer needs one; pin it "
-            f"with version: in deployer.yaml{also}",
-        )
-    return None if unversioned else first.version
 
 
 def _escape_interpolation(value: Any) -> Any:
