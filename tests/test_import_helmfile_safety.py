@@ -92,6 +92,8 @@ def hooks_project(root: Path, marks: Path) -> Path:
               - events: ["prepare", "presync"]
                 command: /bin/sh
                 args: ["-c", "touch {marks}/nested"]
+          - {{name: flow, chart: ../charts/echo,
+             hooks: [{{events: [prepare], command: /bin/sh, args: [-c, "touch {marks}/flow"]}}]}}
         """)
     )
     return project
@@ -114,7 +116,7 @@ def test_no_hook_runs_for_any_event_in_the_file_its_bases_or_its_nested_helmfile
         env=environ,
     )
     assert ran.returncode == 0, ran.stderr
-    assert {"prepare", "path-prepare", "script-prepare", "global-prepare", "global-cleanup", "nested",
+    assert {"prepare", "path-prepare", "script-prepare", "global-prepare", "global-cleanup", "nested", "flow",
             "conditional"} <= set(os.listdir(marks))  # fmt: skip
     shutil.rmtree(marks)
     marks.mkdir()

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$")
 _KEY = re.compile(
     r"""^(?P<dash>(?:-[ \t]+)*)(?P<key>[A-Za-z_][\w.-]*|"[^"\n]*"|'[^'\n]*')[ \t]*:(?:[ \t]|$)"""
@@ -32,6 +34,7 @@ _STATE_KEYS = re.compile(r"^(?:releases|repositories|helmDefaults|helmfiles|base
 # Release keys that hold chart values: a `hooks:` or `dependencies:` under them is the chart's own.
 _VALUE_KEYS = {"values", "set", "setString", "secrets", "valuesTemplate", "setTemplate", "jsonPatches",
                "strategicMergePatches", "transformers"}  # fmt: skip
+_PARTS = re.compile(r"(?:^|(?<=\n))(?:(?!^---[ \t]*(?:#.*)?$).*(?:\n|$))+", re.M)
 _ACTION = re.compile(r"\{\{.*?\}\}", re.S)
 _EXEC = re.compile(r"(?<![\w.$\"])(exec|envExec)\b")
 EXEC_DISABLED = "deployerImportRunsNoCommand"
@@ -119,6 +122,8 @@ def _populate(box: Sandbox, state_file: Path) -> None:
         new = text
         if is_state:
             new, stripped = strip(text)
+            new, flow = strip_flow(new)
+            stripped += flow
             box.stripped += [Stripped(path, line, key, release) for line, key, release in stripped]
             queue += _references(path, text)
         new, lines = disable_exec(new)
@@ -174,6 +179,7 @@ def strip(text: str) -> tuple[str, list[tuple[int, str, str | None]]]:
     removed: list[tuple[int, str, str | None]] = []
     stack: list[tuple[int, str]] = []
     names: dict[int, str] = {}  # column -> the name: of the item that key column belongs to
+    depth = 0  # open flow brackets
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -181,11 +187,16 @@ def strip(text: str) -> tuple[str, list[tuple[int, str, str | None]]]:
         indent = len(line) - len(body)
         i += 1
         if _PART.match(line):
-            stack, names = [], {}
+            stack, names, depth = [], {}, 0
+            out.append(line)
+            continue
+        if depth > 0:  # a line of a flow collection ({...} or [...] over several lines): strip_flow's
+            depth += _flow_depth(line)
             out.append(line)
             continue
         found = _KEY.match(body) if body.strip() and not body.startswith(("#", "{{")) else None
         if not found:
+            depth += _flow_depth(line)
             out.append(line)
             continue
         col = indent + len(found.group("dash"))
@@ -202,6 +213,7 @@ def strip(text: str) -> tuple[str, list[tuple[int, str, str | None]]]:
             key == "hooks" or (key == "dependencies" and in_release)
         )
         if not drop:
+            depth += _flow_depth(line)
             stack.append((col, key))
             out.append(line)
             continue
@@ -211,6 +223,52 @@ def strip(text: str) -> tuple[str, list[tuple[int, str, str | None]]]:
         out.append(f"{' ' * indent}{found.group('dash')}{key}: {anchor.group(1) + ' ' if anchor else ''}[]\n")
         i = _skip_block(lines, i, col, bool(found.group("dash")), out)
     return "".join(out), removed
+
+
+def strip_flow(text: str) -> tuple[str, list[tuple[int, str, str | None]]]:
+    """What `strip` leaves: a `hooks:` written inside a flow mapping (`- {name: a, hooks: [...]}`),
+    found by parsing each part with its template actions blanked out (same length, so positions
+    hold); a part that does not parse so was handled by `strip` alone."""
+    blanked = _ACTION.sub(lambda m: re.sub(r"[^\n]", "x", m.group(0)), text)
+    spans: list[tuple[int, int, str | None]] = []
+    for part in _PARTS.finditer(blanked):
+        try:
+            root = yaml.compose(part.group(0), Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            continue
+        spans += _hook_spans(root, part.start(), False)
+    removed: list[tuple[int, str, str | None]] = []
+    for start, end, release in sorted(spans, key=lambda s: s[0], reverse=True):
+        text = text[:start] + "[]" + text[end:]
+        removed.append((text.count("\n", 0, start) + 1, "hooks", release))
+    return text, sorted(removed, key=lambda r: r[0])
+
+
+def _hook_spans(node: yaml.Node | None, offset: int, in_values: bool) -> list[tuple[int, int, str | None]]:
+    out: list[tuple[int, int, str | None]] = []
+    if isinstance(node, yaml.MappingNode):
+        names = [v.value for k, v in node.value if k.value == "name" and isinstance(v, yaml.ScalarNode)]
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else ""
+            empty = isinstance(value, yaml.SequenceNode) and not value.value
+            if name == "hooks" and not in_values and not empty:
+                start, end = offset + value.start_mark.index, offset + value.end_mark.index
+                out.append((start, end, names[0] if names else None))
+            else:
+                out += _hook_spans(value, offset, in_values or name in _VALUE_KEYS)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            out += _hook_spans(item, offset, in_values)
+    return out
+
+
+def _flow_depth(line: str) -> int:
+    """How many flow brackets the line opens (negative: closes), quoted text, template actions and
+    comments left out."""
+    text = _ACTION.sub("", line)
+    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'', "", text)
+    text = re.sub(r"(^|\s)#.*", "", text)
+    return text.count("[") + text.count("{") - text.count("]") - text.count("}")
 
 
 def _skip_block(lines: list[str], i: int, col: int, dash: bool, out: list[str]) -> int:

@@ -312,7 +312,10 @@ def _helmfile_message(stderr: str) -> str:
 
 _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+[\w.]+:\d+\]\s*")
 _AT = re.compile(r"template: [\w./-]*?:(\d+):(\d+)|\byaml: line (\d+)|\bline (\d+)")
-_NAMED = re.compile(r"(?<![\w/.])\.?/?([\w./-]*?\.(?:ya?ml\.gotmpl|ya?ml|gotmpl))(?:\.part\.(\d+))?")
+_FILE = r"\.?/?([\w./-]+?\.(?:ya?ml\.gotmpl|ya?ml|gotmpl))"
+_NAMED = re.compile(r"(?<![\w/.])" + _FILE)
+_IN_STATE = re.compile(r"\bin " + _FILE + r"(?=:)")
+_VALUES_FILE = re.compile(r"(?:values file \"|render \[)" + _FILE + r"(?=[\"\]])")
 
 
 def _message_mark(message: str, shown: str, box: Sandbox | None = None, base: Path | None = None) -> Mark:
@@ -325,13 +328,18 @@ def _message_mark(message: str, shown: str, box: Sandbox | None = None, base: Pa
         return Mark(shown, 1, 1)
     line = int(at.group(1) or at.group(3) or at.group(4))
     column = int(at.group(2)) if at.group(2) else 1
-    names = list(_NAMED.finditer(message, 0, at.start()))
-    if not names:
+    prefix = message[: at.start()]
+    # The most precise name first: an environment values file, then the state file helmfile was in.
+    chosen = [*_IN_STATE.finditer(prefix)][-1:] or [*_NAMED.finditer(prefix)][-1:]
+    chosen = [*_VALUES_FILE.finditer(prefix)][-1:] or chosen
+    if not chosen:
         return Mark(shown, line, column)
-    name, part = names[-1].group(1), names[-1].group(2)
+    name = chosen[0].group(1)
+    after = prefix[chosen[0].end() :]
+    part = re.match(r"\.part\.(\d+)", after) or re.search(r"document at index (\d+)", after)
     path = Path(name) if Path(name).is_absolute() or base is None else base / name
     if part and box is not None and path.resolve() in box.texts:
-        line += _part_offset(box.texts[path.resolve()], int(part))
+        line += _part_offset(box.texts[path.resolve()], int(part.group(1)))
     return Mark(display_path(path) if base is not None else name, line, column)
 
 
