@@ -154,6 +154,33 @@ def test_helmfile_v0_layout_environments_and_releases_in_one_part_imports_with_a
     assert run(["validate"], project).code == 0
 
 
+def test_a_templated_file_in_helmfile_v0_layout_imports_with_a_report_line(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """helmfile v1 refuses it; the import hands helmfile a copy with environments: in a part of its
+    own, as v1 asks, and says so."""
+    project = tmp_path / "v0"
+    project.mkdir()
+    shutil.copytree(DATA / "charts" / "echo", project / "c")
+    (project / "helmfile.yaml.gotmpl").write_text(
+        "environments:\n  dev:\n    values: [{size: small}]\n  prod:\n    values: [{size: large}]\n"
+        "releases:\n  - name: a\n    chart: ./c\n    values:\n      - size: {{ .Values.size }}\n"
+    )
+    result = run(
+        ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile), "--helm", str(helm3)],
+        project,
+        helm_env(tmp_path),
+    )
+    assert result.code == 0, result.err
+    assert (
+        "helmfile.yaml.gotmpl:6: environments and releases in one YAML part: helmfile v0's layout"
+        in result.err
+    )
+    for env, size in (("dev", "small"), ("prod", "large")):
+        overlay = yaml.safe_load((project / "environments" / env / "values.yaml").read_text())
+        assert overlay["a"] == {"size": size}
+
+
 def test_a_templated_file_without_helmfile_is_a_clear_error(tmp_path: Path) -> None:
     project = copy_case("templated", tmp_path)
     result = run(["import", "helmfile", "helmfile.yaml.gotmpl"], project, {"PATH": "/nonexistent"})

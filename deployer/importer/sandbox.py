@@ -60,6 +60,7 @@ class Sandbox:
     stripped: list[Stripped] = field(default_factory=list)
     execs: list[tuple[Path, int]] = field(default_factory=list)  # where a file runs a command
     texts: dict[Path, str] = field(default_factory=dict)  # every file read, by its user path
+    v0: list[tuple[Path, int]] = field(default_factory=list)  # helmfile v0's layout, split, at releases:
 
     def view(self, path: Path) -> Path:
         """Where the user's `path` is in the copy."""
@@ -121,7 +122,9 @@ def _populate(box: Sandbox, state_file: Path) -> None:
         is_state = path == state_file or path.parent.name == "helmfile.d" or bool(_STATE_KEYS.search(text))
         new = text
         if is_state:
-            new, stripped = strip(text)
+            new, v0 = split_v0(text)
+            box.v0 += [(path, line) for line in v0]
+            new, stripped = strip(new)
             new, flow = strip_flow(new)
             stripped += flow
             box.stripped += [Stripped(path, line, key, release) for line, key, release in stripped]
@@ -168,6 +171,36 @@ def _references(path: Path, text: str) -> list[Path]:
             else:
                 out.append((base / pattern).resolve())
     return out
+
+
+def split_v0(text: str) -> tuple[str, list[int]]:
+    """helmfile v0's layout (environments: and releases: in one YAML part, which helmfile v1 refuses)
+    as v1 wants it: the environments: block moved to a part of its own before the rest; and the line
+    of each such part's releases:."""
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    found: list[int] = []
+    start = 0
+    for end in [*(i for i, line in enumerate(lines) if _PART.match(line)), len(lines)]:
+        part = lines[start:end]
+        tops = {
+            found_key.group("key"): i
+            for i, line in enumerate(part)
+            if not line.startswith((" ", "\t", "#", "-", "{")) and (found_key := _KEY.match(line))
+        }
+        if "environments" in tops and "releases" in tops:
+            begin = tops["environments"]
+            after = [i for i in tops.values() if i > begin]
+            stop = min(after) if after else len(part)
+            block = [line if line.endswith("\n") else line + "\n" for line in part[begin:stop]]
+            out += [*block, "---\n", *part[:begin], *part[stop:]]
+            found.append(start + tops["releases"] + 1)
+        else:
+            out += part
+        if end < len(lines):
+            out.append(lines[end])
+        start = end + 1
+    return "".join(out), found
 
 
 def strip(text: str) -> tuple[str, list[tuple[int, str, str | None]]]:

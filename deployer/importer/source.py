@@ -28,6 +28,11 @@ Locator = Callable[[PathKey, str | None], tuple[str, int]]
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 BUILD_TIMEOUT = 300.0
+V0_WHAT = "environments and releases in one YAML part"
+V0_WHY = (
+    "helmfile v0's layout, imported as v0 read it; helmfile v1 refuses this file: if you keep using "
+    "helmfile, put a `---` line between the environments: section and the rest"
+)
 
 
 class HelmfileNotFound(DeployerError):
@@ -136,8 +141,9 @@ def read(
         for name in names:
             data, markers = _build(binary, box, path, shown, name, helm=helm, markers=markers)
             states[name] = State(name, data, locate)
-        stripped = [s for s in box.stripped]
-    return Source(path, shown, text, True, names, states, markers, stripped=stripped)
+        stripped = list(box.stripped)
+        notes = [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0]
+    return Source(path, shown, text, True, names, states, markers, stripped=stripped, notes=notes)
 
 
 def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> str:
@@ -374,9 +380,8 @@ def _parse_parts(
                 (
                     shown,
                     mark.line,
-                    "environments and releases in one YAML part",
-                    "helmfile v0's layout, imported as v0 read it; helmfile v1 refuses this file: if you "
-                    "keep using helmfile, put a `---` line between the environments: section and the rest",
+                    V0_WHAT,
+                    V0_WHY,
                 )
             )
         shifts = {k: len(merged[k]) for k, v in doc.data.items() if isinstance(v, list) and k in merged}
