@@ -3,12 +3,14 @@ indentation (templated files included), `exec` renamed, and secret-looking value
 
 from __future__ import annotations
 
+import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from deployer.importer.conceal import Concealer, looks_secret
-from deployer.importer.sandbox import EXEC_DISABLED, disable_exec, strip, strip_flow
+from deployer.importer.sandbox import EXEC_DISABLED, disable_exec, sandbox, strip, strip_flow
 
 STATE = textwrap.dedent("""\
     hooks:
@@ -132,3 +134,27 @@ def test_concealed_values_become_unique_references() -> None:
         "{'db': {'password': '${API_DB_PASSWORD}'}, 'cache': {'password': '${API_CACHE_PASSWORD}'}, "
         "'db_password': '${API_DB_PASSWORD_2}'}"
     )
+
+
+def test_helmfile_gets_a_path_with_only_helmfile_and_helm_and_none_of_the_callers_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-the-caller")
+    state = tmp_path / "helmfile.yaml.gotmpl"
+    state.write_text("releases: []\n")
+    for name in ("helmfile", "helm"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+    with sandbox(state) as box:
+        environ = box.environ(
+            str(tmp_path / "helmfile"), str(tmp_path / "helm"), {"DB_PASSWORD": "zzmarkerzz"}
+        )
+        assert sorted(os.listdir(environ["PATH"])) == ["helm", "helmfile"]
+        assert not Path(environ["KUBECONFIG"]).exists()
+        assert sorted(os.listdir(environ["HOME"])) == ["cache", "config", "data", "plugins", "tmp"]
+        assert sorted(environ) == [
+            "DB_PASSWORD", "HELMFILE_TEMPDIR", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME",
+            "HELM_PLUGINS", "HOME", "KUBECONFIG", "PATH", "TMPDIR",
+        ]  # fmt: skip
+        assert box.view(state).read_text() == "releases: []\n"
+        assert box.view(state).parent.is_dir() and not box.view(state).parent.is_symlink()
+    assert not box.root.exists()
