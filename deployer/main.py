@@ -193,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _tooling_verbs(sub: Any) -> None:
     """Verbs that start, move or hand over a repository: import, init, completion, export."""
     p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
-    p.add_argument("tool", choices=["helmfile"], help="the tool whose spec to import")
+    # The tool is a sub-command (not a positional beside PATH), so that options may come before PATH:
+    # `import helmfile -e default helmfile.yaml` (argparse cannot mix an optional positional with them).
+    tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
+    p = tools.add_parser("helmfile", help="the tool whose spec to import", description=VERBS["import"])
     p.add_argument(
         "path", nargs="?", default="helmfile.yaml", help="its state file (default: ./helmfile.yaml)"
     )

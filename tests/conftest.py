@@ -30,6 +30,18 @@ def helm(request: pytest.FixtureRequest) -> Path:
     return tools.helm_binary(major)
 
 
+@pytest.fixture(scope="session")
+def helm3() -> Path:
+    """Helm 3, the helm helmfile v1.8.0 is tested with (the import tests)."""
+    return tools.helm_binary(3)
+
+
+@pytest.fixture(scope="session")
+def helmfile() -> Path:
+    """The pinned helmfile (tools/build helmfile: a few minutes the first time, then cached)."""
+    return tools.tool_dir("helmfile") / "helmfile"
+
+
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private deployer cache for one test (charts, repository indexes, helm config)."""

@@ -3,97 +3,27 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from testing import tools
 from testing.chartrepo import make_chart, package, serve
 from testing.cli import run, tree_state
+from testing.helmfile import (
+    DATA,
+    assert_same_objects,
+    copy_case,
+    deployer_template,
+    helm_env,
+    helmfile_template,
+)
 from testing.registry import oci_registry
 
-DATA = Path(__file__).resolve().parent / "data" / "helmfile"
 pytestmark = pytest.mark.helm
-
-ObjectKey = tuple[str, str, str, str]
-
-
-@pytest.fixture(scope="module")
-def helm3() -> Path:
-    return tools.helm_binary(3)
-
-
-@pytest.fixture(scope="module")
-def helmfile() -> Path:
-    """The pinned helmfile (tools/build helmfile: a few minutes the first time, then cached)."""
-    return tools.tool_dir("helmfile") / "helmfile"
-
-
-def copy_case(case: str, tmp_path: Path) -> Path:
-    shutil.copytree(DATA / "charts", tmp_path / "charts")
-    return Path(shutil.copytree(DATA / case, tmp_path / case))
-
-
-def helm_env(tmp_path: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A private helm home: helmfile's `helm repo add` must not touch the user's."""
-    home = tmp_path / "helm-home"
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_DATA_HOME": str(home / "data"),
-        "KUBECONFIG": str(home / "no-kubeconfig"),
-        **(extra or {}),
-    }
-
-
-def objects(text: str) -> dict[ObjectKey, dict[str, Any]]:
-    out: dict[ObjectKey, dict[str, Any]] = {}
-    for doc in yaml.safe_load_all(text):
-        if not doc:
-            continue
-        meta = doc.get("metadata", {})
-        key = (doc["apiVersion"], doc["kind"], meta.get("namespace", ""), meta["name"])
-        assert key not in out, f"two objects {key}"
-        out[key] = doc
-    return out
-
-
-def helmfile_template(
-    helmfile: Path, helm: Path, state: Path, env: str, environ: Mapping[str, str]
-) -> dict[ObjectKey, dict[str, Any]]:
-    proc = subprocess.run(
-        [str(helmfile), "--helm-binary", str(helm), "-f", str(state), "-e", env, "template", "--skip-deps"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=state.parent,
-        env=dict(environ),
-    )
-    assert proc.returncode == 0, proc.stderr
-    return objects(proc.stdout)
-
-
-def deployer_template(
-    project: Path, helm: Path, env: str, environ: Mapping[str, str]
-) -> dict[ObjectKey, Any]:
-    result = run(["template", "-e", env], project, {**environ, "DEPLOYER_HELM": str(helm)})
-    assert result.code == 0, result.err
-    return objects(result.out)
-
-
-def assert_same_objects(expected: Mapping[ObjectKey, Any], actual: Mapping[ObjectKey, Any]) -> None:
-    assert sorted(actual) == sorted(expected)
-    for key, want in expected.items():
-        assert actual[key] == want, key
 
 
 CASES = {
@@ -195,14 +125,16 @@ def test_bad_input_is_one_error_with_file_and_line_and_nothing_written(tmp_path:
     assert tree_state(project) == before
 
 
-def test_environments_and_releases_in_one_part_are_refused_as_helmfile_v1_refuses_them(
+def test_helmfile_v0_layout_environments_and_releases_in_one_part_imports_with_a_report_line(
     tmp_path: Path, helm3: Path, helmfile: Path
 ) -> None:
+    """helmfile v1 refuses this layout; a user migrating an old setup still has it: it is imported as
+    helmfile v0 read it, and the report says where and what helmfile v1 wants instead."""
     project = tmp_path / "one-part"
     project.mkdir()
+    shutil.copytree(DATA / "charts" / "echo", project / "c")
     state = project / "helmfile.yaml"
-    body = "releases:\n  - name: a\n    chart: ./c\n"
-    state.write_text("environments:\n  default: {}\n" + body)
+    state.write_text("environments:\n  default: {}\nreleases:\n  - name: a\n    chart: ./c\n")
     refused = subprocess.run(
         [str(helmfile), "--helm-binary", str(helm3), "list"],
         capture_output=True,
@@ -212,17 +144,43 @@ def test_environments_and_releases_in_one_part_are_refused_as_helmfile_v1_refuse
         env=helm_env(tmp_path),
     )
     assert refused.returncode != 0 and "cannot be defined within the same YAML part" in refused.stderr
-    before = tree_state(project)
     result = run(["import", "helmfile"], project)
-    assert result.code == 1
-    assert result.err.startswith(
-        "error: helmfile.yaml:3:1: environments and releases are in the same YAML part; "
-        "helmfile v1 refuses this file\n"
+    assert result.code == 0, result.err
+    assert (
+        "helmfile.yaml:3: environments and releases in one YAML part: helmfile v0's layout, imported as "
+        "v0 read it; helmfile v1 refuses this file: if you keep using helmfile, put a `---` line between "
+        "the environments: section and the rest\n"
+    ) in result.err
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    assert [r["name"] for r in spec["releases"]] == ["a"]
+    assert run(["validate"], project).code == 0
+
+
+def test_a_templated_file_in_helmfile_v0_layout_imports_with_a_report_line(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """helmfile v1 refuses it; the import hands helmfile a copy with environments: in a part of its
+    own, as v1 asks, and says so."""
+    project = tmp_path / "v0"
+    project.mkdir()
+    shutil.copytree(DATA / "charts" / "echo", project / "c")
+    (project / "helmfile.yaml.gotmpl").write_text(
+        "environments:\n  dev:\n    values: [{size: small}]\n  prod:\n    values: [{size: large}]\n"
+        "releases:\n  - name: a\n    chart: ./c\n    values:\n      - size: {{ .Values.size }}\n"
     )
-    assert "put a `---` line between" in result.err
-    assert tree_state(project) == before
-    state.write_text("environments:\n  default: {}\n---\n" + body)  # as helmfile asks
-    assert run(["import", "helmfile"], project).code == 0
+    result = run(
+        ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile), "--helm", str(helm3)],
+        project,
+        helm_env(tmp_path),
+    )
+    assert result.code == 0, result.err
+    assert (
+        "helmfile.yaml.gotmpl:6: environments and releases in one YAML part: helmfile v0's layout"
+        in result.err
+    )
+    for env, size in (("dev", "small"), ("prod", "large")):
+        overlay = yaml.safe_load((project / "environments" / env / "values.yaml").read_text())
+        assert overlay["a"] == {"size": size}
 
 
 def test_a_templated_file_without_helmfile_is_a_clear_error(tmp_path: Path) -> None:
@@ -233,9 +191,12 @@ def test_a_templated_file_without_helmfile_is_a_clear_error(tmp_path: Path) -> N
     assert not (project / "deployer.yaml").exists()
 
 
-def test_the_benchmarks_generated_helmfile_imports_with_nothing_left_over_and_renders_the_same(
+def test_the_benchmarks_generated_helmfile_imports_with_only_its_keys_concealed_and_renders_the_same(
     tmp_path: Path, helm3: Path, helmfile: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The generated file holds each api's `secrets.apiKey` in clear: the import writes a reference
+    for each (one report line each, nothing else left over); with the variables set, deployer
+    renders what helmfile renders."""
     monkeypatch.syspath_prepend(str(DATA.parents[2] / "benchmarks"))
     import specs  # benchmarks/specs.py: the helmfile.yaml.gotmpl the benchmarks compare against
 
@@ -245,11 +206,30 @@ def test_the_benchmarks_generated_helmfile_imports_with_nothing_left_over_and_re
         ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile)], project, environ
     )
     assert result.code == 0, result.err
-    assert result.err == "import: everything was carried over\n"
+    lines = result.err.splitlines()[1:]
+    assert lines and all(
+        ".values: secrets." in line and "looks like a secret: written as ${" in line for line in lines
+    )
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    keys: dict[str, str] = {}  # the variables, set to the values helmfile's file holds (benchmarks/specs.py)
+    for env in ("", *specs.ENVIRONMENTS):
+        if env:
+            path = project / "environments" / env / "values.yaml"
+            layers = yaml.safe_load(path.read_text()).items() if path.is_file() else []
+        else:
+            layers = [
+                (r["name"], v) for r in spec["releases"] for v in r.get("values", []) if isinstance(v, dict)
+            ]
+        for name, values in layers:
+            for key, ref in (values.get("secrets") or {}).items():
+                group, index = name.split("-")[1:]
+                original = f"key-{group}-{index}" if key == "apiKey" else f"{env}-secret"
+                keys[ref[2:-1]] = f"{env}-{original}" if env == "prod" and key == "apiKey" else original
+    assert len(keys) == len(lines)
     for env in specs.ENVIRONMENTS:
         expected = helmfile_template(helmfile, helm3, project / "helmfile.yaml.gotmpl", env, environ)
         assert len(expected) > 100
-        assert_same_objects(expected, deployer_template(project, helm3, env, environ))
+        assert_same_objects(expected, deployer_template(project, helm3, env, {**environ, **keys}))
 
 
 @pytest.mark.registry

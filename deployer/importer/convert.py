@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from deployer.importer import charts
 from deployer.importer import values as vals
-from deployer.importer.findings import Finding
+from deployer.importer.conceal import Concealer
+from deployer.importer.findings import WHY_DEPENDENCIES, WHY_HOOKS, WHY_NONE, Finding
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
-from deployer.semver import is_exact
-from deployer.yamlsource import HelmDumper
+from deployer.yamlsource import HelmDumper, display_path
 
 # Release keys carried over (the rest is reported).
 _RELEASE_KEYS = {
@@ -40,8 +41,9 @@ _TOP_KEYS = {
     "apiVersions",
 }
 _ENV_KEYS = {"values", "secrets", "kubeContext", "missingFileHandler", "missingFileHandlerConfig"}
-_GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
-_WHY_NONE = "no deployer equivalent; not carried over"
+# Carried by the import of a templated file: helmfile build renders valuesTemplate/setTemplate into
+# values/set, and applies the lock file's versions (per environment) to the releases it prints.
+_RENDERED_BY_HELMFILE = {"valuesTemplate", "setTemplate", "lockFilePath"}
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Converter:
         self.source = source
         self.out_dir = out_dir
         self.findings: set[Finding] = set()
+        self.concealer = Concealer()
 
     def report(
         self, state: State, path: tuple[str | int, ...], what: str, why: str, release: str = ""
@@ -84,6 +87,12 @@ class Converter:
     def run(self) -> Output:
         envs = self.source.environments
         states = [self.source.states[e] for e in envs]
+        self.findings.update(Finding(*note) for note in self.source.notes)
+        for cut in self.source.stripped if self.source.templated else []:
+            shown = self.source.shown if cut.file == self.source.path.resolve() else display_path(cut.file)
+            what = f"releases[{cut.release}].{cut.key}" if cut.release else cut.key
+            why = WHY_HOOKS if cut.key == "hooks" else WHY_DEPENDENCIES
+            self.findings.add(Finding(shown, cut.line, what, why))
         first = states[0]
         spec: dict[str, Any] = {}
         repos = self._repositories(first)
@@ -131,7 +140,7 @@ class Converter:
                     f"${upper}_PASSWORD (helmfile's own variables for this repository)",
                 )
             for key in sorted(set(repo) - {"name", "url", "oci", "username", "password", "plainHttp"}):
-                self.report(state, ("repositories", i, key), f"repositories[{name}].{key}", _WHY_NONE)
+                self.report(state, ("repositories", i, key), f"repositories[{name}].{key}", WHY_NONE)
             out.append(entry)
         return out
 
@@ -149,15 +158,24 @@ class Converter:
                 "deployer always creates a release's namespace when it is missing",
             )
         for key in sorted(set(helm_defaults) - _DEFAULT_KEYS):
-            self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", _WHY_NONE)
+            self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", WHY_NONE)
         return out
 
     def _top_level(self, state: State) -> None:
         for key in sorted(set(state.data) - _TOP_KEYS - {"values", "templates"}):
+            if self.source.templated and key in _RENDERED_BY_HELMFILE:
+                continue
             if key == "helmfiles":
                 why = "nested state files are not imported: import each one on its own"
-            elif key in ("bases", "hooks"):
-                why = _WHY_NONE
+            elif key == "bases" and self.source.templated:
+                continue  # helmfile merged them into the state it printed
+            elif key == "bases":
+                why = (
+                    "base files are not read when importing a plain file: copy what they hold "
+                    "(repositories, environments, helmDefaults) into deployer.yaml"
+                )
+            elif key in ("hooks", "apiVersions"):
+                why = WHY_HOOKS if key == "hooks" else WHY_NONE
             else:
                 why = "unknown to the importer; not carried over"
             if state.data[key] not in (None, [], {}):
@@ -187,7 +205,7 @@ class Converter:
                 state,
                 ("environments", state.environment, key),
                 f"environments.{state.environment}.{key}",
-                _WHY_NONE,
+                WHY_NONE,
             )
         if not self.source.templated and (env.get("values") or env.get("secrets")):
             self.report(
@@ -205,6 +223,8 @@ class Converter:
         common_labels = {str(k): _label(v) for k, v in (state.data.get("commonLabels") or {}).items()}
         context = (state.data.get("environments") or {}).get(state.environment, {}) or {}
         env_context = context.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
+        skipped: set[str] = set()
+        repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
         for i, raw in enumerate(state.data.get("releases") or []):
             if not isinstance(raw, Mapping):
                 self.report(state, ("releases", i), f"releases[{i}]", "not a mapping; skipped")
@@ -216,21 +236,31 @@ class Converter:
                 self.report(state, (*at, key), f"releases[{name}].{key}", why, name)
 
             for key in sorted(set(raw) - _RELEASE_KEYS):
+                if raw[key] in (None, [], {}, ""):  # e.g. hooks emptied before helmfile read the file
+                    continue
+                if self.source.templated and key in _RENDERED_BY_HELMFILE:
+                    continue
                 why = {
-                    "hooks": "deployer has no helmfile hooks; use helm hooks in the chart",
+                    "hooks": WHY_HOOKS,
                     "jsonPatches": "kustomize patches are not supported; not carried over",
                     "strategicMergePatches": "kustomize patches are not supported; not carried over",
                     "transformers": "kustomize transformers are not supported; not carried over",
-                    "dependencies": "chartify dependencies are not supported; not carried over",
+                    "dependencies": WHY_DEPENDENCIES,
                     "condition": "conditions are not supported; the release is imported as always enabled",
-                }.get(key, _WHY_NONE)
+                }.get(key, WHY_NONE)
                 note(key, why)
             if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
                 note("kubeContext", "deployer's kube context is per environment, not per release")
             if raw.get("createNamespace") is False:
                 note("createNamespace", "deployer always creates a release's namespace when it is missing")
-            chart = self._chart(state, raw, note)
+            repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
+            chart, problem = charts.chart(
+                str(raw.get("chart") or ""), self.source.base_dir, self.out_dir, repos
+            )
+            if problem:
+                note("chart", problem)
             if chart is None:
+                skipped.add(f"{raw.get('namespace') or ''}/{name}")
                 continue
             needs = []
             for need in raw.get("needs") or []:
@@ -260,40 +290,26 @@ class Converter:
             except vals.EntryProblem as exc:
                 note("values", str(exc.message))
             out.append(rel)
+        self._without_skipped(state, out, skipped)
         return out
 
-    def _chart(self, state: State, raw: Mapping[str, Any], note: Any) -> str | None:
-        chart = str(raw.get("chart") or "")
-        if not chart:
-            note("chart", "no chart; release skipped")
-            return None
-        if chart.startswith("oci://"):
-            return chart
-        if _GO_GETTER.search(chart) and not chart.startswith(("./", "../", "/")):
-            note("chart", f"go-getter chart URL '{chart}' is not supported; release skipped")
-            return None
-        local = (self.source.base_dir / chart).resolve()
-        repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
-        if (
-            chart.startswith(("./", "../", "/"))
-            or local.is_dir()
-            or chart.split("/", maxsplit=1)[0] not in repos
-        ):
-            if not (local / "Chart.yaml").is_file():
-                note("chart", f"local chart {chart} not found; release skipped")
-                return None
-            rel = os.path.relpath(local, self.out_dir)
-            return rel if rel.startswith(("../", "/")) else f"./{rel}"
-        if raw.get("version") in (None, ""):
-            note(
-                "chart", "no chart version (the newest): run `deployer lock` to pin it in deployer.lock.yaml"
-            )
-        elif not is_exact(str(raw["version"])):
-            note(
-                "chart",
-                f"version range '{raw['version']}': run `deployer lock` to pin it in deployer.lock.yaml",
-            )
-        return chart
+    def _without_skipped(self, state: State, releases: list[_Release], skipped: set[str]) -> None:
+        """A release the import skipped leaves the `needs:` of the others (deployer would refuse a need
+        of a release that is not in the spec), each with a report line."""
+        kept = {r.name for r in releases} | {f"{r.namespace or ''}/{r.name}" for r in releases}
+        gone = {s.split("/", 1)[1] for s in skipped} | skipped
+        for rel in releases:
+            for need in list(rel.needs):
+                if need in gone and need not in kept:
+                    rel.needs.remove(need)
+                    self.report(
+                        state,
+                        ("releases", rel.index, "needs"),
+                        f"releases[{rel.name}].needs",
+                        f"'{need}' was skipped by the import (see its line), so it is no longer in needs:; "
+                        "add it back once that release is in deployer.yaml",
+                        rel.name,
+                    )
 
     def _entries(self, state: State, raw: Mapping[str, Any], note: Any) -> list[vals.Entry]:
         entries: list[vals.Entry] = []
@@ -318,9 +334,19 @@ class Converter:
                 except vals.EntryProblem as exc:
                     note(key, f"{text}: {exc.message}; not carried over")
                     continue
-                entries.append(
-                    vals.Entry("secret" if kind == "secret" or vals.is_sops(data) else "file", path)
-                )
+                kind_of: vals.Kind = "secret" if kind == "secret" or vals.is_sops(data) else "file"
+                duplicates = vals.duplicate_keys(path) if kind_of == "file" else []
+                if duplicates:
+                    line, dup = duplicates[0]
+                    note(
+                        key,
+                        f"{display_path(path)}:{line} repeats the key '{dup}' (helm keeps the last, deployer "
+                        "refuses the file): its values are written inline, as helm reads them; remove the "
+                        "first occurrence, then list the file again",
+                    )
+                    entries.append(vals.Entry("inline", inline=data))
+                    continue
+                entries.append(vals.Entry(kind_of, path))
         try:
             flags = vals.set_flags(raw.get("set") or [], raw.get("setString") or [])
             extra = vals.set_entry(vals.merged(entries), flags, self.source.base_dir)
@@ -373,8 +399,13 @@ class Converter:
             self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
 
         spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
-        if first.version:
-            spec["version"] = first.version
+        version, problem = charts.version(
+            str(first.chart), {e: r.version for e, r in present.items()}, overlay_key
+        )
+        if problem:
+            note("chart", problem)
+        if version:
+            spec["version"] = version
         for attr in ("namespace", "needs", "labels", "settings"):
             if any(getattr(r, attr) != getattr(first, attr) for r in present.values()):
                 shown = ", ".join(f"{e}: {getattr(r, attr)}" for e, r in present.items())
@@ -397,7 +428,7 @@ class Converter:
             else:
                 if other.chart != first.chart:
                     override["chart"] = other.chart
-                if other.version != first.version and other.version:
+                if other.version and other.version != version:
                     override["version"] = other.version
                 if other.installed != first.installed:
                     override["installed"] = other.installed
@@ -407,7 +438,7 @@ class Converter:
                 environments[env] = env_spec
         base = vals.common_entries([r.entries for r in present.values()])
         if base:
-            spec["values"] = [self._entry(e) for e in base]
+            spec["values"] = [self._conceal(self._entry(e), first, note) for e in base]
         shared = vals.merged(base)
         for env, rel in present.items():
             overlay = vals.diff(rel.merged, shared)
@@ -416,8 +447,20 @@ class Converter:
             if any(e.kind == "secret" for e in rel.entries if not any(e.same(b) for b in base)):
                 note("secrets", f"an encrypted file only environment '{env}' has is not carried over")
             if overlay:
-                overlays[env][overlay_key] = overlay
+                overlays[env][overlay_key] = self._conceal(overlay, first, note)
         return spec
+
+    def _conceal(self, values: Any, rel: _Release, note: Callable[[str, str], None]) -> Any:
+        if not isinstance(values, Mapping):
+            return values
+        concealed, found = self.concealer.conceal(values, rel.name)
+        for path, var in found:
+            note(
+                "values",
+                f"{path} looks like a secret: written as ${{{var}}}, never its value; set {var} where "
+                "deployer runs (a CI secret), or move the value to a sops-encrypted values file",
+            )
+        return concealed
 
     def _entry(self, entry: vals.Entry) -> Any:
         if entry.kind == "inline":
@@ -438,7 +481,7 @@ class Converter:
         if interpolated:  # deployer.yaml and overlays are interpolated: keep a literal ${ literal
             data = _escape_interpolation(data)
         text = yaml.dump(data, Dumper=HelmDumper, sort_keys=False, default_flow_style=False, width=120)
-        return self.source.markers.restore(text)
+        return self.concealer.restore(self.source.markers.restore(text))
 
 
 def _escape_interpolation(value: Any) -> Any:

@@ -6,6 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 REPORT_FILE = "IMPORT-REPORT.md"
+WHY_NONE = "no deployer equivalent; not carried over"
+WHY_HOOKS = (
+    "deployer has no helmfile hooks (the import never runs them); not carried over: use helm hooks in "
+    "the chart, or run the command in your pipeline before or after deployer apply"
+)
+WHY_DEPENDENCIES = (
+    "chartify dependencies are not supported; not carried over: add them to the chart's Chart.yaml "
+    "dependencies: (helm dependency build), or deploy each as its own release listed in needs:"
+)
 
 
 @dataclass(frozen=True, order=True)

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,19 @@ from typing import Any
 import yaml
 
 from deployer.errors import DeployerError, Mark, SpecError, UsageError
+from deployer.importer.sandbox import EXEC_DISABLED, Sandbox, Stripped, sandbox
 from deployer.yamlsource import Document, PathKey, display_path, load_text
 
 # (path in the state, release name when the path is under releases) -> (file, line)
 Locator = Callable[[PathKey, str | None], tuple[str, int]]
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
-_ENV_CALL = re.compile(r"""\b(requiredEnv|env)\s+"([A-Za-z_][A-Za-z0-9_]*)\"""")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 BUILD_TIMEOUT = 300.0
+V0_WHAT = "environments and releases in one YAML part"
+V0_WHY = (
+    "helmfile v0's layout, imported as v0 read it; helmfile v1 refuses this file: if you keep using "
+    "helmfile, put a `---` line between the environments: section and the rest"
+)
 
 
 class HelmfileNotFound(DeployerError):
@@ -37,23 +42,33 @@ class HelmfileNotFound(DeployerError):
 @dataclass(frozen=True)
 class EnvMarkers:
     """Environment variables that helmfile reads (`env`, `requiredEnv`), each with the marker it is
-    given while helmfile resolves the file, so that `${VAR}` can take the marker's place."""
+    given while helmfile resolves the file, so that `${VAR}` (or `${VAR:-default}` for `env "VAR" |
+    default "x"`) can take the marker's place. helmfile never sees the variables' values."""
 
     required: Mapping[str, str] = field(default_factory=dict)  # marker -> VAR
     optional: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)  # marker -> default, for optional
 
     def environ(self) -> dict[str, str]:
         return {var: marker for marker, var in (*self.required.items(), *self.optional.items())}
 
     def restore(self, text: str) -> str:
         for marker, var in self.required.items():
-            text = re.sub(re.escape(marker), "${" + var + "}", text, flags=re.I)
+            text = _replace(text, marker, "${" + var + "}")
         for marker, var in self.optional.items():
-            text = re.sub(re.escape(marker), "${" + var + ":-}", text, flags=re.I)
+            text = _replace(text, marker, "${" + var + ":-" + self.defaults.get(marker, "") + "}")
         return text
 
     def found_in(self, text: str) -> bool:
         return any(m.lower() in text.lower() for m in (*self.required, *self.optional))
+
+    def with_required(self, var: str) -> EnvMarkers:
+        marker = f"zzdeployerenv{len(self.required) + len(self.optional)}zz"
+        return EnvMarkers({**self.required, marker: var}, self.optional, self.defaults)
+
+
+def _replace(text: str, marker: str, by: str) -> str:
+    return re.compile(re.escape(marker), re.I).sub(lambda _: by, text)
 
 
 @dataclass
@@ -74,6 +89,8 @@ class Source:
     environments: list[str]
     states: dict[str, State]
     markers: EnvMarkers = field(default_factory=EnvMarkers)
+    stripped: list[Stripped] = field(default_factory=list)  # keys emptied before helmfile read them
+    notes: list[tuple[str, int, str, str]] = field(default_factory=list)  # (file, line, what, why)
 
     @property
     def base_dir(self) -> Path:
@@ -109,20 +126,24 @@ def read(
     except UnicodeDecodeError as exc:
         raise SpecError(f"{shown} is not UTF-8 text ({exc.reason})", mark=Mark(shown, 1, 1)) from None
     if not is_templated(path, text):
-        data, locate = _parse_parts(text, shown)
+        notes: list[tuple[str, int, str, str]] = []
+        data, locate = _parse_parts(text, shown, notes)
         names = list(environments) or _environment_names(data) or ["default"]
         states = {e: State(e, data, locate) for e in names}
-        return Source(path, shown, text, False, names, states)
+        return Source(path, shown, text, False, names, states, notes=notes)
     names = list(environments) or _template_environment_names(text, shown) or ["default"]
     binary = find_helmfile(helmfile, env, shown)
     helm = helm or env.get("DEPLOYER_HELM")  # else helmfile's own default: helm on PATH
-    markers = _markers(text)
     locate = _text_locator(text, shown)
     states = {}
-    for name in names:
-        data = _build(binary, path, shown, name, helm=helm, environ={**env, **markers.environ()})
-        states[name] = State(name, data, locate)
-    return Source(path, shown, text, True, names, states, markers)
+    with sandbox(path) as box:
+        markers = _markers(box.texts.values())
+        for name in names:
+            data, markers = _build(binary, box, path, shown, name, helm=helm, markers=markers)
+            states[name] = State(name, data, locate)
+        stripped = list(box.stripped)
+        notes = [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0]
+    return Source(path, shown, text, True, names, states, markers, stripped=stripped, notes=notes)
 
 
 def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> str:
@@ -137,54 +158,132 @@ def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> s
     )
 
 
-def _markers(text: str) -> EnvMarkers:
-    required: dict[str, str] = {}
-    optional: dict[str, str] = {}
-    for i, (func, var) in enumerate(sorted(set(_ENV_CALL.findall(text)))):
+_ENV_DEFAULT = re.compile(
+    r"""\b(requiredEnv|env)\s+"([A-Za-z_][A-Za-z0-9_]*)"(?:\s*\|\s*default\s+"((?:[^"\\]|\\.)*)")?"""
+)
+_DEFAULT_ENV = re.compile(r"""\bdefault\s+"((?:[^"\\]|\\.)*)"\s+\(\s*env\s+"([A-Za-z_][A-Za-z0-9_]*)"\s*\)""")
+
+
+def _markers(texts: Iterable[str]) -> EnvMarkers:
+    """A marker for each variable any of the files reads; a variable read with requiredEnv anywhere is
+    required, else the first default found is kept."""
+    required: set[str] = set()
+    defaults: dict[str, str] = {}
+    for text in texts:
+        for func, var, default in _ENV_DEFAULT.findall(text):
+            if func == "requiredEnv":
+                required.add(var)
+            elif default and not defaults.get(var):
+                defaults[var] = default
+            else:
+                defaults.setdefault(var, "")
+        for default, var in _DEFAULT_ENV.findall(text):
+            if not defaults.get(var):
+                defaults[var] = default
+    out_required: dict[str, str] = {}
+    out_optional: dict[str, str] = {}
+    out_defaults: dict[str, str] = {}
+    for i, var in enumerate(sorted(required | set(defaults))):
         # Lowercase letters and digits only: valid in names, namespaces, YAML and quotes alike.
         marker = f"zzdeployerenv{i}zz"
-        (required if func == "requiredEnv" else optional)[marker] = var
-    # A variable used both ways is required.
-    for marker, var in list(optional.items()):
-        if var in required.values():
-            del optional[marker]
-    return EnvMarkers(required, optional)
+        if var in required:
+            out_required[marker] = var
+        else:
+            out_optional[marker] = var
+            out_defaults[marker] = defaults[var]
+    return EnvMarkers(out_required, out_optional, out_defaults)
+
+
+_SOURCE = re.compile(r"^---\n#  Source: (.*)$", re.M)
+_REQUIRED_ENV = re.compile(r"required env var `([A-Za-z_][A-Za-z0-9_]*)` is not set")
 
 
 def _build(
-    binary: str, path: Path, shown: str, env_name: str, *, helm: str | None, environ: Mapping[str, str]
-) -> dict[str, Any]:
-    argv = [binary, "--file", str(path), "--environment", env_name]
+    binary: str,
+    box: Sandbox,
+    path: Path,
+    shown: str,
+    env_name: str,
+    *,
+    helm: str | None,
+    markers: EnvMarkers,
+) -> tuple[dict[str, Any], EnvMarkers]:
+    """This environment's state of the file, resolved by `helmfile build` in the sandbox; and the
+    markers, with a variable helmfile asked for that no file visibly reads."""
+    view = box.view(path)
+    argv = [binary, "--file", str(view), "--environment", env_name]
     if helm:
-        argv += ["--helm-binary", helm]
+        argv += ["--helm-binary", str(Path(helm).resolve())]
     argv.append("build")
-    try:
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=dict(environ),
-            cwd=path.parent,
-            timeout=BUILD_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        raise DeployerError(
-            f"helmfile build of {shown} (environment {env_name}) took more than {BUILD_TIMEOUT:.0f}s"
-        ) from None
+    for _ in range(20):
+        try:
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                env=box.environ(binary, helm, markers.environ()),
+                cwd=view.parent,
+                timeout=BUILD_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise DeployerError(
+                f"helmfile build of {shown} (environment {env_name}) took more than {BUILD_TIMEOUT:.0f}s"
+            ) from None
+        missing = _REQUIRED_ENV.search(proc.stderr or "")
+        if proc.returncode == 0 or not missing or missing.group(1) in markers.environ():
+            break
+        markers = markers.with_required(missing.group(1))
     if proc.returncode != 0:
-        message = _helmfile_message(proc.stderr or proc.stdout)
-        raise SpecError(
-            f"helmfile could not resolve {shown} for environment '{env_name}': {message}",
-            mark=_message_mark(message, shown),
-            hint="fix the template (or set the variables it needs), or name the environments to import "
-            "with -e ENV",
+        raise _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
+    docs = _documents(proc.stdout)
+    mine = docs.get(str(view)) or (next(iter(docs.values())) if docs else {})
+    return _without_build_defaults(mine), markers
+
+
+def _documents(stdout: str) -> dict[str, dict[str, Any]]:
+    """helmfile build's output, one state per `#  Source:` file; each sub-helmfile's state is printed
+    before its parent's."""
+    out: dict[str, dict[str, Any]] = {}
+    found = list(_SOURCE.finditer(stdout))
+    for i, match in enumerate(found):
+        end = found[i + 1].start() if i + 1 < len(found) else len(stdout)
+        data = yaml.safe_load(stdout[match.end() : end])
+        if isinstance(data, dict):
+            out.setdefault(match.group(1).strip(), data)
+    if not found:
+        for data in yaml.safe_load_all(stdout):
+            if isinstance(data, dict):
+                return {"": data}
+    return out
+
+
+def _build_error(box: Sandbox, stderr: str, shown: str, env_name: str, base: Path) -> DeployerError:
+    if EXEC_DISABLED in stderr and box.execs:
+        file, line = box.execs[0]
+        where = display_path(file)
+        return SpecError(
+            f"{where} runs a command while helmfile renders it (exec): an import never runs what the "
+            "files say to run",
+            mark=Mark(where, line, 1),
+            hint='replace the exec call by its value, or by {{ env "NAME" }} (imported as ${NAME}), '
+            "then import again; nothing was written",
         )
-    docs = [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
-    if not docs:
-        return {}
-    # The first document is this file's state; nested `helmfiles:` follow and are reported, not merged.
-    return _without_build_defaults(docs[0])
+    message = _helmfile_message(stderr)
+    for view, original in _paths_in(box, message):
+        message = message.replace(view, display_path(original))
+    return SpecError(
+        f"helmfile could not resolve {shown} for environment '{env_name}': {message}",
+        mark=_message_mark(message, shown, box, base),
+        hint="fix the template (or set the variables it needs), or name the environments to import "
+        "with -e ENV",
+    )
+
+
+def _paths_in(box: Sandbox, message: str) -> list[tuple[str, Path]]:
+    prefix = str(box.root / "tree")
+    found = re.findall(re.escape(prefix) + r"[^\s\"':,]*", message)
+    return sorted(((p, box.original(p)) for p in set(found)), key=lambda x: -len(x[0]))
 
 
 # What `helmfile build` adds to every state it prints: its own bookkeeping, and each release's
@@ -212,19 +311,52 @@ def _without_build_defaults(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _helmfile_message(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [_KLOG.sub("", line).strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if "err" in line.lower()]
     return " ".join((errors or lines)[-3:]) or "no message"
 
 
-def _message_mark(message: str, shown: str) -> Mark:
-    found = re.search(r":(\d+):(\d+)", message) or re.search(r"line (\d+)", message)
-    if found:
-        return Mark(shown, int(found.group(1)), int(found.group(2)) if found.lastindex == 2 else 1)
-    return Mark(shown, 1, 1)
+_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+[\w.]+:\d+\]\s*")
+_AT = re.compile(r"template: [\w./-]*?:(\d+):(\d+)|\byaml: line (\d+)|\bline (\d+)")
+_FILE = r"\.?/?([\w./-]+?\.(?:ya?ml\.gotmpl|ya?ml|gotmpl))"
+_NAMED = re.compile(r"(?<![\w/.])" + _FILE)
+_IN_STATE = re.compile(r"\bin " + _FILE + r"(?=:)")
+_VALUES_FILE = re.compile(r"(?:values file \"|render \[)" + _FILE + r"(?=[\"\]])")
 
 
-def _parse_parts(text: str, shown: str) -> tuple[dict[str, Any], Locator]:
+def _message_mark(message: str, shown: str, box: Sandbox | None = None, base: Path | None = None) -> Mark:
+    """The file:line an error message of helmfile's points at: the line is a template's
+    `template: NAME:LINE:COL` or YAML's `line N` (never a timestamp), the file the last one named
+    before it (a state file's part N counts from that part's first line)."""
+    found = list(_AT.finditer(message))
+    at = found[-1] if found else None
+    if at is None:
+        return Mark(shown, 1, 1)
+    line = int(at.group(1) or at.group(3) or at.group(4))
+    column = int(at.group(2)) if at.group(2) else 1
+    prefix = message[: at.start()]
+    # The most precise name first: an environment values file, then the state file helmfile was in.
+    chosen = [*_IN_STATE.finditer(prefix)][-1:] or [*_NAMED.finditer(prefix)][-1:]
+    chosen = [*_VALUES_FILE.finditer(prefix)][-1:] or chosen
+    if not chosen:
+        return Mark(shown, line, column)
+    name = chosen[0].group(1)
+    after = prefix[chosen[0].end() :]
+    part = re.match(r"\.part\.(\d+)", after) or re.search(r"document at index (\d+)", after)
+    path = Path(name) if Path(name).is_absolute() or base is None else base / name
+    if part and box is not None and path.resolve() in box.texts:
+        line += _part_offset(box.texts[path.resolve()], int(part.group(1)))
+    return Mark(display_path(path) if base is not None else name, line, column)
+
+
+def _part_offset(text: str, part: int) -> int:
+    starts = [0] + [m.end() + 1 for m in _PART.finditer(text)]
+    return text.count("\n", 0, starts[part]) if part < len(starts) else 0
+
+
+def _parse_parts(
+    text: str, shown: str, notes: list[tuple[str, int, str, str]]
+) -> tuple[dict[str, Any], Locator]:
     """helmfile's parts (YAML documents separated by ---) merged as helmfile merges them (mergo with
     override and appended lists), with the position of every key kept."""
     merged: dict[str, Any] = {}
@@ -242,12 +374,15 @@ def _parse_parts(text: str, shown: str) -> tuple[dict[str, Any], Locator]:
                 "a helmfile state must be a mapping (repositories, releases, environments, ...)",
                 mark=doc.mark(()),
             )
-        if "environments" in doc.data and "releases" in doc.data:  # as helmfile v1 refuses it
-            raise SpecError(
-                "environments and releases are in the same YAML part; helmfile v1 refuses this file",
-                mark=doc.mark(("releases",), key=True),
-                hint="put a `---` line between the environments: section and the rest, as helmfile v1 "
-                "asks, then import again; nothing was written",
+        if "environments" in doc.data and "releases" in doc.data:  # helmfile v0's layout
+            mark = doc.mark(("releases",), key=True)
+            notes.append(
+                (
+                    shown,
+                    mark.line,
+                    V0_WHAT,
+                    V0_WHY,
+                )
             )
         shifts = {k: len(merged[k]) for k, v in doc.data.items() if isinstance(v, list) and k in merged}
         for marks, into in ((doc.value_marks, value_marks), (doc.key_marks, key_marks)):

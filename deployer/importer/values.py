@@ -51,6 +51,29 @@ def read_values_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def duplicate_keys(path: Path) -> list[tuple[int, str]]:
+    """(line, key) of each key a mapping of the file repeats (helm keeps the last occurrence)."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    out: list[tuple[int, str]] = []
+    todo = [root] if root is not None else []
+    while todo:
+        node = todo.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        out.append((key.start_mark.line + 1, key.value))
+                    seen.add(key.value)
+                todo.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
+    return sorted(out)
+
+
 def is_sops(data: Mapping[str, Any]) -> bool:
     return isinstance(data.get("sops"), dict)
 

@@ -1,0 +1,64 @@
+"""A helmfile release's chart and version as deployer.yaml names them, or why it cannot: each
+problem says what the chart is and what to write instead. Pure but for looking at local paths."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+_GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
+_PACKAGED_URL = re.compile(r"^(https?://\S*/)([^/]+?)-(v?\d+\.\d+\.\d+[^/]*?)\.tgz$")
+
+
+def chart(name: str, base_dir: Path, out_dir: Path, repos: set[str]) -> tuple[str | None, str | None]:
+    """(the chart for deployer.yaml, or None when the release is skipped; the report's text)."""
+    if not name:
+        return None, "no chart; release skipped"
+    if name.startswith("oci://"):
+        return name, None
+    local_form = name.startswith(("./", "../", "/"))
+    packaged = _PACKAGED_URL.match(name)
+    if packaged:
+        return None, (
+            f"chart URL {name} is a packaged chart (.tgz) fetched over HTTP; deployer installs charts "
+            f"from a repository: release skipped. Declare the repository that serves it (url: "
+            f"{packaged.group(1)}) under repositories: and write chart: REPO/{packaged.group(2)} "
+            f"with version: {packaged.group(3)}"
+        )
+    if _GO_GETTER.search(name) and not local_form:
+        return None, (
+            f"go-getter chart URL '{name}' is not supported; release skipped: vendor the chart into "
+            "this repository and write chart: ./path/to/chart, or publish it to a chart repository"
+        )
+    local = (base_dir / name).resolve()
+    prefix = name.split("/", maxsplit=1)[0]
+    if not local_form and not local.exists() and name.count("/") == 1 and prefix not in repos:
+        return None, (
+            f"chart {name} names the repository '{prefix}', which is not declared under repositories:; "
+            f"release skipped: add - name: {prefix} with its url under repositories: in deployer.yaml "
+            "(and a version: to the release), then add the release"
+        )
+    if local_form or local.is_dir() or prefix not in repos:
+        if not (local / "Chart.yaml").is_file():
+            return None, f"local chart {name} not found; release skipped"
+        rel = os.path.relpath(local, out_dir)
+        return (rel if rel.startswith(("../", "/")) else f"./{rel}"), None
+    return name, None
+
+
+def version(name: str, versions: Mapping[str, str | None], overlay_key: str) -> tuple[str | None, str | None]:
+    """(the version every environment shares, or None when one has none; the report's text). A
+    version differs per environment when it comes from a lock file per environment (helmfile build
+    applies it), and an environment never gets another's."""
+    unversioned = [env for env, v in versions.items() if not v]
+    problem = None
+    if unversioned and not name.startswith((".", "/")):
+        where = "" if len(unversioned) == len(versions) else f" in environment(s) {', '.join(unversioned)}"
+        also = f" or under environments.<env>.releases.{overlay_key}" if where else ""
+        problem = (
+            f"no chart version{where} (helmfile installs the latest there, and so does deployer): run "
+            f"`deployer lock` to pin it in deployer.lock.yaml, or write version: in deployer.yaml{also}"
+        )
+    return (None if unversioned else next(iter(versions.values()))), problem
