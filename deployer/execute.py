@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from deployer.charts import ChartStore
 from deployer.errors import HelmError
 from deployer.helm import Helm
+from deployer.hooks import AROUND, HookFailed, Runner, Subject
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
 from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, ReleasePlan
 from deployer.project import DesiredRelease
@@ -58,10 +59,11 @@ class RunReport:
     run_id: str
     steps: list[StepResult] = field(default_factory=list)
     rolled_back: bool = False
+    hooks: list[StepResult] = field(default_factory=list)  # the run's preapply and cleanup (key: event)
 
     @property
     def ok(self) -> bool:
-        return all(s.status == SUCCEEDED for s in self.steps)
+        return all(s.status == SUCCEEDED for s in (*self.steps, *self.hooks))
 
 
 Event = Callable[[StepResult], None]
@@ -124,6 +126,7 @@ class Executor:
     # False when the API server validates fields itself (Cluster.validates_fields): helm's own
     # check would then only spend ~0.2 s CPU per release asking the server whether it does.
     openapi_check: bool = True
+    hooks: Runner = field(default_factory=lambda: Runner(None))  # the spec's hooks (deployer/hooks.py)
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -163,8 +166,25 @@ class Executor:
         *,
         rollback_on_failure: bool,
     ) -> RunReport:
+        report = RunReport(self.environment, self.run_id)
+        try:
+            await self._run(plan, desired, values, report, rollback_on_failure=rollback_on_failure)
+        finally:  # cleanup hooks, whatever happened
+            await self.hooks.after_run(report, self.on_event)
+        return report
+
+    async def _run(
+        self,
+        plan: Plan,
+        desired: Mapping[str, DesiredRelease],
+        values: Mapping[str, Any],
+        report: RunReport,
+        *,
+        rollback_on_failure: bool,
+    ) -> None:
         state = _RunState(plan)
-        report = RunReport(self.environment, self.run_id, steps=list(state.results.values()))
+        report.steps = list(state.results.values())
+        await self.hooks.before_run(report, self.on_event)  # preapply: on failure, no release starts
         limit = asyncio.Semaphore(max(1, self.concurrency))
         touched: list[str] = []  # releases this run changed or tried to, in order, for a reverse rollback
 
@@ -182,7 +202,7 @@ class Executor:
                         self.on_event(result)
                         return
                     async with limit:
-                        if stop := self.stop_reason():
+                        if stop := self.hooks.failed_before or self.stop_reason():
                             result.status = SKIPPED
                             result.detail = f"not started: {stop}"
                             self.on_event(result)
@@ -192,8 +212,20 @@ class Executor:
                         self.on_event(result)
                         touched.append(step.key)
                         try:
-                            await self._apply_one(step, desired.get(step.key), values, tmp)
+                            await self.hooks.around(
+                                AROUND[step.action],
+                                step.commands,
+                                _subject(step),
+                                redact=step.redactor.redact,
+                                action=lambda: self._apply_one(step, desired.get(step.key), values, tmp),
+                                on_line=lambda event, line: self.on_event(
+                                    replace(result, detail=f"{event}: {line}")
+                                ),
+                            )
                             result.status = SUCCEEDED
+                        except HookFailed as exc:
+                            result.status = FAILED
+                            result.detail = exc.detail
                         except HelmError as exc:
                             result.status = FAILED
                             result.detail = _failure(exc, desired.get(step.key))
@@ -206,11 +238,10 @@ class Executor:
                     state.done[step.key].set()
 
             await asyncio.gather(*(one(state.steps[k]) for k in sorted(state.steps)))
-            if rollback_on_failure and not report.ok:
+            if rollback_on_failure and not report.ok and touched:
                 report.rolled_back = True
                 for key in reversed(touched):
                     await self._restore(state.steps[key], state.results[key])
-        return report
 
     async def _apply_one(
         self, step: ReleasePlan, release: DesiredRelease | None, values: Mapping[str, Any], tmp: Path
@@ -251,6 +282,12 @@ class Executor:
                 why = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
                 result.restored = f"rollback failed: {why}"
         self.on_event(result)
+
+
+def _subject(step: ReleasePlan) -> Subject:
+    return Subject(
+        step.key, step.name, step.namespace, step.chart, step.version_after or step.version_before or ""
+    )
 
 
 def _failure(exc: HelmError, release: DesiredRelease | None) -> str:

@@ -6,7 +6,7 @@ typo never silently does nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -32,6 +32,26 @@ class Repository(_Model):
     )
 
 
+HookEvent = Literal["preapply", "presync", "postsync", "preuninstall", "postuninstall", "cleanup"]
+
+
+class Hook(_Model):
+    """A command deployer runs at a point of apply, sync, destroy or rollback (never diff or template)."""
+
+    events: list[HookEvent] = Field(
+        min_length=1,
+        description="presync/postsync: around this release's install or upgrade (only when it changes); "
+        "preuninstall/postuninstall: around its uninstall; preapply: once before the run's first change; "
+        "cleanup: once after the run, whatever happened.",
+    )
+    command: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1,
+        description="argv, run without a shell (write [sh, -c, '...'] for one), in the spec's directory.",
+    )
+    timeout: int = Field(300, ge=1, description="Seconds before the command is killed (a failed hook).")
+    show_logs: bool = Field(False, description="Log its output as it runs; otherwise only when it fails.")
+
+
 class ReleaseSettings(_Model):
     """Settings a release may take from `defaults`."""
 
@@ -41,6 +61,11 @@ class ReleaseSettings(_Model):
     atomic: bool | None = Field(None, description="Roll back a failed install/upgrade automatically.")
     sensitive: list[str] | None = Field(
         None, description="Values paths (dotted) whose values are masked in every output."
+    )
+    hooks: list[Hook] | None = Field(
+        None,
+        description="Commands run around this release's changes; a release's hooks run after those of "
+        "`defaults` (they add to them).",
     )
 
 

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer.graph import batches
 from deployer.manifests import FLUX_LABELS, ResourceChange, diff_hooks, diff_manifests
@@ -26,6 +26,9 @@ from deployer.observed import PENDING, ObservedRelease, Status
 from deployer.project import DesiredRelease
 from deployer.redact import NO_REDACTION, Redactor, for_release
 from deployer.secrets import MASK, is_sensitive
+
+if TYPE_CHECKING:
+    from deployer.hooks import Hook
 
 
 class Action(StrEnum):
@@ -85,6 +88,7 @@ class ReleasePlan:
     notes: tuple[str, ...] = ()  # facts that change nothing by themselves (CRD files, ...)
     replace: bool = False  # install after uninstalling a release whose only revision failed
     flux_owner: str | None = None  # the HelmRelease (namespace/name) that manages the deployed release
+    commands: tuple[Hook, ...] = ()  # its `hooks:` (deployer/hooks.py: `due` says which apply runs)
     # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
@@ -95,6 +99,7 @@ class Plan:
     releases: tuple[ReleasePlan, ...]
     order: tuple[tuple[str, ...], ...]  # batches of changing releases, in apply order
     notes: tuple[str, ...] = field(default=())
+    commands: tuple[Hook, ...] = ()  # the run's preapply and cleanup hooks (deployer/hooks.py)
 
     @property
     def has_changes(self) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from deployer.charts import ChartStore
 from deployer.desired import resolve, select
 from deployer.helm import Helm
+from deployer.hooks import attach
 from deployer.kube import Cluster
 from deployer.manifests import parse_manifest
 from deployer.merge import Layer, merge_layers
@@ -221,7 +222,7 @@ def plan_against_cluster(  # noqa: PLR0917
             "project; set `project:` in deployer.yaml to keep them apart"
         )
         plan = replace(plan, notes=(*plan.notes, note))
-    return EnvironmentPlan(plan, states, observed, reads)
+    return EnvironmentPlan(attach(plan, project), states, observed, reads)
 
 
 def plan_against_base(  # noqa: PLR0917
@@ -270,7 +271,7 @@ def plan_against_base(  # noqa: PLR0917
             f"{', '.join(lookups)} use(s) lookup: values looked up in the cluster are unknown offline, "
             "so their diff may show changes a cluster diff would not"
         )
-    return make_plan(
+    plan = make_plan(
         options.environment,
         head,
         observed,
@@ -280,6 +281,7 @@ def plan_against_base(  # noqa: PLR0917
         notes=notes,
         project=project.name,
     )
+    return attach(plan, project)
 
 
 def live_plan(planned: EnvironmentPlan, cluster: Cluster, log: Log, helm_major: int) -> Plan:

@@ -60,7 +60,7 @@ def test_markdown_report(snapshot: SnapshotAssertion) -> None:
 
 def test_json_report(snapshot: SnapshotAssertion) -> None:
     doc = json.loads(to_json(scenario()))
-    assert doc["schemaVersion"] == 1
+    assert doc["schemaVersion"] == 2
     assert to_json(scenario()) == snapshot
 
 

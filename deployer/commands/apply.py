@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 
+from deployer import hooks
 from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.heartbeat import Heartbeat, interval
 from deployer.commands.live_table import live_table
@@ -78,6 +79,9 @@ def apply(args: argparse.Namespace) -> int:
             on_event=_printer(session.log),
             stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
             openapi_check=not session.cluster.validates_fields(),
+            hooks=hooks.for_plan(
+                hooks.context(session.proj, args.environment, run_id, session.target), plan, session.log
+            ),
         )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}
@@ -124,6 +128,8 @@ def recover(session: Session, plan: Plan) -> bool:
 
 def _printer(log: Callable[[str], None]) -> Callable[[StepResult], None]:
     def on_event(step: StepResult) -> None:
+        if step.status == "running" and step.detail:  # a hook's progress: for the live table only
+            return
         extra = f" ({step.elapsed:.1f}s)" if step.finished else ""
         detail = f": {step.detail}" if step.detail else ""
         restored = f" -> {step.restored}" if step.restored else ""
@@ -152,10 +158,14 @@ def _emit(report: RunReport, fmt: str) -> None:
                 }
                 for s in report.steps
             ],
+            "runHooks": [
+                {"event": h.key, "status": h.status, "detail": h.detail, "seconds": round(h.elapsed, 1)}
+                for h in report.hooks
+            ],
         }
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return
-    for s in report.steps:
+    for s in [*_hooks(report, hooks.PREAPPLY), *report.steps, *_hooks(report, hooks.CLEANUP)]:
         line = f"{s.key}\t{s.action}\t{s.status}"
         if s.detail:
             line += f"\t{s.detail}"
@@ -170,6 +180,10 @@ def _emit(report: RunReport, fmt: str) -> None:
     if report.rolled_back:
         verdict += " (changes of this run rolled back)"
     sys.stdout.write(f"{verdict}: {summary}. Run {report.run_id}.\n")
+
+
+def _hooks(report: RunReport, event: str) -> list[StepResult]:
+    return [h for h in report.hooks if h.key == event]
 
 
 def without_prunes(plan: Plan) -> Plan:
