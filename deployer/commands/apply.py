@@ -128,7 +128,8 @@ def recover(session: Session, plan: Plan) -> bool:
 
 def _printer(log: Callable[[str], None]) -> Callable[[StepResult], None]:
     def on_event(step: StepResult) -> None:
-        if step.status == "running" and step.detail:  # a hook's progress: for the live table only
+        # The run's hooks log their own lines, and a hook's progress is for the live table only.
+        if step.action == "hook" or (step.status == "running" and step.detail):
             return
         extra = f" ({step.elapsed:.1f}s)" if step.finished else ""
         detail = f": {step.detail}" if step.detail else ""

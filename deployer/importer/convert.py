@@ -205,7 +205,8 @@ class Converter:
 
             for key in sorted(set(raw) - _RELEASE_KEYS):
                 why = {
-                    "hooks": "deployer has no helmfile hooks; use helm hooks in the chart",
+                    "hooks": "not carried over: write them as deployer `hooks:` (an argv `command`; "
+                    "no `prepare` event: see README, Hooks)",
                     "jsonPatches": "kustomize patches are not supported; not carried over",
                     "strategicMergePatches": "kustomize patches are not supported; not carried over",
                     "transformers": "kustomize transformers are not supported; not carried over",
