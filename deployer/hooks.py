@@ -289,9 +289,9 @@ class Runner:
             if not hook.show_logs:
                 for text in tail:
                     self.log(f"{who}| {text}")
-            self.log(f"{who}: `{shown}` {why} ({elapsed:.1f}s)")
+            self.log(f"{who}: hook {why} ({elapsed:.1f}s)")
             raise HookFailed(event, hook, why, list(tail), redact)
-        self.log(f"{who}: `{shown}` succeeded ({elapsed:.1f}s)")
+        self.log(f"{who}: hook succeeded ({elapsed:.1f}s)")
 
     async def around(
         self,

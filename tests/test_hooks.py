@@ -211,7 +211,8 @@ def test_a_hook_runs_as_argv_in_the_spec_directory_with_the_run_in_its_environme
         "DEPLOYER_CHART": "web",
         "DEPLOYER_CHART_VERSION": "1.2.0",
     }
-    assert lines[-1].startswith("shop/api presync: `") and " succeeded (" in lines[-1]
+    assert lines[0].startswith("shop/api presync: running `") and lines[0].endswith("` (deployer.yaml:9:7)")
+    assert lines[-1].startswith("shop/api presync: hook succeeded (")
 
 
 def test_a_quiet_hook_shows_its_output_only_when_it_fails_and_never_a_secret(tmp_path: Path) -> None:
