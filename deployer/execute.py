@@ -21,7 +21,8 @@ from typing import Any
 from deployer.charts import ChartStore
 from deployer.errors import HelmError
 from deployer.helm import Helm
-from deployer.hooks import AROUND, HookFailed, Runner, Subject
+from deployer.hookrun import HookFailed, Runner, Subject
+from deployer.hooks import AROUND
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
 from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, ReleasePlan
 from deployer.project import DesiredRelease

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer import hooks
+from deployer import hookrun, hooks
 from deployer.plan import Plan, make_plan
 from deployer.project import load_project
 from deployer.redact import Redactor
@@ -161,8 +161,8 @@ def test_a_secret_in_a_hook_command_is_masked_in_the_plan(
 # --- running hooks: real processes ---------------------------------------------------------------
 
 
-def context(root: Path) -> hooks.Context:
-    return hooks.Context(
+def context(root: Path) -> hookrun.Context:
+    return hookrun.Context(
         root=root,
         project="shop",
         environment="dev",
@@ -179,10 +179,10 @@ def hook(
     return hooks.Hook(events, command, timeout, show, "deployer.yaml:9:7")
 
 
-SUBJECT = hooks.Subject("shop/api", "api", "shop", "web", "1.2.0")
+SUBJECT = hookrun.Subject("shop/api", "api", "shop", "web", "1.2.0")
 
 
-def run(runner: hooks.Runner, h: hooks.Hook, redact: hooks.Redact = str) -> None:
+def run(runner: hookrun.Runner, h: hooks.Hook, redact: hookrun.Redact = str) -> None:
     asyncio.run(runner.run("presync", h, SUBJECT, redact))
 
 
@@ -194,7 +194,7 @@ def test_a_hook_runs_as_argv_in_the_spec_directory_with_the_run_in_its_environme
         "open('seen.json', 'w'))"
     )
     lines: list[str] = []
-    run(hooks.Runner(context(tmp_path), lines.append), hook(PY, "-c", script, "a b", "$HOME", "*"))
+    run(hookrun.Runner(context(tmp_path), lines.append), hook(PY, "-c", script, "a b", "$HOME", "*"))
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert seen["cwd"] == str(tmp_path)
     assert seen["argv"] == ["a b", "$HOME", "*"]  # no shell: nothing split, expanded or globbed
@@ -217,13 +217,13 @@ def test_a_hook_runs_as_argv_in_the_spec_directory_with_the_run_in_its_environme
 
 def test_a_quiet_hook_shows_its_output_only_when_it_fails_and_never_a_secret(tmp_path: Path) -> None:
     lines: list[str] = []
-    runner = hooks.Runner(context(tmp_path), lines.append)
+    runner = hookrun.Runner(context(tmp_path), lines.append)
     mask = Redactor(["hunter2-password"]).redact
     say = "import sys; print('connecting with hunter2-password'); print('step', 2); sys.exit({code})"
     run(runner, hook(PY, "-c", say.format(code=0)), mask)
     assert not any("| connecting" in line for line in lines)
     lines.clear()
-    with pytest.raises(hooks.HookFailed) as failed:
+    with pytest.raises(hookrun.HookFailed) as failed:
         run(runner, hook(PY, "-c", say.format(code=3)), mask)
     assert "shop/api presync| connecting with <sensitive>" in lines
     assert "shop/api presync| step 2" in lines
@@ -237,7 +237,7 @@ def test_a_quiet_hook_shows_its_output_only_when_it_fails_and_never_a_secret(tmp
 def test_a_hook_with_show_logs_logs_each_line_as_it_comes(tmp_path: Path) -> None:
     lines: list[str] = []
     table: list[str] = []
-    runner = hooks.Runner(context(tmp_path), lines.append)
+    runner = hookrun.Runner(context(tmp_path), lines.append)
     h = hook(PY, "-c", "print('one'); print('two', flush=True)", show=True)
     asyncio.run(runner.run("presync", h, SUBJECT, str, table.append))
     assert [line for line in lines if "|" in line] == ["shop/api presync| one", "shop/api presync| two"]
@@ -249,8 +249,8 @@ def test_a_hook_past_its_timeout_is_killed_with_its_children_and_fails(tmp_path:
         "import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; "
         "time.sleep(600)']); open('child.pid', 'w').write(str(p.pid)); p.wait()"
     )
-    with pytest.raises(hooks.HookFailed) as failed:
-        run(hooks.Runner(context(tmp_path), lambda _m: None), hook(PY, "-c", child, timeout=2))
+    with pytest.raises(hookrun.HookFailed) as failed:
+        run(hookrun.Runner(context(tmp_path), lambda _m: None), hook(PY, "-c", child, timeout=2))
     assert "timed out after 2s (killed)" in failed.value.detail
     pid = int((tmp_path / "child.pid").read_text())
     for _ in range(100):  # the kill is sent; its delivery is the kernel's
@@ -264,8 +264,8 @@ def test_a_hook_past_its_timeout_is_killed_with_its_children_and_fails(tmp_path:
 
 
 def test_a_hook_that_cannot_start_is_a_failed_hook(tmp_path: Path) -> None:
-    with pytest.raises(hooks.HookFailed) as failed:
-        run(hooks.Runner(context(tmp_path), lambda _m: None), hook("./no-such-script.sh"))
+    with pytest.raises(hookrun.HookFailed) as failed:
+        run(hookrun.Runner(context(tmp_path), lambda _m: None), hook("./no-such-script.sh"))
     assert failed.value.detail == (
         "presync hook `./no-such-script.sh` (deployer.yaml:9:7) could not start: No such file or directory"
     )
@@ -277,9 +277,9 @@ def test_a_failed_pre_hook_stops_the_action_and_the_post_hooks(tmp_path: Path) -
     async def action() -> None:
         done.append("helm")
 
-    runner = hooks.Runner(context(tmp_path), lambda _m: None)
+    runner = hookrun.Runner(context(tmp_path), lambda _m: None)
     pre_fails = [hook(PY, "-c", "raise SystemExit(1)"), hook("true", events=("postsync",))]
-    with pytest.raises(hooks.HookFailed):
+    with pytest.raises(hookrun.HookFailed):
         asyncio.run(runner.around(hooks.SYNC, pre_fails, SUBJECT, redact=str, action=action))
     assert done == []
     ordered = [

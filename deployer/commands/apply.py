@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 
-from deployer import hooks
+from deployer import hookrun, hooks
 from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.heartbeat import Heartbeat, interval
 from deployer.commands.live_table import live_table
@@ -79,8 +79,8 @@ def apply(args: argparse.Namespace) -> int:
             on_event=_printer(session.log),
             stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
             openapi_check=not session.cluster.validates_fields(),
-            hooks=hooks.for_plan(
-                hooks.context(session.proj, args.environment, run_id, session.target), plan, session.log
+            hooks=hookrun.for_plan(
+                hookrun.context(session.proj, args.environment, run_id, session.target), plan, session.log
             ),
         )
         desired = {s.release.key: s.release for s in planned.states}

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from functools import partial
 
-from deployer import hooks
+from deployer import hookrun, hooks
 from deployer.commands.common import selectors
 from deployer.commands.session import confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve, select
@@ -55,8 +55,8 @@ def destroy(args: argparse.Namespace) -> int:
         for key in order:
             rel, now = releases[key], observed[key]
             changes.append(
-                hooks.Change(
-                    hooks.Subject(key, rel.name, rel.namespace, now.chart, now.chart_version),
+                hookrun.Change(
+                    hookrun.Subject(key, rel.name, rel.namespace, now.chart, now.chart_version),
                     hooks.UNINSTALL,
                     declared.get(key, ()),
                     for_release(rel.sensitive, [(now.values, now.manifest)]).redact,
@@ -64,13 +64,13 @@ def destroy(args: argparse.Namespace) -> int:
                     partial(session.helm.uninstall, rel.name, rel.namespace, session.target.helm_flags()),
                 )
             )
-        runner = hooks.Runner(
-            hooks.context(session.proj, env, new_run_id(), session.target),
+        runner = hookrun.Runner(
+            hookrun.context(session.proj, env, new_run_id(), session.target),
             session.log,
             hooks.in_order(hooks.run_hooks(session.proj, order)),
             hooks.masks(c.redact for c in changes),
         )
-        ok = hooks.run_changes(runner, changes, step=step, stopped=lock.lost.is_set, out=_print)
+        ok = hookrun.run_changes(runner, changes, step=step, stopped=lock.lost.is_set, out=_print)
         lock.check()
     return 0 if ok else 1
 

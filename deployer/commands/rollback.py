@@ -8,7 +8,7 @@ import sys
 from functools import partial
 from typing import Any
 
-from deployer import hooks
+from deployer import hookrun, hooks
 from deployer.commands.session import Session, confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve
 from deployer.errors import UsageError
@@ -26,20 +26,20 @@ def rollback(args: argparse.Namespace) -> int:
         refuse_flux_owned(owners, args)
         confirm(session.env.protected, args, "`deployer status`")
         changes = _changes(session, args.environment, plan, secrets)
-        runner = hooks.Runner(
-            hooks.context(session.proj, args.environment, new_run_id(), session.target),
+        runner = hookrun.Runner(
+            hookrun.context(session.proj, args.environment, new_run_id(), session.target),
             session.log,
             hooks.in_order(hooks.run_hooks(session.proj, [k for k, _ in plan])),
             hooks.masks(c.redact for c in changes),
         )
-        ok = hooks.run_changes(runner, changes, step=step, stopped=lock.lost.is_set, out=_print)
+        ok = hookrun.run_changes(runner, changes, step=step, stopped=lock.lost.is_set, out=_print)
         lock.check()
     return 0 if ok else 1
 
 
 def _changes(
     session: Session, environment: str, plan: list[tuple[str, int | None]], secrets: Any
-) -> list[hooks.Change]:
+) -> list[hookrun.Change]:
     """Each rollback with its hooks: presync/postsync around a rollback to a revision,
     preuninstall/postuninstall around the uninstall of a release the run installed."""
     declared = hooks.declared(session.proj)[1]
@@ -53,14 +53,14 @@ def _changes(
         redact = for_release(sensitive.get(key, ()), [(now.values, now.manifest)] if now else []).redact
         if revision is None:
             chart = (now.chart, now.chart_version) if now else ("", "")
-            subject = hooks.Subject(key, name, namespace, *chart)
+            subject = hookrun.Subject(key, name, namespace, *chart)
             events, done = hooks.UNINSTALL, "uninstalled (the run installed it)"
             action = partial(session.helm.uninstall, name, namespace, flags)
         else:
-            subject = hooks.Subject(key, name, namespace, *hooks.revision_chart(secrets, key, revision))
+            subject = hookrun.Subject(key, name, namespace, *hookrun.revision_chart(secrets, key, revision))
             events, done = hooks.SYNC, f"rolled back to revision {revision}"
             action = partial(session.helm.rollback, name, namespace, revision, flags)
-        out.append(hooks.Change(subject, events, declared.get(key, ()), redact, done, action))
+        out.append(hookrun.Change(subject, events, declared.get(key, ()), redact, done, action))
     return out
 
 

@@ -76,7 +76,7 @@ def open_session(args: argparse.Namespace) -> Session:
 
 def step(key: str, done: str, action: Coroutine[Any, Any, None]) -> bool:
     """Run one helm action for a release and print its outcome line; False when it failed."""
-    from deployer.hooks import HookFailed
+    from deployer.hookrun import HookFailed
 
     try:
         asyncio.run(action)
