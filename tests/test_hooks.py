@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -293,3 +294,39 @@ def test_a_failed_pre_hook_stops_the_action_and_the_post_hooks(tmp_path: Path) -
 
     asyncio.run(runner.around(hooks.SYNC, ordered, SUBJECT, redact=str, action=helm))
     assert (tmp_path / "order").read_text() == "presync\nhelm\npostsync\n"
+
+
+def test_destroy_and_rollback_stop_at_a_failed_preapply_and_still_clean_up(tmp_path: Path) -> None:
+    """run_changes, the run of destroy and rollback: preapply, each change with its hooks, cleanup."""
+    printed: list[str] = []
+    done: list[str] = []
+
+    def step(key: str, outcome: str, action: Any) -> bool:  # as commands/session.step does
+        asyncio.run(action)
+        printed.append(f"{key}\t{outcome}")
+        return True
+
+    def change(name: str) -> hookrun.Change:
+        async def uninstall() -> None:
+            done.append(name)
+
+        subject = hookrun.Subject(f"shop/{name}", name, "shop")
+        return hookrun.Change(subject, hooks.UNINSTALL, (), str, "uninstalled", uninstall)
+
+    record = hook(PY, "-c", "import os; open('ran', 'a').write(os.environ['DEPLOYER_EVENT'] + '\\n')")
+    gate = hook(PY, "-c", "raise SystemExit(1)", events=("preapply",))
+    runner = hookrun.Runner(
+        context(tmp_path), lambda _m: None, hooks.in_order([gate, replace(record, events=("cleanup",))])
+    )
+    ok = hookrun.run_changes(
+        runner, [change("api"), change("db")], step=step, stopped=lambda: False, out=printed.append
+    )
+    assert not ok
+    assert done == []
+    assert printed[0].startswith("preapply\thook failed: preapply hook `")
+    assert printed[1:] == [
+        "shop/api\tskipped: not started: a preapply hook failed",
+        "shop/db\tskipped: not started: a preapply hook failed",
+        "cleanup\thook succeeded",
+    ]
+    assert (tmp_path / "ran").read_text() == "cleanup\n"

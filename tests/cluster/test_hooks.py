@@ -256,3 +256,35 @@ def test_a_failing_postsync_fails_its_release_after_helm_and_the_run_rolls_it_ba
         (3, "deployed"),
     ]
     assert deployer.manifest("api", namespace) == before
+
+
+def test_a_failing_preapply_changes_nothing_and_a_failing_cleanup_fails_the_run(
+    deployer: Deployer, namespace: str
+) -> None:
+    e = f"dev-{namespace[-8:]}"
+    frozen = "print('change freeze until Monday'); raise SystemExit(2)"
+    add_hooks(
+        deployer,
+        f"    - events: [preapply]\n      command: {command('-c', frozen)}\n"
+        f"    - events: [cleanup]\n      command: {command('record.py')}\n",
+    )
+    result = deployer("apply", "-e", e)
+    assert result.code == 1
+    lines = result.out.splitlines()
+    assert lines[0].startswith("preapply\thook\tfailed\tpreapply hook `")
+    assert lines[0].endswith("exited with code 2: change freeze until Monday")
+    assert [line.split("\t")[:3] for line in lines[1:4]] == [
+        [f"{namespace}/{r}", "install", "skipped"] for r in ("api", "platform-config", "worker")
+    ]
+    assert lines[2] == f"{namespace}/platform-config\tinstall\tskipped\tnot started: a preapply hook failed"
+    assert lines[4] == "cleanup\thook\tsucceeded"
+    assert all(deployer.revision(r, namespace) == 0 for r in ("platform-config", "api", "worker"))
+    assert events(deployer) == ["cleanup - -"]
+
+    spec = deployer.project / "deployer.yaml"
+    spec.write_text(spec.read_text().replace("raise SystemExit(2)", "pass").replace("record.py", "nope.py"))
+    result = deployer("apply", "-e", e)
+    assert result.code == 1
+    assert result.out.splitlines()[-2].startswith("cleanup\thook\tfailed\tcleanup hook `")
+    assert result.out.splitlines()[-1].startswith("Apply FAILED: 3 succeeded.")
+    assert all(deployer.revision(r, namespace) == 1 for r in ("platform-config", "api", "worker"))
