@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ from deployer import releaseflags
 from deployer.charts import ChartStore
 from deployer.errors import DeployerError, HelmError
 from deployer.helm import Helm
+from deployer.hookrun import HookFailed, Runner, Subject
+from deployer.hooks import AROUND
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL
 from deployer.plan import BLOCKED, CHANGING, INSTALL, REMOVING, UPGRADE, Plan, ReleasePlan
 from deployer.project import DesiredRelease
@@ -64,10 +66,11 @@ class RunReport:
     run_id: str
     steps: list[StepResult] = field(default_factory=list)
     rolled_back: bool = False
+    hooks: list[StepResult] = field(default_factory=list)  # the run's preapply and cleanup (key: event)
 
     @property
     def ok(self) -> bool:
-        return all(s.status == SUCCEEDED for s in self.steps)
+        return all(s.status == SUCCEEDED for s in (*self.steps, *self.hooks))
 
 
 Event = Callable[[StepResult], None]
@@ -137,6 +140,7 @@ class Executor:
     # Releases upgraded to repair drift (apply --live) that helm 4 applies server-side: the drifted
     # fields belong to another field manager now (kubectl scale, ...), and taking them back is the point.
     force_conflicts: frozenset[str] = frozenset()
+    hooks: Runner = field(default_factory=lambda: Runner(None))  # the spec's hooks (deployer/hooks.py)
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -180,8 +184,25 @@ class Executor:
         *,
         rollback_on_failure: bool,
     ) -> RunReport:
+        report = RunReport(self.environment, self.run_id)
+        try:
+            await self._run(plan, desired, values, report, rollback_on_failure=rollback_on_failure)
+        finally:  # cleanup hooks, whatever happened
+            await self.hooks.after_run(report, self.on_event)
+        return report
+
+    async def _run(
+        self,
+        plan: Plan,
+        desired: Mapping[str, DesiredRelease],
+        values: Mapping[str, Any],
+        report: RunReport,
+        *,
+        rollback_on_failure: bool,
+    ) -> None:
         state = _RunState(plan)
-        report = RunReport(self.environment, self.run_id, steps=list(state.results.values()))
+        report.steps = list(state.results.values())
+        await self.hooks.before_run(report, self.on_event)  # preapply: on failure, no release starts
         limit = asyncio.Semaphore(max(1, self.concurrency))
         touched: list[str] = []  # releases this run changed or tried to, in order, for a reverse rollback
 
@@ -199,7 +220,7 @@ class Executor:
                         self.on_event(result)
                         return
                     async with limit:
-                        if stop := self.stop_reason():
+                        if stop := self.hooks.failed_before or self.stop_reason():
                             result.status = SKIPPED
                             result.detail = f"not started: {stop}"
                             self.on_event(result)
@@ -215,11 +236,10 @@ class Executor:
                     state.done[step.key].set()
 
             await asyncio.gather(*(one(state.steps[k]) for k in sorted(state.steps)))
-            if rollback_on_failure and not report.ok:
+            if rollback_on_failure and not report.ok and touched:
                 report.rolled_back = True
                 for key in reversed(touched):
                     await self._restore(state.steps[key], state.results[key], desired.get(key))
-        return report
 
     async def _step(
         self,
@@ -233,8 +253,18 @@ class Executor:
         if self.rollout is not None:
             self.rollout.begin(step.key)  # nothing for a removal: it knows none
         try:
-            await self._apply_one(step, release, values, tmp)
+            await self.hooks.around(
+                AROUND[step.action],
+                step.commands,
+                _subject(step),
+                redact=step.redactor.redact,
+                action=lambda: self._apply_one(step, release, values, tmp),
+                on_line=lambda event, line: self.on_event(replace(result, detail=f"{event}: {line}")),
+            )
             result.status = SUCCEEDED
+        except HookFailed as exc:
+            result.status = FAILED
+            result.detail = exc.detail
         except HelmError as exc:
             result.status = FAILED
             result.detail = _failure(exc, release)
@@ -304,6 +334,12 @@ class Executor:
                 why = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
                 result.restored = f"rollback failed: {why}"
         self.on_event(result)
+
+
+def _subject(step: ReleasePlan) -> Subject:
+    return Subject(
+        step.key, step.name, step.namespace, step.chart, step.version_after or step.version_before or ""
+    )
 
 
 def _failure(exc: HelmError, release: DesiredRelease | None) -> str:

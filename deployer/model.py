@@ -74,6 +74,26 @@ class IgnoreRule(_Model):
     )
 
 
+HookEvent = Literal["preapply", "presync", "postsync", "preuninstall", "postuninstall", "cleanup"]
+
+
+class Hook(_Model):
+    """A command deployer runs at a point of apply, sync, destroy or rollback (never diff or template)."""
+
+    events: list[HookEvent] = Field(
+        min_length=1,
+        description="presync/postsync: around this release's install or upgrade (only when it changes); "
+        "preuninstall/postuninstall: around its uninstall; preapply: once before the run's first change; "
+        "cleanup: once after the run, whatever happened.",
+    )
+    command: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1,
+        description="argv, run without a shell (write [sh, -c, '...'] for one), in the spec's directory.",
+    )
+    timeout: int = Field(300, ge=1, description="Seconds before the command is killed (a failed hook).")
+    show_logs: bool = Field(False, description="Log its output as it runs; otherwise only when it fails.")
+
+
 class ReleaseSettings(_Model):
     """Settings a release may take from `defaults`."""
 
@@ -126,6 +146,11 @@ class ReleaseSettings(_Model):
         None,
         description="CRDs in the chart's crds/: create (helm's default: installed once, never upgraded), "
         "createReplace (also applied server-side before each upgrade), skip (never installed).",
+    )
+    hooks: list[Hook] | None = Field(
+        None,
+        description="Commands run around this release's changes; a release's hooks run after those of "
+        "`defaults` (they add to them).",
     )
 
 

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer.crds import CrdChange
 from deployer.graph import batches
@@ -31,6 +31,9 @@ from deployer.project import DesiredRelease
 from deployer.redact import NO_REDACTION, Redactor, for_release
 from deployer.releaseflags import plan_notes
 from deployer.secrets import MASK, is_sensitive
+
+if TYPE_CHECKING:
+    from deployer.hooks import Hook
 
 
 class Action(StrEnum):
@@ -94,6 +97,7 @@ class ReleasePlan:
     flux_owner: str | None = None  # the HelmRelease (namespace/name) that manages the deployed release
     ignored: tuple[IgnoredChange, ...] = ()  # differences `ignore:` rules left out (never shown above)
     crds: tuple[CrdChange, ...] = ()  # crds: createReplace: the CRDs apply creates or changes first
+    commands: tuple[Hook, ...] = ()  # its `hooks:` (deployer/hooks.py: `due` says which apply runs)
     # Masks this release's secret texts in the diffs above, drift found later too (deployer/redact.py).
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
 
@@ -104,6 +108,7 @@ class Plan:
     releases: tuple[ReleasePlan, ...]
     order: tuple[tuple[str, ...], ...]  # batches of changing releases, in apply order
     notes: tuple[str, ...] = field(default=())
+    commands: tuple[Hook, ...] = ()  # the run's preapply and cleanup hooks (deployer/hooks.py)
 
     @property
     def has_changes(self) -> bool:

@@ -17,6 +17,7 @@ from deployer.charts import ChartStore
 from deployer.desired import resolve, select
 from deployer.errors import HelmError
 from deployer.helm import Helm
+from deployer.hooks import attach
 from deployer.kube import Cluster
 from deployer.manifests import Ignored, ResourceChange, parse_manifest
 from deployer.merge import Layer, merge_layers
@@ -241,7 +242,7 @@ def plan_against_cluster(  # noqa: PLR0917
             "project; set `project:` in deployer.yaml to keep them apart"
         )
         plan = replace(plan, notes=(*plan.notes, note))
-    return EnvironmentPlan(plan, states, observed, reads)
+    return EnvironmentPlan(attach(plan, project), states, observed, reads)
 
 
 def plan_against_base(  # noqa: PLR0917
@@ -321,6 +322,7 @@ def plan_against_base(  # noqa: PLR0917
         notes=notes,
         project=project.name,
     )
+    plan = attach(plan, project)
     return _offline_crd_notes(plan, head, observed, base_ref)
 
 

@@ -42,7 +42,11 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
 
 
 def _where(path: PathKey, data: Any) -> str:
-    """'release api', 'repository example', or the dotted path."""
+    """'release api', 'repository example', or the dotted path; a hook's is followed by ', hooks[N]'."""
+    hook = _hook_at(path)
+    if hook:
+        owner = _where(path[: hook - 2], data) if hook > 2 else "defaults"
+        return f"{owner}, hooks[{path[hook - 1]}]"
     if len(path) >= 2 and path[0] in ("releases", "repositories") and isinstance(path[1], int):
         items = data.get(path[0]) if isinstance(data, dict) else None
         item = items[path[1]] if isinstance(items, list) and path[1] < len(items) else None
@@ -50,6 +54,34 @@ def _where(path: PathKey, data: Any) -> str:
         kind = "release" if path[0] == "releases" else "repository"
         return f"{kind} '{name}'" if name else f"{path[0]}[{path[1]}]"
     return ".".join(str(p) for p in path) or "the spec's top level"
+
+
+def _hook_at(path: PathKey) -> int:
+    """How many parts of `path` name one hook (`releases.0.hooks.1`: 4; `defaults.hooks.0`: 3), or 0."""
+    for start in (("defaults",), ("releases", 0)):
+        n = len(start)
+        if len(path) > n + 1 and path[0] == start[0] and path[n] == "hooks" and isinstance(path[n + 1], int):
+            return n + 2
+    return 0
+
+
+def _hook_field(path: PathKey) -> str:
+    """A field inside a hook as the user wrote it: `command`, `events[1]`."""
+    rest = path[_hook_at(path) :]
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(rest))
+
+
+HOOK_HINTS = {
+    "command": "write command: [program, arg, ...] (argv, run without a shell; [sh, -c, '...'] for one)",
+    "events": "write events: [presync] (any of preapply, presync, postsync, preuninstall, postuninstall, "
+    "cleanup)",
+}
+
+
+PREPARE_HINT = (
+    "deployer runs no command while it reads or plans (a plan of a pull request would run the pull "
+    "request's commands): commit what a prepare step generates, or run it in CI before deployer"
+)
 
 
 def _allowed_keys(root: type[BaseModel], path: PathKey) -> list[str]:
@@ -95,6 +127,8 @@ _EXPECTED = {
     "string_type": "a string",
     "model_type": "a mapping (key: value)",
     "literal_error": "one of {expected}",
+    "too_short": "a list of at least {min_length} item(s)",
+    "string_too_short": "a non-empty string",
 }
 
 
@@ -121,6 +155,15 @@ def _one(err: Any, path: PathKey, doc: Document, root: type[BaseModel]) -> SpecE
     key = f" '{path[-1]}'" if named else ""
     got = err.get("input")
     shown = f"{got!r}" if isinstance(got, str | int | float | bool) else type(got).__name__
+    if _hook_at(path) and len(path) > _hook_at(path):
+        top = str(path[_hook_at(path)])
+        hint = PREPARE_HINT if got == "prepare" else HOOK_HINTS.get(top, f"write {top} as {expected}")
+        shown = "[]" if got == [] else shown
+        return SpecError(
+            f"{_where(path, doc.data)}: {_hook_field(path)} must be {expected}, not {shown}",
+            mark=doc.mark(path),
+            hint=hint,
+        )
     return SpecError(
         f"{where}:{key} must be {expected}, not {shown}"
         if key

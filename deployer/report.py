@@ -8,10 +8,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from deployer.hooks import Hook, due, due_run, listing, masks
 from deployer.manifests import ResourceChange
 from deployer.plan import BLOCKED, INSTALL, NOOP, PRUNE, UNINSTALL, UPGRADE, Plan, ReleasePlan
 
-JSON_SCHEMA_VERSION = 2  # 2: `ignored` (declared noise), `crds` (CRD changes)
+JSON_SCHEMA_VERSION = 2  # 2: `ignored` (declared noise), `crds` (CRD changes), deployerHooks (hooks)
 MARKDOWN_LIMIT = 65_000  # GitHub refuses a comment over 65,536 characters
 CUT = "✂️"
 CLIP = 300  # characters kept of one release's reasons, chart or note in a shortened comment
@@ -111,10 +112,16 @@ def text_lines(plan: Plan) -> list[Line]:
             "hooks (run by helm, not kept as release resources)", r.hooks, detailed=r.action == UPGRADE
         )
         lines += [(t, "bold" if t.startswith("    CRDs") else "") for t in crd_lines(r)]
+        if hooks := due(r):
+            lines.append(("    hooks deployer runs (commands from the spec; diff runs none):", "bold"))
+            lines += [(f"      {hook_text(e, h, r.redactor.redact)}", "") for e, h in hooks]
         lines += [(f"    note: {note}", "yellow") for note in r.notes]
         if r.ignored:
             lines.append((f"    {_ignored_list(r)}", "dim"))
     lines.append(("", ""))
+    if run := due_run(plan):
+        lines.append(("Hooks of the run (commands from the spec; diff runs none):", "bold"))
+        lines += [(f"  {hook_text(e, h, _run_redact(plan))}", "") for e, h in run]
     if plan.order:
         lines.append((f"Apply order: {order_text(plan)}", ""))
     for note in plan.notes:
@@ -135,6 +142,18 @@ def crd_lines(r: ReleasePlan) -> list[str]:
         lines.append(f"      {CRD_MARK[c.change]} CustomResourceDefinition {c.name}")
         lines += [f"          {line}" for line in c.summary]
     return lines
+
+
+def hook_text(event: str, hook: Hook, redact: Any = str) -> str:
+    return f"{event:<13} {redact(hook.text)}    ({hook.source})"
+
+
+def _run_redact(plan: Plan) -> Any:
+    return masks(r.redactor.redact for r in plan.releases)
+
+
+def _hooks_json(hooks: Sequence[tuple[str, Hook]], redact: Any) -> list[dict[str, Any]]:
+    return [{"event": event, **listing(hook, redact)} for event, hook in hooks]
 
 
 def _changes_lines(title: str, changes: tuple[ResourceChange, ...], *, detailed: bool) -> list[Line]:
@@ -183,6 +202,7 @@ def to_json(plan: Plan) -> str:
         "order": [list(b) for b in plan.order],
         "notes": list(plan.notes),
         "ignored": plan.ignored,
+        "deployerHooks": _hooks_json(due_run(plan), _run_redact(plan)),
         "releases": [
             {
                 "key": r.key,
@@ -210,6 +230,7 @@ def to_json(plan: Plan) -> str:
                 "hooks": [_resource_json(x) for x in r.hooks],
                 "drift": [_resource_json(x) for x in r.drift],
                 "releaseNotes": list(r.notes),
+                "deployerHooks": _hooks_json(due(r), r.redactor.redact),
                 "replace": r.replace,
                 "ignored": [
                     {
@@ -261,6 +282,7 @@ class _Section(NamedTuple):
     hooks: str
     notes: tuple[str, ...]  # the release's notes (CRD files, ...)
     crds: str = ""  # CRD changes (crds: createReplace), summarised
+    commands: str = ""  # the hooks deployer runs for it (its `hooks:`), one per line
 
     @classmethod
     def of(cls, r: ReleasePlan) -> _Section:
@@ -286,6 +308,7 @@ class _Section(NamedTuple):
             hooks=_changes_text(r, r.hooks),
             notes=r.notes,
             crds="".join(f"{line[6:]}\n" for line in crd_lines(r)[1:]),
+            commands="".join(f"{hook_text(e, h, r.redactor.redact)}\n" for e, h in due(r)),
         )
 
     def render(self, cap: int | None) -> str:
@@ -305,6 +328,9 @@ class _Section(NamedTuple):
         if self.crds:
             parts.append("**CRDs** (applied server-side before the release: `crds: createReplace`)\n\n")
             parts.append(_capped_diff(self.crds, cap, "CRD summary"))
+        if self.commands:
+            parts.append("**Hooks deployer runs** (commands from the spec; the plan runs none)\n\n")
+            parts.append(_fence(self.commands, ""))
         for note in self.notes:
             parts.append(f"\n> **Note:** {note if cap is None else _clip(note, CLIP)}\n")
         parts.append("\n</details>\n")
@@ -418,6 +444,10 @@ def _head(plan: Plan, budget: int | None) -> str:
         )
     share = None if budget is None else budget // 5
     order = _order(plan, share) if plan.order else ""
+    if run := due_run(plan):
+        body = "".join(f"{hook_text(e, h, _run_redact(plan))}\n" for e, h in run)
+        title = "**Hooks of the run** (commands from the spec; the plan runs none)\n\n"
+        order += title + _fence(body, "") + "\n"
     notes = _notes(plan, share)
     tail = f"{notes}**{summary(plan)}**\n\n"
     room = None if budget is None else budget - len(title) - len(order) - len(tail)
@@ -431,7 +461,16 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         r
         for r in plan.releases
         if r.action != NOOP
-        and (r.values or r.resources or r.hooks or r.drift or r.notes or r.crds or r.action == BLOCKED)
+        and (
+            r.values
+            or r.resources
+            or r.hooks
+            or r.drift
+            or r.notes
+            or r.crds
+            or due(r)
+            or r.action == BLOCKED
+        )
     ]
     sections = [_Section.of(r) for r in changed]
     whole = [s.render(None) for s in sections]

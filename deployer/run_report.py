@@ -27,9 +27,19 @@ def verdict(report: RunReport) -> str:
     return f"{text}: {summary}. Run {report.run_id}."
 
 
+def _with_hooks(report: RunReport) -> list[StepResult]:
+    """The run's own hooks (preapply first, cleanup last) around its releases."""
+    hooks = list(getattr(report, "hooks", []))
+    return [
+        *(h for h in hooks if h.key == "preapply"),
+        *report.steps,
+        *(h for h in hooks if h.key != "preapply"),
+    ]
+
+
 def text(report: RunReport) -> str:
     lines = []
-    for s in report.steps:
+    for s in _with_hooks(report):
         line = f"{s.key}\t{s.action}\t{s.status}"
         if s.detail:
             line += f"\t{s.detail}"
@@ -67,6 +77,10 @@ def json_text(report: RunReport) -> str:
         "ok": report.ok,
         "rolledBack": report.rolled_back,
         "releases": [_step(s) for s in report.steps],
+        "runHooks": [
+            {"event": h.key, "status": h.status, "detail": h.detail, "seconds": round(h.elapsed, 1)}
+            for h in getattr(report, "hooks", [])
+        ],
     }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deployer import hookrun
 from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.heartbeat import Heartbeat, interval
 from deployer.commands.live_table import live_table
@@ -87,6 +88,9 @@ def apply(args: argparse.Namespace) -> int:
                 r.key
                 for r in plan.releases
                 if r.drift and r.key in planned.observed and planned.observed[r.key].apply_method == "ssa"
+            ),
+            hooks=hookrun.for_plan(
+                hookrun.context(session.proj, args.environment, run_id, session.target), plan, session.log
             ),
         )
         desired = {s.release.key: s.release for s in planned.states}
@@ -221,6 +225,9 @@ def recover(session: Session, plan: Plan) -> bool:
 
 def _printer(log: Callable[[str], None]) -> Callable[[StepResult], None]:
     def on_event(step: StepResult) -> None:
+        # The run's hooks log their own lines, and a hook's progress is for the live table only.
+        if step.action == "hook" or (step.status == "running" and step.detail):
+            return
         extra = f" ({step.elapsed:.1f}s)" if step.finished else ""
         detail = f": {step.detail}" if step.detail else ""
         restored = f" -> {step.restored}" if step.restored else ""
@@ -234,6 +241,10 @@ def _emit(report: RunReport, fmt: str) -> None:
 
     render = {"json": run_report.json_text, "markdown": run_report.markdown}.get(fmt, run_report.text)
     sys.stdout.write(render(report))
+
+
+def _hooks(report: RunReport, event: str) -> list[StepResult]:
+    return [h for h in report.hooks if h.key == event]
 
 
 def without_prunes(plan: Plan) -> Plan:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from functools import partial
 
+from deployer import hookrun, hooks
 from deployer.commands.common import selectors
 from deployer.commands.session import confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve, select
 from deployer.graph import topological_order
 from deployer.observed import ENV_LABEL, PROJECT_LABEL, current_releases
 from deployer.project import flags_of
+from deployer.redact import for_release
 from deployer.releaseflags import uninstall_args
+from deployer.runinfo import new_run_id
 
 
 def destroy(args: argparse.Namespace) -> int:
@@ -48,23 +52,39 @@ def destroy(args: argparse.Namespace) -> int:
             sys.stdout.write(f"Nothing to destroy: no release of {env} is {what}.\n")
             return 0
         confirm(session.env.protected, args, "the releases listed by `deployer status`")
-        ok = True
+        declared = hooks.declared(session.proj)[1]
+        changes = []
         for key in order:
-            if lock.lost.is_set():  # never start another uninstall without the lock
-                break
-            rel = releases[key]
-            ok &= step(
-                key,
-                "uninstalled",
-                session.helm.uninstall(
-                    rel.name,
-                    rel.namespace,
-                    session.target.helm_flags(),
-                    extra=uninstall_args(flags_of(session.proj, key)),
-                ),
+            rel, now = releases[key], observed[key]
+            changes.append(
+                hookrun.Change(
+                    hookrun.Subject(key, rel.name, rel.namespace, now.chart, now.chart_version),
+                    hooks.UNINSTALL,
+                    declared.get(key, ()),
+                    for_release(rel.sensitive, [(now.values, now.manifest)]).redact,
+                    "uninstalled",
+                    partial(
+                        session.helm.uninstall,
+                        rel.name,
+                        rel.namespace,
+                        session.target.helm_flags(),
+                        extra=uninstall_args(flags_of(session.proj, key)),
+                    ),
+                )
             )
+        runner = hookrun.Runner(
+            hookrun.context(session.proj, env, new_run_id(), session.target),
+            session.log,
+            hooks.in_order(hooks.run_hooks(session.proj, order)),
+            hooks.masks(c.redact for c in changes),
+        )
+        ok = hookrun.run_changes(runner, changes, step=step, stopped=lock.lost.is_set, out=_print)
         lock.check()
     return 0 if ok else 1
+
+
+def _print(line: str) -> None:
+    sys.stdout.write(line + "\n")
 
 
 def _other_owner(labels: Mapping[str, str], project: str, env: str) -> str | None:

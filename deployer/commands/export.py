@@ -17,6 +17,7 @@ from deployer.commands.common import create_output_dir, output_dir, project
 from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.flux import VALUES_KEY, FluxOptions, GitSource, export_flux
+from deployer.hooks import declared
 from deployer.merge import merge_layers
 from deployer.project import DesiredRelease, Project
 from deployer.render import dump_values
@@ -82,6 +83,10 @@ def export(args: argparse.Namespace) -> int:
         print(f"export: {key} is not installed in '{args.environment}': omitted", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    by_key = declared(proj)[1]
+    for key in sorted(r.key for r in releases if r.installed and by_key.get(r.key)):
+        where = ", ".join(h.source for h in by_key[key])
+        print(f"warning: {key}: hooks ({where}) are not exported: Flux runs no commands", file=sys.stderr)
     return 0
 
 

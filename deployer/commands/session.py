@@ -76,10 +76,15 @@ def open_session(args: argparse.Namespace) -> Session:
 
 def step(key: str, done: str, action: Coroutine[Any, Any, None]) -> bool:
     """Run one helm action for a release and print its outcome line; False when it failed."""
+    from deployer.hookrun import HookFailed
+
     try:
         asyncio.run(action)
     except HelmError as exc:
         sys.stdout.write(f"{key}\tFAILED: {exc.stderr.splitlines()[-1] if exc.stderr else exc.message}\n")
+        return False
+    except HookFailed as exc:
+        sys.stdout.write(f"{key}\tFAILED: {exc.detail}\n")
         return False
     sys.stdout.write(f"{key}\t{done}\n")
     return True

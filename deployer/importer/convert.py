@@ -241,7 +241,8 @@ class Converter:
                 if self.source.templated and key in _RENDERED_BY_HELMFILE:
                     continue
                 why = {
-                    "hooks": WHY_HOOKS,
+                    "hooks": "not carried over: write them as deployer `hooks:` (an argv `command`; "
+                    "no `prepare` event: see README, Hooks)",
                     "jsonPatches": "kustomize patches are not supported; not carried over",
                     "strategicMergePatches": "kustomize patches are not supported; not carried over",
                     "transformers": "kustomize transformers are not supported; not carried over",
