@@ -29,7 +29,7 @@ from deployer.yamlsource import Deferred, VarRef
 
 _MODEL_SOURCE = Path(__file__).with_name("model.py")
 _IDENTITY_VALIDATORS = {("Release", "labels")}  # validators that leave exactly-typed input as it is
-_IDENTITY_CHECKS = {"_api_version"}  # AfterValidator functions that only check (model.py)
+_IDENTITY_CHECKS = {"_api_version", "_parses"}  # AfterValidator functions that only check (model.py)
 
 
 class SpecObject:
@@ -280,7 +280,12 @@ def _type(annotation: Any, model: Any) -> Any:
         return ["model", annotation.__name__]
     if origin is typing.Annotated:  # a format check that returns what it was given, or nothing known
         inner, *meta = typing.get_args(annotation)
-        checks = all(getattr(getattr(m, "func", None), "__name__", "") in _IDENTITY_CHECKS for m in meta)
+        # constraints (min_length, ...) held when pydantic accepted this data and change nothing;
+        # a validator function may, unless it is one that only checks
+        checks = all(
+            getattr(m, "func", None) is None or getattr(m.func, "__name__", "") in _IDENTITY_CHECKS
+            for m in meta
+        )
         return _type(inner, model) if checks else None
     if origin is typing.Literal:
         values = typing.get_args(annotation)

@@ -58,7 +58,7 @@ def version(name: str, versions: Mapping[str, str | None], overlay_key: str) -> 
         where = "" if len(unversioned) == len(versions) else f" in environment(s) {', '.join(unversioned)}"
         also = f" or under environments.<env>.releases.{overlay_key}" if where else ""
         problem = (
-            f"no chart version{where} (helmfile installs the latest there, and so does deployer): run "
+            f"no chart version{where} (helmfile installs the latest there): so does deployer; run "
             f"`deployer lock` to pin it in deployer.lock.yaml, or write version: in deployer.yaml{also}"
         )
     return (None if unversioned else next(iter(versions.values()))), problem
