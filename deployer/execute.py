@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployer import releaseflags
+from deployer import cancel, releaseflags
 from deployer.charts import ChartStore
 from deployer.errors import HelmError
 from deployer.helm import Helm
@@ -169,7 +169,8 @@ class Executor:
         limit = asyncio.Semaphore(max(1, self.concurrency))
         touched: list[str] = []  # releases this run changed or tried to, in order, for a reverse rollback
 
-        with private_dir() as tmp:
+        # A signal now lets running helm processes end and starts nothing more (deployer/cancel.py).
+        with private_dir() as tmp, cancel.deferred():
 
             async def one(step: ReleasePlan) -> None:
                 result = state.results[step.key]
@@ -183,7 +184,7 @@ class Executor:
                         self.on_event(result)
                         return
                     async with limit:
-                        if stop := self.stop_reason():
+                        if stop := self.stop_reason() or cancel.reason():
                             result.status = SKIPPED
                             result.detail = f"not started: {stop}"
                             self.on_event(result)
@@ -198,6 +199,8 @@ class Executor:
                         except HelmError as exc:
                             result.status = FAILED
                             result.detail = _failure(exc, desired.get(step.key))
+                            if why := cancel.reason():
+                                result.detail = f"{why}: {result.detail}"
                         except Exception as exc:  # one step's surprise must not abandon the others
                             result.status = FAILED
                             result.detail = f"internal error: {type(exc).__name__}: {exc}"
@@ -207,7 +210,8 @@ class Executor:
                     state.done[step.key].set()
 
             await asyncio.gather(*(one(state.steps[k]) for k in sorted(state.steps)))
-            if rollback_on_failure and not report.ok:
+            # Cancelled: no rollback either (it would start helm again); the report says what was left.
+            if rollback_on_failure and not report.ok and not cancel.reason():
                 report.rolled_back = True
                 for key in reversed(touched):
                     await self._restore(state.steps[key], state.results[key], desired.get(key))

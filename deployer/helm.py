@@ -8,12 +8,14 @@ live in deployer's cache, so a run never edits the user's own helm setup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,19 @@ from deployer.errors import HelmError, HelmNotFound
 log = logging.getLogger("deployer.helm")
 MIN_HELM = (3, 17, 0)
 DEFAULT_TIMEOUT = 600.0
+# The helm processes running now (pid -> Process), for deployer/cancel.py to pass a signal on.
+_children: dict[int, asyncio.subprocess.Process] = {}
+_children_lock = threading.Lock()  # the grace timer's thread reads it too
+
+
+def signal_children(signum: int) -> None:
+    """Send `signum` to every helm process running now, and to what each started (its process
+    group: a post-renderer, a plugin); SIGKILL ends them."""
+    with _children_lock:
+        running = [pid for pid, p in _children.items() if p.returncode is None]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):  # it ended in between
+            os.killpg(pid, signum)
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,11 @@ class Helm:
             stderr=asyncio.subprocess.PIPE,
             env=self.env(),
             cwd=cwd,
+            # Its own session: a terminal's Ctrl-C reaches deployer only, which passes it on once.
+            start_new_session=True,
         )
+        with _children_lock:
+            _children[proc.pid] = proc
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
         except TimeoutError:
@@ -113,6 +132,9 @@ class Helm:
         except asyncio.CancelledError:
             await _kill(proc)
             raise
+        finally:
+            with _children_lock:
+                _children.pop(proc.pid, None)
         log.debug("helm %s -> exit %s in %.2fs", " ".join(args), proc.returncode, time.monotonic() - started)
         if proc.returncode != 0:
             raise HelmError(

@@ -363,15 +363,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.handlers = [logging.StreamHandler(sys.stderr)]  # stderr as it is now (tests swap it)
         logger.handlers[0].setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
         logger.setLevel(logging.DEBUG)
+    from deployer import cancel
     from deployer.errors import DeployerError
 
     try:
         import importlib
 
-        module_name = MODULES.get(args.verb, args.verb)
-        module = importlib.import_module(f"deployer.commands.{module_name}")
-        return int(getattr(module, module_name)(args))
+        with cancel.handling():
+            module_name = MODULES.get(args.verb, args.verb)
+            module = importlib.import_module(f"deployer.commands.{module_name}")
+            code = int(getattr(module, module_name)(args))
+        return _cancelled(cancel.received()) if cancel.received() else code
+    except cancel.Cancelled as exc:
+        return _cancelled(exc.signum)
     except DeployerError as exc:
+        if cancel.received():  # what failed failed because of the signal: say that instead
+            return _cancelled(cancel.received())
         print(exc.render(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -386,6 +393,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
         print(internal_error(exc), file=sys.stderr)
         return 1
+
+
+def _cancelled(signum: int | None) -> int:
+    import signal
+
+    name = signal.Signals(signum or signal.SIGINT).name
+    print(f"deployer: cancelled by {name}", file=sys.stderr)
+    return 128 + (signum or signal.SIGINT)
 
 
 def internal_error(exc: BaseException) -> str:

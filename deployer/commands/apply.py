@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 
+from deployer import cancel
 from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.heartbeat import Heartbeat, interval
 from deployer.commands.live_table import live_table
@@ -98,6 +99,8 @@ def apply(args: argparse.Namespace) -> int:
 
                 executor.on_event = on_event
                 report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
+    if cancel.received():  # say what the releases helm was changing were left as
+        cancelled_states(session, report)
     for rel in plan.releases:
         if rel.action == BLOCKED:
             report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))
@@ -125,6 +128,19 @@ def recover(session: Session, plan: Plan) -> bool:
             asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags, extra=extra))
             session.log(f"{rel.key}: recovered by rolling back to revision {last}")
     return bool(stuck)
+
+
+def cancelled_states(session: Session, report: RunReport) -> None:
+    stopped = [s for s in report.steps if s.status == "failed" and s.detail.startswith("cancelled by")]
+    if not stopped:
+        return
+    secrets, _how = session.cluster.helm_release_secrets(sorted({s.key.split("/", 1)[0] for s in stopped}))
+    observed = current_releases(secrets)
+    for s in stopped:
+        now = observed.get(s.key)
+        left = cancel.release_left(s.key, str(now.status) if now else None, now.revision if now else None)
+        s.detail += f"; {left}"
+        session.log(left)
 
 
 def _printer(log: Callable[[str], None]) -> Callable[[StepResult], None]:
@@ -172,6 +188,8 @@ def _emit(report: RunReport, fmt: str) -> None:
         counts[s.status] = counts.get(s.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     verdict = "Apply complete" if report.ok else "Apply FAILED"
+    if cancel.received():
+        verdict = f"Apply {cancel.reason()}"
     if report.rolled_back:
         verdict += " (changes of this run rolled back)"
     sys.stdout.write(f"{verdict}: {summary}. Run {report.run_id}.\n")

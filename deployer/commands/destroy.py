@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Mapping
 
+from deployer import cancel
 from deployer.commands.common import selectors
 from deployer.commands.session import confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve, select
@@ -49,20 +50,21 @@ def destroy(args: argparse.Namespace) -> int:
             return 0
         confirm(session.env.protected, args, "the releases listed by `deployer status`")
         ok = True
-        for key in order:
-            if lock.lost.is_set():  # never start another uninstall without the lock
-                break
-            rel = releases[key]
-            ok &= step(
-                key,
-                "uninstalled",
-                session.helm.uninstall(
-                    rel.name,
-                    rel.namespace,
-                    session.target.helm_flags(),
-                    extra=uninstall_args(flags_of(session.proj, key)),
-                ),
-            )
+        with cancel.deferred():  # a signal lets the running helm finish; nothing more starts
+            for key in order:
+                if lock.lost.is_set() or cancel.received():  # nothing starts without the lock, or cancelled
+                    break
+                rel = releases[key]
+                ok &= step(
+                    key,
+                    "uninstalled",
+                    session.helm.uninstall(
+                        rel.name,
+                        rel.namespace,
+                        session.target.helm_flags(),
+                        extra=uninstall_args(flags_of(session.proj, key)),
+                    ),
+                )
         lock.check()
     return 0 if ok else 1
 

@@ -80,7 +80,7 @@ def init(args: argparse.Namespace) -> int:
                 "",
                 "environments:",
                 f"  {env}:",
-                "    vars: {}    # for values files: !var NAME, or !var \"text ${NAME} text\"",
+                '    vars: {}    # for values files: !var NAME, or !var "text ${NAME} text"',
                 "",
                 "releases:",
                 f"  - name: {name}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from deployer import cancel
 from deployer.commands.session import Session, confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve
 from deployer.errors import UsageError
@@ -23,25 +24,26 @@ def rollback(args: argparse.Namespace) -> int:
         refuse_flux_owned(owners, args)
         confirm(session.env.protected, args, "`deployer status`")
         ok = True
-        for key, revision in plan:
-            if lock.lost.is_set():  # never start another rollback without the lock
-                break
-            namespace, name = key.split("/", 1)
-            flags = session.target.helm_flags()
-            release_flags = flags_of(session.proj, key)
-            if revision is None:
-                ok &= step(
-                    key,
-                    "uninstalled (the run installed it)",
-                    session.helm.uninstall(name, namespace, flags, extra=uninstall_args(release_flags)),
-                )
-            else:
-                extra = rollback_args(release_flags, session.helm.major)
-                ok &= step(
-                    key,
-                    f"rolled back to revision {revision}",
-                    session.helm.rollback(name, namespace, revision, flags, extra=extra),
-                )
+        with cancel.deferred():  # a signal lets the running helm finish; nothing more starts
+            for key, revision in plan:
+                if lock.lost.is_set() or cancel.received():  # nothing starts without the lock, or cancelled
+                    break
+                namespace, name = key.split("/", 1)
+                flags = session.target.helm_flags()
+                release_flags = flags_of(session.proj, key)
+                if revision is None:
+                    ok &= step(
+                        key,
+                        "uninstalled (the run installed it)",
+                        session.helm.uninstall(name, namespace, flags, extra=uninstall_args(release_flags)),
+                    )
+                else:
+                    extra = rollback_args(release_flags, session.helm.major)
+                    ok &= step(
+                        key,
+                        f"rolled back to revision {revision}",
+                        session.helm.rollback(name, namespace, revision, flags, extra=extra),
+                    )
         lock.check()
     return 0 if ok else 1
 

@@ -1,0 +1,130 @@
+"""What a run does on SIGINT or SIGTERM (a CI system cancelling its job, or Ctrl-C).
+
+Two modes. Outside `deferred()` (reading verbs, planning, waiting for a lock) the first signal ends
+the run at once: the helm processes deployer started are stopped and `Cancelled` unwinds the stack,
+so every `with` block cleans up (the private values directory, the environment Lease). Inside
+`deferred()` (while a run changes releases) the first signal is recorded and passed on to the
+running helm processes, which cancel their own work; the run starts no further release (`reason()`),
+waits for them (GRACE_SECONDS, then kills them), reports each release, releases its lock and exits
+130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once: helm processes are killed,
+private directories removed, no traceback.
+
+helm runs in its own session (deployer/helm.py), so a terminal's Ctrl-C reaches only deployer, which
+passes it on exactly once. Nothing here imports helm: its children are reached through sys.modules
+only when it was loaded (no helm loaded: no helm running).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+GRACE_SECONDS = 30.0  # how long running helm processes get to stop after the signal
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _State:
+    received: int | None = None  # the first signal
+    deferred = 0  # depth of deferred() blocks
+    private_dirs: set[Path] = set()  # noqa: RUF012 (one process-wide set)
+
+
+_state = _State()
+
+
+class Cancelled(BaseException):
+    """The run was cancelled by a signal (a BaseException, like KeyboardInterrupt: no `except
+    Exception` may swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def exit_code(signum: int) -> int:
+    return 128 + signum
+
+
+def received() -> int | None:
+    """The first signal received, or None."""
+    return _state.received
+
+
+def reason() -> str:
+    """Why no further release may start ("" while they may)."""
+    return f"cancelled by {signal.Signals(_state.received).name}" if _state.received is not None else ""
+
+
+@contextmanager
+def handling() -> Iterator[None]:
+    """Install the handlers for the block (main.py, around a verb)."""
+    _state.received = None
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+    previous = {sig: signal.signal(sig, _handler) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """While the block changes releases, a first signal does not interrupt it (see the docstring)."""
+    _state.deferred += 1
+    try:
+        yield
+    finally:
+        _state.deferred -= 1
+
+
+def track_private_dir(path: Path) -> None:
+    _state.private_dirs.add(path)
+
+
+def untrack_private_dir(path: Path) -> None:
+    _state.private_dirs.discard(path)
+
+
+def _handler(signum: int, _frame: FrameType | None) -> None:
+    if _state.received is not None:  # the second signal: end now
+        _signal_helm(signal.SIGKILL)
+        for path in list(_state.private_dirs):
+            shutil.rmtree(path, ignore_errors=True)
+        os.write(2, f"{signal.Signals(signum).name} again: stopped at once\n".encode())
+        os._exit(exit_code(_state.received))
+    _state.received = signum
+    _signal_helm(signum)
+    if not _state.deferred:
+        raise Cancelled(signum)
+    timer = threading.Timer(GRACE_SECONDS, _signal_helm, args=(signal.SIGKILL,))
+    timer.daemon = True
+    timer.start()
+
+
+def _signal_helm(signum: int) -> None:
+    helm = sys.modules.get("deployer.helm")
+    if helm is not None:
+        helm.signal_children(signum)
+
+
+def release_left(key: str, status: str | None, revision: int | None) -> str:
+    """What a release cancelled mid-change was left as (helm's stored `status`; None: no release),
+    and what the next run does about it."""
+    if status is None:
+        return f"{key} is not installed (helm removed what it had started)"
+    where = f"{key} left {status} at revision {revision}"
+    if status.startswith("pending-"):
+        return f"{where}: run `deployer apply --recover` (it rolls back or uninstalls, then applies)"
+    if status == "deployed":
+        return f"{where}: helm finished it"
+    return f"{where}: the next `deployer apply` changes it again"
