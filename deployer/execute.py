@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,9 @@ class Executor:
     # False when the API server validates fields itself (Cluster.validates_fields): helm's own
     # check would then only spend ~0.2 s CPU per release asking the server whether it does.
     openapi_check: bool = True
+    # `apply --test`: tests the releases the run installed or upgraded, once all succeeded;
+    # returns why each failing one failed (deployer/helmtest.py). A failed test fails its release.
+    test_after: Callable[[list[str]], Awaitable[dict[str, str]]] | None = None
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -210,6 +213,11 @@ class Executor:
                     state.done[step.key].set()
 
             await asyncio.gather(*(one(state.steps[k]) for k in sorted(state.steps)))
+            if self.test_after is not None and report.ok and not cancel.reason():
+                tested = [k for k in touched if state.steps[k].action in (INSTALL, UPGRADE)]
+                for key, why in sorted((await self.test_after(tested)).items()):
+                    state.results[key].status, state.results[key].detail = FAILED, why
+                    self.on_event(state.results[key])
             # Cancelled: no rollback either (it would start helm again); the report says what was left.
             if rollback_on_failure and not report.ok and not cancel.reason():
                 report.rolled_back = True

@@ -92,6 +92,16 @@ class Helm:
     ) -> None:
         await self._waited(["rollback", name, str(revision), *extra], namespace, kube_flags, timeout)
 
+    async def test(
+        self, name: str, namespace: str, kube_flags: Sequence[str], *, timeout: int, limit: float, logs: bool
+    ) -> str:
+        """`helm test`: run the release's test hooks; with `logs`, helm prints the test Pods' logs
+        (helm 3 asks for the logs of every test hook as a Pod, and fails when one is not a Pod)."""
+        args = ["test", name, "--namespace", namespace, "--timeout", f"{timeout}s", *kube_flags]
+        if logs:
+            args.append("--logs")
+        return await self.run(args, release=f"{namespace}/{name}", timeout=limit)
+
     async def _waited(self, verb: list[str], namespace: str, kube_flags: Sequence[str], timeout: int) -> None:
         args = [*verb, "--namespace", namespace, self.wait_flag(), "--timeout", f"{timeout}s", *kube_flags]
         await self.run(args, release=f"{namespace}/{verb[1]}", timeout=timeout + 30)
@@ -142,6 +152,7 @@ class Helm:
                 returncode=proc.returncode or 1,
                 stderr=err.decode(errors="replace"),
                 release=release,
+                stdout=out.decode(errors="replace"),
             )
         return out.decode()
 

@@ -24,6 +24,7 @@ VERBS = {
     "rollback": "undo the last apply of an environment, or roll one release back",
     "destroy": "uninstall the environment's releases, dependents first",
     "status": "what is deployed, by which run and commit",
+    "test": "run the releases' helm tests (test hooks) in needs order; exit 1 if any fails",
     "unlock": "remove an environment's run lock (--force: also one held by another run)",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "schema": "print the JSON Schema of deployer.yaml or of an environment overlay",
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _value_flags(p)
 
     _cluster_verbs(sub)
+    _test_verb(sub)
 
     p = sub.add_parser("repos", help=VERBS["repos"], description=VERBS["repos"])
     _common(p, helm=True)
@@ -299,6 +301,12 @@ def _cluster_verbs(sub: Any) -> None:
             action="store_true",
             help="first roll back releases a dead run left pending-* (uninstall if never deployed)",
         )
+        p.add_argument(
+            "--test",
+            action="store_true",
+            help="then run the helm tests of the releases it installed or upgraded (a failed test "
+            "is a failed release)",
+        )
         p.add_argument("--output", "-o", choices=["text", "json"], default="text")
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
         _take_over(p)
@@ -333,6 +341,13 @@ def _cluster_verbs(sub: Any) -> None:
     _common(p, env=True, env_required=True)
     _kube_flags(p)
     p.add_argument("--force", action="store_true", help="required: the lock may belong to a running apply")
+
+
+def _test_verb(sub: Any) -> None:
+    p = sub.add_parser("test", help=VERBS["test"], description=VERBS["test"])
+    _common(p, env=True, env_required=True, selector=True, helm=True)
+    _kube_flags(p)
+    p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
 
 
 def _take_over(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ from deployer.commands.output import emit_plan
 from deployer.commands.session import Session, confirm, locked, open_session, refuse_flux_owned
 from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
+from deployer.helmtest import Tester, after_apply
 from deployer.observed import current_releases
 from deployer.plan import BLOCKED, CHANGING, PRUNE, Plan, apply_order
 from deployer.project import flags_of
@@ -82,6 +83,10 @@ def apply(args: argparse.Namespace) -> int:
             stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
             openapi_check=not session.cluster.validates_fields(),
         )
+        if args.test:  # a failed test fails its release (so rollback-on-failure covers it)
+            executor.test_after = after_apply(
+                Tester(session.helm, executor.kube_flags, session.log), planned.states
+            )
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}
         if live_table_wanted():
@@ -99,8 +104,7 @@ def apply(args: argparse.Namespace) -> int:
 
                 executor.on_event = on_event
                 report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
-    if cancel.received():  # say what the releases helm was changing were left as
-        cancelled_states(session, report)
+    cancelled_states(session, report)  # when cancelled: what helm left each running release as
     for rel in plan.releases:
         if rel.action == BLOCKED:
             report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))
@@ -131,6 +135,8 @@ def recover(session: Session, plan: Plan) -> bool:
 
 
 def cancelled_states(session: Session, report: RunReport) -> None:
+    if not cancel.received():
+        return
     stopped = [s for s in report.steps if s.status == "failed" and s.detail.startswith("cancelled by")]
     if not stopped:
         return
