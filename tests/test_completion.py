@@ -105,3 +105,12 @@ def test_zsh_and_fish_code_is_printed(shell: str, bin_dir: Path) -> None:
     ).stdout
     assert "deployer" in out
     assert ("compdef" in out) if shell == "zsh" else ("complete --command deployer" in out)
+
+
+@needs_bash
+def test_test_verb_and_apply_test_flag_complete(tmp_path: Path, bin_dir: Path, bash_code: str) -> None:
+    project = copy_example(tmp_path / "project")
+
+    assert complete("deployer te", project, bin_dir, bash_code) == ["template", "test"]
+    assert complete("deployer test -e st", project, bin_dir, bash_code) == ["staging"]
+    assert "--test" in complete("deployer apply --te", project, bin_dir, bash_code)
