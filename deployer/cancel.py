@@ -1,8 +1,9 @@
 """What a run does on SIGINT or SIGTERM (a CI system cancelling its job, or Ctrl-C).
 
 Two modes. Outside `deferred()` (reading verbs, planning, waiting for a lock) the first signal ends
-the run at once: the helm processes deployer started are stopped and `Cancelled` unwinds the stack,
-so every `with` block cleans up (the private values directory, the environment Lease). Inside
+the run at once: `Cancelled` unwinds the stack, asyncio cancels the running tasks and each kills its
+helm (deployer/helm.py), and every `with` block cleans up (the private values directory, the
+environment Lease). Inside
 `deferred()` (while a run changes releases) the first signal is recorded and passed on to the
 running helm processes, which cancel their own work; the run starts no further release (`reason()`),
 waits for them (GRACE_SECONDS, then kills them), reports each release, releases its lock and exits
@@ -62,6 +63,12 @@ def reason() -> str:
     return f"cancelled by {signal.Signals(_state.received).name}" if _state.received is not None else ""
 
 
+def check() -> None:
+    """Raise Cancelled if a signal came (after a deferred block, before planning more work)."""
+    if _state.received is not None:
+        raise Cancelled(_state.received)
+
+
 @contextmanager
 def handling() -> Iterator[None]:
     """Install the handlers for the block (main.py, around a verb)."""
@@ -103,9 +110,9 @@ def _handler(signum: int, _frame: FrameType | None) -> None:
         os.write(2, f"{signal.Signals(signum).name} again: stopped at once\n".encode())
         os._exit(exit_code(_state.received))
     _state.received = signum
-    _signal_helm(signum)
-    if not _state.deferred:
+    if not _state.deferred:  # unwinding cancels the asyncio tasks, and each kills its helm
         raise Cancelled(signum)
+    _signal_helm(signum)
     timer = threading.Timer(GRACE_SECONDS, _signal_helm, args=(signal.SIGKILL,))
     timer.daemon = True
     timer.start()
@@ -125,6 +132,6 @@ def release_left(key: str, status: str | None, revision: int | None) -> str:
     where = f"{key} left {status} at revision {revision}"
     if status.startswith("pending-"):
         return f"{where}: run `deployer apply --recover` (it rolls back or uninstalls, then applies)"
-    if status == "deployed":
-        return f"{where}: helm finished it"
+    if status == "deployed":  # helm finished before the signal, or (atomic) rolled its change back
+        return f"{where}: `deployer diff` shows what remains to change"
     return f"{where}: the next `deployer apply` changes it again"

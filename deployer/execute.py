@@ -252,6 +252,10 @@ class Executor:
     async def _restore(self, step: ReleasePlan, result: StepResult, release: DesiredRelease | None) -> None:
         """Put one release back as it was before this run."""
         flags = release.flags if release is not None else releaseflags.ReleaseFlags()
+        if why := cancel.reason():  # cancelled while putting the run back: start no more helm
+            result.restored = f"not restored: {why}"
+            self.on_event(result)
+            return
         try:
             if step.action in REMOVING:
                 result.restored = "not restored: uninstalled releases cannot be rolled back"

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -158,8 +159,11 @@ class Helm:
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """End helm and what it started (its process group). Not proc.kill(): Popen polls first, which
+    can reap the child under asyncio's child watcher ("Unknown child process pid")."""
     if proc.returncode is None:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
 
 

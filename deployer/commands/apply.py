@@ -119,18 +119,22 @@ def recover(session: Session, plan: Plan) -> bool:
     stuck = [r for r in plan.releases if r.action == BLOCKED and "pending-" in r.reasons[0]]
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in stuck])
     observed = current_releases(secrets)
-    for rel in stuck:
-        flags = session.target.helm_flags()
-        release_flags = flags_of(session.proj, rel.key)
-        last = observed[rel.key].last_deployed_revision if rel.key in observed else None
-        if last is None:
-            extra = uninstall_args(release_flags)
-            asyncio.run(session.helm.uninstall(rel.name, rel.namespace, flags, extra=extra))
-            session.log(f"{rel.key}: recovered by uninstalling (it never deployed)")
-        else:
-            extra = rollback_args(release_flags, session.helm.major)
-            asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags, extra=extra))
-            session.log(f"{rel.key}: recovered by rolling back to revision {last}")
+    with cancel.deferred():  # a signal lets a rollback helm has begun finish; nothing more starts
+        for rel in stuck:
+            if cancel.received():
+                break
+            flags = session.target.helm_flags()
+            release_flags = flags_of(session.proj, rel.key)
+            last = observed[rel.key].last_deployed_revision if rel.key in observed else None
+            if last is None:
+                extra = uninstall_args(release_flags)
+                asyncio.run(session.helm.uninstall(rel.name, rel.namespace, flags, extra=extra))
+                session.log(f"{rel.key}: recovered by uninstalling (it never deployed)")
+            else:
+                extra = rollback_args(release_flags, session.helm.major)
+                asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags, extra=extra))
+                session.log(f"{rel.key}: recovered by rolling back to revision {last}")
+    cancel.check()
     return bool(stuck)
 
 

@@ -120,6 +120,36 @@ def test_signal_during_install_with_wait_stops_cleanly_and_next_apply_converges(
     assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0
 
 
+def test_sigterm_during_an_upgrade_leaves_the_previous_revision_deployed_with_atomic(
+    deployer: Deployer, namespace: str
+) -> None:
+    e = f"dev-{namespace[-8:]}"
+    assert deployer("apply", "-e", e).code == 0
+    overlay, good = unschedulable_api(deployer, e)
+    proc = deployer.subprocess("apply", "-e", e)
+    deadline = time.monotonic() + 120
+    while (h := deployer.history("api", namespace))[-1]["status"] != "pending-upgrade":
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"api never started upgrading: {h}"
+        time.sleep(0.2)
+
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=180)
+
+    assert proc.returncode == 143, err
+    api = next(line for line in out.splitlines() if line.startswith(f"{namespace}/api\t"))
+    assert api.startswith(f"{namespace}/api\tupgrade\tfailed\tcancelled by SIGTERM: "), out
+    # helm (both majors) marks revision 2 failed, then atomic rolls back to 1 as revision 3.
+    assert f"{namespace}/api left deployed at revision 3: `deployer diff` shows what remains" in api
+    assert [h["status"] for h in deployer.history("api", namespace)] == ["superseded", "failed", "deployed"]
+
+    overlay.write_text(good)
+    again = deployer("apply", "-e", e, "--lock-timeout", "5")
+    assert again.code == 0, again.err
+    assert "waiting for the lock" not in again.err
+    assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0
+
+
 def test_signal_when_helm_leaves_the_release_pending_says_to_recover(
     deployer: Deployer, namespace: str, tmp_path: Path
 ) -> None:
