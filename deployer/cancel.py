@@ -10,8 +10,8 @@ waits for them (GRACE_SECONDS, then kills them), reports each release, releases 
 130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once: helm processes are killed,
 private directories removed, no traceback.
 
-helm runs in its own session (deployer/helm.py), so a terminal's Ctrl-C reaches only deployer, which
-passes it on exactly once. Nothing here imports helm: its children are reached through sys.modules
+helm stays in deployer's process group (deployer/helm.py): a CI system that kills the group kills
+helm too. Nothing here imports helm: its children are reached through sys.modules
 only when it was loaded (no helm loaded: no helm running).
 """
 

@@ -33,13 +33,14 @@ _children_lock = threading.Lock()  # the grace timer's thread reads it too
 
 
 def signal_children(signum: int) -> None:
-    """Send `signum` to every helm process running now, and to what each started (its process
-    group: a post-renderer, a plugin); SIGKILL ends them."""
+    """Send `signum` to every helm process running now (SIGKILL ends them). helm stays in deployer's
+    process group, so that a CI system killing the group kills helm too; a terminal's Ctrl-C then
+    reaches helm twice (directly and passed on), which helm takes as one cancellation."""
     with _children_lock:
         running = [pid for pid, p in _children.items() if p.returncode is None]
     for pid in running:
         with contextlib.suppress(ProcessLookupError):  # it ended in between
-            os.killpg(pid, signum)
+            os.kill(pid, signum)
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,6 @@ class Helm:
             stderr=asyncio.subprocess.PIPE,
             env=self.env(),
             cwd=cwd,
-            # Its own session: a terminal's Ctrl-C reaches deployer only, which passes it on once.
-            start_new_session=True,
         )
         with _children_lock:
             _children[proc.pid] = proc
@@ -159,11 +158,11 @@ class Helm:
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
-    """End helm and what it started (its process group). Not proc.kill(): Popen polls first, which
-    can reap the child under asyncio's child watcher ("Unknown child process pid")."""
+    """End helm. Not proc.kill(): Popen polls first, which can reap the child under asyncio's child
+    watcher ("Unknown child process pid")."""
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, signal.SIGKILL)
         await proc.wait()
 
 
