@@ -110,12 +110,39 @@ def _handler(signum: int, _frame: FrameType | None) -> None:
         os.write(2, f"{signal.Signals(signum).name} again: stopped at once\n".encode())
         os._exit(exit_code(_state.received))
     _state.received = signum
-    if not _state.deferred:  # unwinding cancels the asyncio tasks, and each kills its helm
-        raise Cancelled(signum)
+    if not _state.deferred:
+        _end_now(signum)
+        return
     _signal_helm(signum)
     timer = threading.Timer(GRACE_SECONDS, _signal_helm, args=(signal.SIGKILL,))
     timer.daemon = True
     timer.start()
+
+
+def _end_now(signum: int) -> None:
+    """Outside deferred(): inside an event loop, cancel its tasks (as asyncio.run does on Ctrl-C: a
+    task cancelled even while it starts helm kills that helm), which ends asyncio.run with
+    CancelledError; elsewhere raise Cancelled here. main.py turns either into exit 128 + signum."""
+    aio = sys.modules.get("asyncio")
+    if aio is None:  # never loaded: no event loop, no helm
+        raise Cancelled(signum)
+    try:
+        loop = aio.get_running_loop()
+    except RuntimeError:  # between event loops
+        raise Cancelled(signum) from None
+
+    def cancel_tasks() -> None:
+        # deployer's own tasks only: cancelling asyncio's (a subprocess transport connecting its
+        # pipes) leaves a process no one ever waits for, and the loop hangs.
+        for task in aio.all_tasks(loop):
+            frame = getattr(task.get_coro(), "cr_frame", None)
+            if frame is not None and str(frame.f_globals.get("__name__", "")).startswith("deployer."):
+                task.cancel()
+
+    # A helm being started when its task is cancelled is killed by asyncio, which may then report
+    # it from its child watcher ("Loop ... that handles pid N is closed"): noise after a cancel.
+    sys.modules["logging"].getLogger("asyncio").setLevel("CRITICAL")
+    loop.call_soon_threadsafe(cancel_tasks)
 
 
 def _signal_helm(signum: int) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployer import cancel
 from deployer.errors import HelmError, HelmNotFound
 
 log = logging.getLogger("deployer.helm")
@@ -117,6 +118,10 @@ class Helm:
         release: str = "",
         cwd: Path | None = None,
     ) -> str:
+        if why := cancel.reason():  # after a signal no helm starts, whatever asked for it
+            raise HelmError(
+                command=["helm", *args], returncode=1, stderr=f"not started: {why}", release=release
+            )
         command = [self.path, *args]
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(

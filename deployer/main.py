@@ -402,12 +402,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:  # a bug or an unforeseen fault: one line, the traceback only when asked
+        if cancel.received():
+            return _cancelled(cancel.received())
         if debug:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
         print(internal_error(exc), file=sys.stderr)
         return 1
+    except BaseException:  # asyncio's CancelledError: a signal cancelled the run's tasks
+        if cancel.received():
+            return _cancelled(cancel.received())
+        raise
 
 
 def _cancelled(signum: int | None) -> int:
