@@ -50,18 +50,8 @@ def resolve_flags(release: Any, defaults: Any) -> ReleaseFlags:
 
 def upgrade_args(flags: ReleaseFlags, major: int, *, wait: bool) -> list[str]:
     """For `helm upgrade --install`."""
-    args: list[str] = []
-    if flags.create_namespace:
-        args.append("--create-namespace")
-    if flags.wait_for_jobs and wait:
-        args.append("--wait-for-jobs")
-    if flags.cleanup_on_fail:
-        args.append("--cleanup-on-fail")
-    if flags.history_max is not None:
-        args += ["--history-max", str(flags.history_max)]
-    args += _force(flags, major)
-    if flags.disable_hooks:
-        args.append("--no-hooks")
+    args = ["--create-namespace"] if flags.create_namespace else []
+    args += _shared(flags, major, wait=wait)
     if flags.skip_schema_validation:
         args.append("--skip-schema-validation")
     if flags.take_ownership:
@@ -71,8 +61,13 @@ def upgrade_args(flags: ReleaseFlags, major: int, *, wait: bool) -> list[str]:
 
 def rollback_args(flags: ReleaseFlags, major: int) -> list[str]:
     """For `helm rollback` (deployer's --rollback-on-failure, `deployer rollback`, --recover)."""
+    return _shared(flags, major, wait=True)
+
+
+def _shared(flags: ReleaseFlags, major: int, *, wait: bool) -> list[str]:
+    """The flags `helm upgrade` and `helm rollback` both take, under the same names."""
     args: list[str] = []
-    if flags.wait_for_jobs:
+    if flags.wait_for_jobs and wait:
         args.append("--wait-for-jobs")
     if flags.cleanup_on_fail:
         args.append("--cleanup-on-fail")
