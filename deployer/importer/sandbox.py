@@ -14,6 +14,7 @@ Layers, each enough on its own for the common case:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -38,6 +39,11 @@ _PARTS = re.compile(r"(?:^|(?<=\n))(?:(?!^---[ \t]*(?:#.*)?$).*(?:\n|$))+", re.M
 _ACTION = re.compile(r"\{\{.*?\}\}", re.S)
 _EXEC = re.compile(r"(?<![\w.$\"])(exec|envExec)\b")
 EXEC_DISABLED = "deployerImportRunsNoCommand"
+# `requiredEnv "VAR"`, `env "VAR"` and `env "VAR" | default "x"`; `default "x" (env "VAR")`
+ENV_READ = re.compile(
+    r"""\b(requiredEnv|env)\s+"([A-Za-z_][A-Za-z0-9_]*)"(?:\s*\|\s*default\s+"((?:[^"\\]|\\.)*)")?"""
+)
+DEFAULT_ENV = re.compile(r"""\bdefault\s+"((?:[^"\\]|\\.)*)"\s+\(\s*env\s+"([A-Za-z_][A-Za-z0-9_]*)"\s*\)""")
 _SKIP_DIRS = {"node_modules", "vendor", "__pycache__"}
 _MAX_FILES = 5000
 _MAX_SIZE = 1 << 20
@@ -129,6 +135,7 @@ def _populate(box: Sandbox, state_file: Path) -> None:
             stripped += flow
             box.stripped += [Stripped(path, line, key, release) for line, key, release in stripped]
             queue += _references(path, text)
+        new = split_env_defaults(new)
         new, lines = disable_exec(new)
         box.execs += [(path, line) for line in lines]
         if new != text or path == state_file:
@@ -338,6 +345,30 @@ def _name_after(lines: list[str], start: int, col: int) -> str | None:
         if found and found.group("key") == "name" and indent == col:
             return body[found.end() :].strip().strip("\"'")
     return None
+
+
+def env_name(var: str, default: str) -> str:
+    """The name helmfile reads `env "VAR" | default "x"` under in the copy: one per default, so that
+    each read gets its own marker (and its own `${VAR:-x}`)."""
+    return f"{var}__DEPLOYER_DEFAULT_{hashlib.sha1(default.encode()).hexdigest()[:10]}"
+
+
+def split_env_defaults(text: str) -> str:
+    """The text with each `env "VAR"` read with a non-empty default renamed to env_name(VAR, x)."""
+
+    def rename(match: re.Match[str], default_group: int) -> str:
+        default = re.sub(r"\\(.)", r"\1", match.group(default_group) or "")
+        if not default or match.group(0).startswith("requiredEnv"):
+            return match.group(0)
+        start, end = (i - match.start() for i in match.span(2))
+        whole = match.group(0)
+        return whole[:start] + env_name(match.group(2), default) + whole[end:]
+
+    def action(match: re.Match[str]) -> str:
+        text = ENV_READ.sub(lambda m: rename(m, 3), match.group(0))
+        return DEFAULT_ENV.sub(lambda m: rename(m, 1), text)
+
+    return _ACTION.sub(action, text)
 
 
 def disable_exec(text: str) -> tuple[str, list[int]]:

@@ -13,21 +13,32 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from deployer.errors import DeployerError, Mark, SpecError, UsageError
-from deployer.importer.sandbox import EXEC_DISABLED, Sandbox, Stripped, sandbox
+from deployer.importer import messages, rendered_values
+from deployer.importer.sandbox import (
+    DEFAULT_ENV,
+    ENV_READ,
+    EXEC_DISABLED,
+    Sandbox,
+    Stripped,
+    env_name,
+    sandbox,
+)
 from deployer.yamlsource import Document, PathKey, display_path, load_text
 
 # (path in the state, release name when the path is under releases) -> (file, line)
 Locator = Callable[[PathKey, str | None], tuple[str, int]]
-_PART = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 BUILD_TIMEOUT = 300.0
+_PART = messages.PART
+_helmfile_message = messages.helmfile_message
+_message_mark = messages.message_mark
 V0_WHAT = "environments and releases in one YAML part"
 V0_WHY = (
     "helmfile v0's layout, imported as v0 read it; helmfile v1 refuses this file: if you keep using "
@@ -48,9 +59,13 @@ class EnvMarkers:
     required: Mapping[str, str] = field(default_factory=dict)  # marker -> VAR
     optional: Mapping[str, str] = field(default_factory=dict)
     defaults: Mapping[str, str] = field(default_factory=dict)  # marker -> default, for optional
+    # marker -> the name helmfile reads, when not VAR: each default of a variable gets its own (the
+    # sandbox renames `env "VAR" | default "x"`), so that each becomes its own ${VAR:-x}
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def environ(self) -> dict[str, str]:
-        return {var: marker for marker, var in (*self.required.items(), *self.optional.items())}
+        pairs = (*self.required.items(), *self.optional.items())
+        return {self.names.get(marker, var): marker for marker, var in pairs}
 
     def restore(self, text: str) -> str:
         for marker, var in self.required.items():
@@ -64,7 +79,7 @@ class EnvMarkers:
 
     def with_required(self, var: str) -> EnvMarkers:
         marker = f"zzdeployerenv{len(self.required) + len(self.optional)}zz"
-        return EnvMarkers({**self.required, marker: var}, self.optional, self.defaults)
+        return replace(self, required={**self.required, marker: var})
 
 
 def _replace(text: str, marker: str, by: str) -> str:
@@ -141,8 +156,26 @@ def read(
         for name in names:
             data, markers = _build(binary, box, path, shown, name, helm=helm, markers=markers)
             states[name] = State(name, data, locate)
+
+        def run(env_name: str, command: list[str]) -> subprocess.CompletedProcess[str]:
+            nonlocal markers
+            proc, markers = _helmfile(
+                binary, box, path, shown, env_name, command=command, helm=helm, markers=markers
+            )
+            return proc
+
+        carried = rendered_values.render(
+            run,
+            lambda stderr: _explain(box, stderr, shown, path.parent),
+            {name: state.data for name, state in states.items()},
+            out_dir=box.root / "values",
+            base_dir=path.parent,
+            texts=box.texts,
+            locate=lambda release: locate(("releases", 0), release),
+        )
+        markers = replace(markers, required={**markers.required, **carried.hidden})
         stripped = list(box.stripped)
-        notes = [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0]
+        notes = [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0] + carried.notes
     return Source(path, shown, text, True, names, states, markers, stripped=stripped, notes=notes)
 
 
@@ -158,40 +191,36 @@ def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> s
     )
 
 
-_ENV_DEFAULT = re.compile(
-    r"""\b(requiredEnv|env)\s+"([A-Za-z_][A-Za-z0-9_]*)"(?:\s*\|\s*default\s+"((?:[^"\\]|\\.)*)")?"""
-)
-_DEFAULT_ENV = re.compile(r"""\bdefault\s+"((?:[^"\\]|\\.)*)"\s+\(\s*env\s+"([A-Za-z_][A-Za-z0-9_]*)"\s*\)""")
-
-
 def _markers(texts: Iterable[str]) -> EnvMarkers:
-    """A marker for each variable any of the files reads; a variable read with requiredEnv anywhere is
-    required, else the first default found is kept."""
+    """A marker for each variable any of the files reads with requiredEnv or env, and one for each
+    default a variable is read with (`env "VAR" | default "x"`: helmfile reads it under a name of
+    its own, see sandbox.env_name)."""
     required: set[str] = set()
-    defaults: dict[str, str] = {}
+    optional: set[tuple[str, str]] = set()
     for text in texts:
-        for func, var, default in _ENV_DEFAULT.findall(text):
+        for func, var, default in ENV_READ.findall(text):
             if func == "requiredEnv":
                 required.add(var)
-            elif default and not defaults.get(var):
-                defaults[var] = default
             else:
-                defaults.setdefault(var, "")
-        for default, var in _DEFAULT_ENV.findall(text):
-            if not defaults.get(var):
-                defaults[var] = default
-    out_required: dict[str, str] = {}
-    out_optional: dict[str, str] = {}
-    out_defaults: dict[str, str] = {}
-    for i, var in enumerate(sorted(required | set(defaults))):
+                optional.add((var, _unquote(default)))
+        for default, var in DEFAULT_ENV.findall(text):
+            optional.add((var, _unquote(default)))
+    reads = sorted([(var, None) for var in required] + sorted(optional), key=lambda r: (r[0], r[1] or ""))
+    out = EnvMarkers()
+    for i, (var, default) in enumerate(reads):
         # Lowercase letters and digits only: valid in names, namespaces, YAML and quotes alike.
         marker = f"zzdeployerenv{i}zz"
-        if var in required:
-            out_required[marker] = var
-        else:
-            out_optional[marker] = var
-            out_defaults[marker] = defaults[var]
-    return EnvMarkers(out_required, out_optional, out_defaults)
+        if default is None:
+            out = replace(out, required={**out.required, marker: var})
+            continue
+        names = {**out.names, marker: env_name(var, default)} if default else out.names
+        out = replace(out, optional={**out.optional, marker: var}, defaults={**out.defaults, marker: default})
+        out = replace(out, names=names)
+    return out
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 _SOURCE = re.compile(r"^---\n#  Source: (.*)$", re.M)
@@ -210,11 +239,34 @@ def _build(
 ) -> tuple[dict[str, Any], EnvMarkers]:
     """This environment's state of the file, resolved by `helmfile build` in the sandbox; and the
     markers, with a variable helmfile asked for that no file visibly reads."""
+    proc, markers = _helmfile(
+        binary, box, path, shown, env_name, command=["build"], helm=helm, markers=markers
+    )
+    if proc.returncode != 0:
+        raise _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
+    docs = _documents(proc.stdout)
+    mine = docs.get(str(box.view(path))) or (next(iter(docs.values())) if docs else {})
+    return _without_build_defaults(mine), markers
+
+
+def _helmfile(
+    binary: str,
+    box: Sandbox,
+    path: Path,
+    shown: str,
+    env_name: str,
+    *,
+    command: list[str],
+    helm: str | None,
+    markers: EnvMarkers,
+) -> tuple[subprocess.CompletedProcess[str], EnvMarkers]:
+    """helmfile's `command` on this environment of the file, in the sandbox, with a marker for each
+    variable the files read (and for one helmfile asks for that no file visibly reads)."""
     view = box.view(path)
     argv = [binary, "--file", str(view), "--environment", env_name]
     if helm:
         argv += ["--helm-binary", str(Path(helm).resolve())]
-    argv.append("build")
+    argv += command
     for _ in range(20):
         try:
             proc = subprocess.run(
@@ -228,17 +280,22 @@ def _build(
             )
         except subprocess.TimeoutExpired:
             raise DeployerError(
-                f"helmfile build of {shown} (environment {env_name}) took more than {BUILD_TIMEOUT:.0f}s"
+                f"helmfile {command[-1]} of {shown} (environment {env_name}) took more than "
+                f"{BUILD_TIMEOUT:.0f}s"
             ) from None
         missing = _REQUIRED_ENV.search(proc.stderr or "")
         if proc.returncode == 0 or not missing or missing.group(1) in markers.environ():
             break
         markers = markers.with_required(missing.group(1))
-    if proc.returncode != 0:
-        raise _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
-    docs = _documents(proc.stdout)
-    mine = docs.get(str(view)) or (next(iter(docs.values())) if docs else {})
-    return _without_build_defaults(mine), markers
+    return proc, markers
+
+
+def _explain(box: Sandbox, stderr: str, shown: str, base: Path) -> tuple[Mark, str]:
+    """helmfile's error message, with the user's paths, and the file:line it points at."""
+    message = _helmfile_message(stderr)
+    for view, original in _paths_in(box, message):
+        message = message.replace(view, display_path(original))
+    return _message_mark(message, shown, box, base), message
 
 
 def _documents(stdout: str) -> dict[str, dict[str, Any]]:
@@ -269,12 +326,10 @@ def _build_error(box: Sandbox, stderr: str, shown: str, env_name: str, base: Pat
             hint='replace the exec call by its value, or by {{ env "NAME" }} (imported as ${NAME}), '
             "then import again; nothing was written",
         )
-    message = _helmfile_message(stderr)
-    for view, original in _paths_in(box, message):
-        message = message.replace(view, display_path(original))
+    mark, message = _explain(box, stderr, shown, base)
     return SpecError(
         f"helmfile could not resolve {shown} for environment '{env_name}': {message}",
-        mark=_message_mark(message, shown, box, base),
+        mark=mark,
         hint="fix the template (or set the variables it needs), or name the environments to import "
         "with -e ENV",
     )
@@ -308,50 +363,6 @@ def _without_build_defaults(state: dict[str, Any]) -> dict[str, Any]:
         else:
             del release["labels"]
     return out
-
-
-def _helmfile_message(stderr: str) -> str:
-    lines = [_KLOG.sub("", line).strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if "err" in line.lower()]
-    return " ".join((errors or lines)[-3:]) or "no message"
-
-
-_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+[\w.]+:\d+\]\s*")
-_AT = re.compile(r"template: [\w./-]*?:(\d+):(\d+)|\byaml: line (\d+)|\bline (\d+)")
-_FILE = r"\.?/?([\w./-]+?\.(?:ya?ml\.gotmpl|ya?ml|gotmpl))"
-_NAMED = re.compile(r"(?<![\w/.])" + _FILE)
-_IN_STATE = re.compile(r"\bin " + _FILE + r"(?=:)")
-_VALUES_FILE = re.compile(r"(?:values file \"|render \[)" + _FILE + r"(?=[\"\]])")
-
-
-def _message_mark(message: str, shown: str, box: Sandbox | None = None, base: Path | None = None) -> Mark:
-    """The file:line an error message of helmfile's points at: the line is a template's
-    `template: NAME:LINE:COL` or YAML's `line N` (never a timestamp), the file the last one named
-    before it (a state file's part N counts from that part's first line)."""
-    found = list(_AT.finditer(message))
-    at = found[-1] if found else None
-    if at is None:
-        return Mark(shown, 1, 1)
-    line = int(at.group(1) or at.group(3) or at.group(4))
-    column = int(at.group(2)) if at.group(2) else 1
-    prefix = message[: at.start()]
-    # The most precise name first: an environment values file, then the state file helmfile was in.
-    chosen = [*_IN_STATE.finditer(prefix)][-1:] or [*_NAMED.finditer(prefix)][-1:]
-    chosen = [*_VALUES_FILE.finditer(prefix)][-1:] or chosen
-    if not chosen:
-        return Mark(shown, line, column)
-    name = chosen[0].group(1)
-    after = prefix[chosen[0].end() :]
-    part = re.match(r"\.part\.(\d+)", after) or re.search(r"document at index (\d+)", after)
-    path = Path(name) if Path(name).is_absolute() or base is None else base / name
-    if part and box is not None and path.resolve() in box.texts:
-        line += _part_offset(box.texts[path.resolve()], int(part.group(1)))
-    return Mark(display_path(path) if base is not None else name, line, column)
-
-
-def _part_offset(text: str, part: int) -> int:
-    starts = [0] + [m.end() + 1 for m in _PART.finditer(text)]
-    return text.count("\n", 0, starts[part]) if part < len(starts) else 0
 
 
 def _parse_parts(

@@ -1,0 +1,225 @@
+"""`deployer import helmfile` carries the values helmfile computes from templates (`.gotmpl` values
+files reading `.Values`, `.Environment.Values`, `env` and `requiredEnv`), per environment: the written
+spec gives, environment by environment, exactly the values helmfile renders (`helmfile write-values`,
+the real one), with no secret in any written file and nothing run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from testing.cli import run
+from testing.helmfile import DATA, helm_env, written
+
+pytestmark = pytest.mark.helm
+
+ENVS = ["dev", "staging", "prod"]
+EVENTS = ["prepare", "preapply", "presync", "postsync", "preuninstall", "postuninstall", "cleanup"]
+SESSION_KEY = "Zx8Qp2Lm7Rt4Vb9Nc3Kd6Wf1"  # a literal in a values template
+SMTP_PASSWORD = "hunter2-in-clear"  # a literal in prod's environment values
+CI = {"DB_PASSWORD": "s3cr3t-Db-Pa55word-from-ci", "DB_HOST": "db.real.internal", "STAGING_DOMAIN": "stg.io"}
+
+
+def project(root: Path, marks: Path) -> Path:
+    """Shaped like the templated helmfiles people have: environments each with a shared plain values
+    file and their own `.gotmpl` one reading the process environment; a release whose values are a
+    plain file, a template over `.Values`/`.Environment.Values` and an inline entry; hooks on every
+    event."""
+    out = root / "gitops"
+    shutil.copytree(DATA / "charts" / "echo", out / "charts" / "echo")
+    files = {
+        "helmfile.yaml.gotmpl": """\
+            environments:
+              dev:
+                values: [environments/common.yaml, environments/dev.yaml.gotmpl]
+              staging:
+                values: [environments/common.yaml, environments/staging.yaml.gotmpl]
+              prod:
+                values: [environments/common.yaml, environments/prod.yaml.gotmpl]
+            ---
+            releases:
+              - name: api
+                namespace: {{ env "APP_NAMESPACE" | default "shop" }}
+                chart: ./charts/echo
+                hooks:
+                  - events: [EVENTS]
+                    command: /bin/sh
+                    args: ["-c", "touch MARKS/api-{{`{{ .Event.Name }}`}}"]
+                values:
+                  - values/common.yaml
+                  - values/api.yaml.gotmpl
+                  - logLevel: {{ .Values.logLevel }}
+              - name: worker
+                namespace: shop
+                chart: ./charts/echo
+                values:
+                  - values/worker.yaml.gotmpl
+            """,
+        "environments/common.yaml": "logLevel: info\nregion: eu-west-1\n",
+        "environments/dev.yaml.gotmpl": """\
+            replicas: 1
+            domain: dev.example.com
+            db:
+              password: {{ requiredEnv "DB_PASSWORD" | quote }}
+              host: {{ env "DB_HOST" | default "postgres.dev" }}
+            """,
+        "environments/staging.yaml.gotmpl": """\
+            replicas: 2
+            logLevel: debug
+            domain: {{ env "STAGING_DOMAIN" | default "staging.example.com" }}
+            db:
+              password: {{ requiredEnv "DB_PASSWORD" | quote }}
+              host: {{ env "DB_HOST" | default "postgres.staging" }}
+            """,
+        "environments/prod.yaml.gotmpl": f"""\
+            replicas: 3
+            domain: shop.example.com
+            db:
+              password: {{{{ requiredEnv "DB_PASSWORD" | quote }}}}
+              host: {{{{ env "DB_HOST" | default "postgres.prod" }}}}
+            smtpPassword: {SMTP_PASSWORD}
+            """,
+        "values/common.yaml": "image:\n  tag: '1.0'\ngreeting: hi\n",
+        "values/api.yaml.gotmpl": f"""\
+            replicas: {{{{ .Values.replicas }}}}
+            ingress:
+              enabled: true
+              host: api.{{{{ .Values.domain }}}}
+            environment: {{{{ .Environment.Name }}}}
+            region: {{{{ .Environment.Values.region }}}}
+            database:
+              host: {{{{ .Values.db.host }}}}
+              password: {{{{ .Values.db.password }}}}
+              user: {{{{ env "DB_USER" | default "app" }}}}
+            sessionKey: {SESSION_KEY}
+            {{{{- if .Values | get "smtpPassword" "" }}}}
+            mail:
+              password: {{{{ .Values.smtpPassword }}}}
+            {{{{- end }}}}
+            """,
+        "values/worker.yaml.gotmpl": "queue: jobs-{{ .Environment.Name }}\nconcurrency: 4\n",
+    }
+    for name, text in files.items():
+        body = textwrap.dedent(text).replace("[EVENTS]", "[" + ", ".join(EVENTS) + "]")
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(body.replace("MARKS", str(marks)))
+    return out
+
+
+def imported(
+    tmp_path: Path, helm3: Path, helmfile: Path, worker: str | None = None
+) -> tuple[Path, Path, Any, dict[str, str]]:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    gitops = project(tmp_path, marks)
+    if worker is not None:
+        (gitops / "values" / "worker.yaml.gotmpl").write_text(worker)
+    environ = helm_env(tmp_path, CI)
+    result = run(
+        ["import", "helmfile", "helmfile.yaml.gotmpl", "--helmfile", str(helmfile), "--helm", str(helm3)],
+        gitops,
+        environ,
+    )
+    assert result.code == 0, result.err
+    return gitops, marks, result, environ
+
+
+def helmfile_values(helmfile: Path, helm3: Path, gitops: Path, env: str, environ: dict[str, str]) -> Any:
+    out = gitops.parent / "rendered" / env
+    proc = subprocess.run(
+        [str(helmfile), "--helm-binary", str(helm3), "-f", "helmfile.yaml.gotmpl", "-e", env, "--skip-deps",
+         "write-values", "--output-file-template", str(out) + "/{{ .Release.Name }}.yaml"],
+        capture_output=True, text=True, check=False, cwd=gitops, env=environ,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return {p.stem: yaml.safe_load(p.read_text()) for p in sorted(out.glob("*.yaml"))}
+
+
+def test_the_written_spec_gives_helmfiles_rendered_values_in_every_environment(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    gitops, marks, _, environ = imported(tmp_path, helm3, helmfile)
+    assert os.listdir(marks) == []  # the import ran none of the hooks
+    concealed = {"API_SESSIONKEY": SESSION_KEY, "API_MAIL_PASSWORD": SMTP_PASSWORD}
+    for env in ENVS:
+        expected = helmfile_values(helmfile, helm3, gitops, env, environ)
+        for release in ("api", "worker"):
+            shown = run(
+                ["values", "-e", env, release, "--show-secrets"],
+                gitops,
+                {**environ, **concealed, "DEPLOYER_HELM": str(helm3)},
+            )
+            assert shown.code == 0, shown.err
+            assert yaml.safe_load(shown.out) == expected[release], (env, release)
+    # The fixture's hooks are real: helmfile itself ran one (its cleanup hook) above.
+    assert os.listdir(marks) != []
+
+
+def test_the_shared_part_goes_to_the_base_and_each_environment_keeps_only_its_differences(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    gitops, _, _, _ = imported(tmp_path, helm3, helmfile)
+    files = written(gitops)
+    spec = yaml.safe_load(files["deployer.yaml"])
+    api, worker = spec["releases"]
+    assert api["namespace"] == "${APP_NAMESPACE:-shop}"
+    assert api["values"] == [
+        "values/common.yaml",
+        {
+            "ingress": {"enabled": True},
+            "region": "eu-west-1",
+            "database": {"password": "${DB_PASSWORD}", "user": "${DB_USER:-app}"},
+            "sessionKey": "${API_SESSIONKEY}",
+        },
+    ]
+    assert worker["values"] == [{"concurrency": 4}]
+    overlays = {env: yaml.safe_load(files[f"environments/{env}/values.yaml"]) for env in ENVS}
+    assert overlays["staging"]["api"] == {
+        "replicas": 2,
+        "ingress": {"host": "api.${STAGING_DOMAIN:-staging.example.com}"},
+        "environment": "staging",
+        "database": {"host": "${DB_HOST:-postgres.staging}"},
+        "logLevel": "debug",
+    }
+    assert overlays["prod"]["api"]["mail"] == {"password": "${API_MAIL_PASSWORD}"}
+    assert overlays["dev"]["worker"] == {"queue": "jobs-dev"}
+
+
+def test_no_secret_value_appears_in_any_written_file_and_each_gets_a_report_line(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    gitops, _, result, _ = imported(tmp_path, helm3, helmfile)
+    files = written(gitops)
+    for text in [*files.values(), result.out, result.err]:
+        for secret in (*CI.values(), SESSION_KEY, SMTP_PASSWORD):
+            assert secret not in text
+    for where, what, var in [
+        ("values/api.yaml.gotmpl:11", "sessionKey", "API_SESSIONKEY"),
+        ("environments/prod.yaml.gotmpl:6", "mail.password", "API_MAIL_PASSWORD"),
+    ]:
+        line = f"{where}: releases[api].values: {what}: looks like a secret"
+        assert line in result.err
+        assert f"written as ${{{var}}}, never its value; set {var} where deployer runs" in result.err
+        assert f"| `{where}` | `releases[api].values: {what}` |" in files["IMPORT-REPORT.md"]
+    assert "values template" not in result.err  # no .gotmpl values file left behind
+
+
+def test_values_helmfile_cannot_render_are_reported_with_the_file_and_line_and_not_written(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    broken = "queue: ok\nbroken: {{ .Values.nope.deeper }}\n"
+    gitops, marks, result, _ = imported(tmp_path, helm3, helmfile, broken)
+    line = "values/worker.yaml.gotmpl:2: values of environment 'dev': helmfile could not render them"
+    assert line in result.err
+    assert "values template values/worker.yaml.gotmpl is rendered by helmfile" in result.err
+    api, worker = yaml.safe_load((gitops / "deployer.yaml").read_text())["releases"]
+    assert api["values"][1]["sessionKey"] == "${API_SESSIONKEY}"  # the other release is carried
+    assert "values" not in worker
+    assert os.listdir(marks) == []
