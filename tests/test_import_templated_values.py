@@ -24,6 +24,19 @@ ENVS = ["dev", "staging", "prod"]
 EVENTS = ["prepare", "preapply", "presync", "postsync", "preuninstall", "postuninstall", "cleanup"]
 SESSION_KEY = "Zx8Qp2Lm7Rt4Vb9Nc3Kd6Wf1"  # a literal in a values template
 SMTP_PASSWORD = "hunter2-in-clear"  # a literal in prod's environment values
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with deployer's `!var NAME` kept as the text `!var NAME`."""
+
+
+_Loader.add_constructor("!var", lambda loader, node: f"!var {loader.construct_scalar(node)}")  # type: ignore[arg-type]
+
+
+def load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 CI = {"DB_PASSWORD": "s3cr3t-Db-Pa55word-from-ci", "DB_HOST": "db.real.internal", "STAGING_DOMAIN": "stg.io"}
 
 
@@ -158,6 +171,13 @@ def test_the_written_spec_gives_helmfiles_rendered_values_in_every_environment(
             )
             assert shown.code == 0, shown.err
             assert yaml.safe_load(shown.out) == expected[release], (env, release)
+    # The values that looked secret are sensitive variables: masked unless asked for.
+    masked = run(
+        ["values", "-e", "prod", "api"], gitops, {**environ, **concealed, "DEPLOYER_HELM": str(helm3)}
+    )
+    assert masked.code == 0, masked.err
+    shown_values = yaml.safe_load(masked.out)
+    assert (shown_values["sessionKey"], shown_values["mail"]["password"]) == ("<sensitive>", "<sensitive>")
     # The fixture's hooks are real: helmfile itself ran one (its cleanup hook) above.
     assert os.listdir(marks) != []
 
@@ -167,7 +187,11 @@ def test_the_shared_part_goes_to_the_base_and_each_environment_keeps_only_its_di
 ) -> None:
     gitops, _, _, _ = imported(tmp_path, helm3, helmfile)
     files = written(gitops)
-    spec = yaml.safe_load(files["deployer.yaml"])
+    spec = load(files["deployer.yaml"])
+    assert spec["defaults"]["vars"] == {
+        "API_MAIL_PASSWORD": {"value": "${API_MAIL_PASSWORD}", "sensitive": True},
+        "API_SESSIONKEY": {"value": "${API_SESSIONKEY}", "sensitive": True},
+    }
     api, worker = spec["releases"]
     assert api["namespace"] == "${APP_NAMESPACE:-shop}"
     assert api["values"] == [
@@ -176,11 +200,11 @@ def test_the_shared_part_goes_to_the_base_and_each_environment_keeps_only_its_di
             "ingress": {"enabled": True},
             "region": "eu-west-1",
             "database": {"password": "${DB_PASSWORD}", "user": "${DB_USER:-app}"},
-            "sessionKey": "${API_SESSIONKEY}",
+            "sessionKey": "!var API_SESSIONKEY",
         },
     ]
     assert worker["values"] == [{"concurrency": 4}]
-    overlays = {env: yaml.safe_load(files[f"environments/{env}/values.yaml"]) for env in ENVS}
+    overlays = {env: load(files[f"environments/{env}/values.yaml"]) for env in ENVS}
     assert overlays["staging"]["api"] == {
         "replicas": 2,
         "ingress": {"host": "api.${STAGING_DOMAIN:-staging.example.com}"},
@@ -188,7 +212,7 @@ def test_the_shared_part_goes_to_the_base_and_each_environment_keeps_only_its_di
         "database": {"host": "${DB_HOST:-postgres.staging}"},
         "logLevel": "debug",
     }
-    assert overlays["prod"]["api"]["mail"] == {"password": "${API_MAIL_PASSWORD}"}
+    assert overlays["prod"]["api"]["mail"] == {"password": "!var API_MAIL_PASSWORD"}
     assert overlays["dev"]["worker"] == {"queue": "jobs-dev"}
 
 
@@ -206,7 +230,10 @@ def test_no_secret_value_appears_in_any_written_file_and_each_gets_a_report_line
     ]:
         line = f"{where}: releases[api].values: {what}: looks like a secret"
         assert line in result.err
-        assert f"written as ${{{var}}}, never its value; set {var} where deployer runs" in result.err
+        assert (
+            f"written as !var {var}, a sensitive variable (defaults.vars) whose value is ${{{var}}}, "
+            f"never its value; set {var} where deployer runs"
+        ) in result.err
         assert f"| `{where}` | `releases[api].values: {what}` |" in files["IMPORT-REPORT.md"]
     assert "values template" not in result.err  # no .gotmpl values file left behind
 
@@ -219,7 +246,7 @@ def test_values_helmfile_cannot_render_are_reported_with_the_file_and_line_and_n
     line = "values/worker.yaml.gotmpl:2: values of environment 'dev': helmfile could not render them"
     assert line in result.err
     assert "values template values/worker.yaml.gotmpl is rendered by helmfile" in result.err
-    api, worker = yaml.safe_load((gitops / "deployer.yaml").read_text())["releases"]
-    assert api["values"][1]["sessionKey"] == "${API_SESSIONKEY}"  # the other release is carried
+    api, worker = load((gitops / "deployer.yaml").read_text())["releases"]
+    assert api["values"][1]["sessionKey"] == "!var API_SESSIONKEY"  # the other release is carried
     assert "values" not in worker
     assert os.listdir(marks) == []

@@ -99,6 +99,8 @@ class Converter:
         if repos:
             spec["repositories"] = repos
         defaults = self._defaults(first)
+        if self.source.vars:  # sensitive variables the import wrote secret-looking values as
+            defaults["vars"] = dict(self.source.vars)
         if defaults:
             spec["defaults"] = defaults
         environments: dict[str, Any] = {}

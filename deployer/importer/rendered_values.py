@@ -14,7 +14,8 @@ Each such release's `values:` is then rewritten, environment by environment, as:
 Merged back, the entries give helmfile's rendered values exactly (checked here; a release whose
 values do not merge back keeps its `.gotmpl` entry, which the converter reports). A rendered value
 that looks secret and does not come from the environment (a literal in a template or in environment
-values) becomes a `${VAR}` reference with a report line at the line of the file that writes it.
+values) becomes `!var VAR`, a sensitive variable whose value is `${VAR}` (masked in every output),
+with a report line at the line of the file that writes it.
 """
 
 from __future__ import annotations
@@ -175,6 +176,19 @@ def carry(
             release["values"] = [*kept, *([shared] if shared else []), *([own] if own else [])]
 
 
+def sensitive_vars(hidden: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """Each secret-looking value's marker written as `!var VAR` (marker -> text), a sensitive variable
+    of defaults.vars (VAR -> its declaration) whose value is `${VAR}` (a marker -> VAR, as the
+    required variables' markers are)."""
+    literal = {marker: f"!var {var}" for marker, var in hidden.items()}
+    required: dict[str, str] = {}
+    variables: dict[str, Any] = {}
+    for i, var in enumerate(sorted(set(hidden.values()))):
+        required[f"zzdeployervarvalue{i}zz"] = var
+        variables[var] = {"value": f"zzdeployervarvalue{i}zz", "sensitive": True}
+    return literal, required, variables
+
+
 def _release(data: Mapping[str, Any], key: Key) -> dict[str, Any] | None:
     for release in data.get("releases") or []:
         if isinstance(release, dict) and _key(release) == key:
@@ -257,9 +271,9 @@ class _Hider:
                     line,
                     f"releases[{self.key[1]}].values: {dotted}",
                     f"looks like a secret, written in clear in the files helmfile rendered: written as "
-                    f"${{{var}}}, never its value; set {var} where deployer runs (a CI secret), or read "
-                    'it there with requiredEnv "VAR" (imported as ${VAR}), or move it to a '
-                    "sops-encrypted values file",
+                    f"!var {var}, a sensitive variable (defaults.vars) whose value is ${{{var}}}, never "
+                    f"its value; set {var} where deployer runs (a CI secret), or read it in the file with "
+                    'requiredEnv "VAR" (imported as ${VAR}), or move it to a sops-encrypted values file',
                 )
             )
         marker = next((m for m, v in self.result.hidden.items() if v == var), None)

@@ -62,6 +62,7 @@ class EnvMarkers:
     # marker -> the name helmfile reads, when not VAR: each default of a variable gets its own (the
     # sandbox renames `env "VAR" | default "x"`), so that each becomes its own ${VAR:-x}
     names: Mapping[str, str] = field(default_factory=dict)
+    literal: Mapping[str, str] = field(default_factory=dict)  # marker -> the text that replaces it
 
     def environ(self) -> dict[str, str]:
         pairs = (*self.required.items(), *self.optional.items())
@@ -72,6 +73,8 @@ class EnvMarkers:
             text = _replace(text, marker, "${" + var + "}")
         for marker, var in self.optional.items():
             text = _replace(text, marker, "${" + var + ":-" + self.defaults.get(marker, "") + "}")
+        for marker, by in self.literal.items():
+            text = _replace(text, marker, by)
         return text
 
     def found_in(self, text: str) -> bool:
@@ -106,6 +109,7 @@ class Source:
     markers: EnvMarkers = field(default_factory=EnvMarkers)
     stripped: list[Stripped] = field(default_factory=list)  # keys emptied before helmfile read them
     notes: list[tuple[str, int, str, str]] = field(default_factory=list)  # (file, line, what, why)
+    vars: dict[str, Any] = field(default_factory=dict)  # defaults.vars: the sensitive ones the import made
 
     @property
     def base_dir(self) -> Path:
@@ -173,10 +177,11 @@ def read(
             texts=box.texts,
             locate=lambda release: locate(("releases", 0), release),
         )
-        markers = replace(markers, required={**markers.required, **carried.hidden})
+        literal, required, variables = rendered_values.sensitive_vars(carried.hidden)
+        markers = replace(markers, required={**markers.required, **required}, literal=literal)
         stripped = list(box.stripped)
         notes = [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0] + carried.notes
-    return Source(path, shown, text, True, names, states, markers, stripped=stripped, notes=notes)
+    return Source(path, shown, text, True, names, states, markers, stripped, notes, variables)
 
 
 def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> str:
