@@ -5,6 +5,7 @@ the real one), with no secret in any written file and nothing run."""
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ def load(text: str) -> Any:
 
 
 CI = {"DB_PASSWORD": "s3cr3t-Db-Pa55word-from-ci", "DB_HOST": "db.real.internal", "STAGING_DOMAIN": "stg.io"}
+ENCODED = base64.b64encode(CI["DB_PASSWORD"].encode()).decode()
 
 
 def project(root: Path, marks: Path) -> Path:
@@ -112,6 +114,7 @@ def project(root: Path, marks: Path) -> Path:
               password: {{{{ .Values.db.password }}}}
               user: {{{{ env "DB_USER" | default "app" }}}}
             sessionKey: {SESSION_KEY}
+            encodedPassword: {{{{ requiredEnv "DB_PASSWORD" | b64enc }}}}
             {{{{- if .Values | get "smtpPassword" "" }}}}
             mail:
               password: {{{{ .Values.smtpPassword }}}}
@@ -160,7 +163,12 @@ def test_the_written_spec_gives_helmfiles_rendered_values_in_every_environment(
 ) -> None:
     gitops, marks, _, environ = imported(tmp_path, helm3, helmfile)
     assert os.listdir(marks) == []  # the import ran none of the hooks
-    concealed = {"API_SESSIONKEY": SESSION_KEY, "API_MAIL_PASSWORD": SMTP_PASSWORD}
+    encoded = base64.b64encode(CI["DB_PASSWORD"].encode()).decode()
+    concealed = {
+        "API_SESSIONKEY": SESSION_KEY,
+        "API_MAIL_PASSWORD": SMTP_PASSWORD,
+        "API_ENCODEDPASSWORD": encoded,
+    }
     for env in ENVS:
         expected = helmfile_values(helmfile, helm3, gitops, env, environ)
         for release in ("api", "worker"):
@@ -189,6 +197,7 @@ def test_the_shared_part_goes_to_the_base_and_each_environment_keeps_only_its_di
     files = written(gitops)
     spec = load(files["deployer.yaml"])
     assert spec["defaults"]["vars"] == {
+        "API_ENCODEDPASSWORD": {"value": "${API_ENCODEDPASSWORD}", "sensitive": True},
         "API_MAIL_PASSWORD": {"value": "${API_MAIL_PASSWORD}", "sensitive": True},
         "API_SESSIONKEY": {"value": "${API_SESSIONKEY}", "sensitive": True},
     }
@@ -201,6 +210,7 @@ def test_the_shared_part_goes_to_the_base_and_each_environment_keeps_only_its_di
             "region": "eu-west-1",
             "database": {"password": "${DB_PASSWORD}", "user": "${DB_USER:-app}"},
             "sessionKey": "!var API_SESSIONKEY",
+            "encodedPassword": "!var API_ENCODEDPASSWORD",
         },
     ]
     assert worker["values"] == [{"concurrency": 4}]
@@ -222,7 +232,7 @@ def test_no_secret_value_appears_in_any_written_file_and_each_gets_a_report_line
     gitops, _, result, _ = imported(tmp_path, helm3, helmfile)
     files = written(gitops)
     for text in [*files.values(), result.out, result.err]:
-        for secret in (*CI.values(), SESSION_KEY, SMTP_PASSWORD):
+        for secret in (*CI.values(), SESSION_KEY, SMTP_PASSWORD, ENCODED):
             assert secret not in text
     for where, what, var in [
         ("values/api.yaml.gotmpl:11", "sessionKey", "API_SESSIONKEY"),
@@ -235,6 +245,11 @@ def test_no_secret_value_appears_in_any_written_file_and_each_gets_a_report_line
             f"never its value; set {var} where deployer runs"
         ) in result.err
         assert f"| `{where}` | `releases[api].values: {what}` |" in files["IMPORT-REPORT.md"]
+    assert (
+        "values/api.yaml.gotmpl:12: releases[api].values: encodedPassword: is computed by the template "
+        "from a variable of the environment (b64enc...), which deployer does not compute: written as "
+        "!var API_ENCODEDPASSWORD"
+    ) in result.err
     assert "values template" not in result.err  # no .gotmpl values file left behind
 
 

@@ -20,6 +20,8 @@ with a report line at the line of the file that writes it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import re
 import subprocess
@@ -254,7 +256,7 @@ class _Hider:
         out: dict[str, Any] = {}
         for k, value in node.items():
             here = (*path, str(k))
-            secret = looks_secret(str(k), value)
+            secret = looks_secret(str(k), value) or derived(value)
             out[k] = self._marker(here, str(k), value) if secret else self.hide(value, here)
         return out
 
@@ -265,22 +267,35 @@ class _Hider:
             var = _variable([self.key[1], *here], set(self.names.values()))
             self.names[dotted] = var
             file, line = _where(key, str(value), self.sources) or self.locate(self.key[1])
-            self.result.notes.append(
-                (
-                    file,
-                    line,
-                    f"releases[{self.key[1]}].values: {dotted}",
-                    f"looks like a secret, written in clear in the files helmfile rendered: written as "
-                    f"!var {var}, a sensitive variable (defaults.vars) whose value is ${{{var}}}, never "
-                    f"its value; set {var} where deployer runs (a CI secret), or read it in the file with "
-                    'requiredEnv "VAR" (imported as ${VAR}), or move it to a sops-encrypted values file',
-                )
+            written = f"!var {var}, a sensitive variable (defaults.vars) whose value is ${{{var}}}"
+            why = (
+                f"is computed by the template from a variable of the environment (b64enc...), which "
+                f"deployer does not compute: written as {written}; set {var} to the computed value where "
+                "deployer runs"
+                if derived(value)
+                else f"looks like a secret, written in clear in the files helmfile rendered: written as "
+                f"{written}, never its value; set {var} where deployer runs (a CI secret), or read it in "
+                'the file with requiredEnv "VAR" (imported as ${VAR}), or move it to a sops-encrypted '
+                "values file"
             )
+            self.result.notes.append((file, line, f"releases[{self.key[1]}].values: {dotted}", why))
         marker = next((m for m, v in self.result.hidden.items() if v == var), None)
         if marker is None:
             marker = SECRET_MARKER.format(len(self.result.hidden))
             self.result.hidden[marker] = var
         return marker
+
+
+def derived(value: Any) -> bool:
+    """A value the templates computed from a variable's marker, which would be wrong once the marker
+    becomes ${VAR}: base64 of it (b64enc) is recognised; other functions (sha256sum...) are not."""
+    if not isinstance(value, str) or len(value) < 16:
+        return False
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return b"zzdeployer" in decoded.lower()
 
 
 def _variable(parts: Sequence[str], taken: set[str]) -> str:
