@@ -17,7 +17,14 @@ import pytest
 import yaml
 
 from testing.cli import run
-from testing.helmfile import DATA, helm_env, written
+from testing.helmfile import (
+    DATA,
+    assert_same_objects,
+    deployer_template,
+    helm_env,
+    helmfile_template,
+    written,
+)
 
 pytestmark = pytest.mark.helm
 
@@ -40,6 +47,12 @@ def load(text: str) -> Any:
 
 CI = {"DB_PASSWORD": "s3cr3t-Db-Pa55word-from-ci", "DB_HOST": "db.real.internal", "STAGING_DOMAIN": "stg.io"}
 ENCODED = base64.b64encode(CI["DB_PASSWORD"].encode()).decode()
+# What the import makes sensitive variables of (the values that looked secret), set where deployer runs
+CONCEALED = {
+    "API_SESSIONKEY": SESSION_KEY,
+    "API_MAIL_PASSWORD": SMTP_PASSWORD,
+    "API_ENCODEDPASSWORD": ENCODED,
+}
 
 
 def project(root: Path, marks: Path) -> Path:
@@ -163,25 +176,19 @@ def test_the_written_spec_gives_helmfiles_rendered_values_in_every_environment(
 ) -> None:
     gitops, marks, _, environ = imported(tmp_path, helm3, helmfile)
     assert os.listdir(marks) == []  # the import ran none of the hooks
-    encoded = base64.b64encode(CI["DB_PASSWORD"].encode()).decode()
-    concealed = {
-        "API_SESSIONKEY": SESSION_KEY,
-        "API_MAIL_PASSWORD": SMTP_PASSWORD,
-        "API_ENCODEDPASSWORD": encoded,
-    }
     for env in ENVS:
         expected = helmfile_values(helmfile, helm3, gitops, env, environ)
         for release in ("api", "worker"):
             shown = run(
                 ["values", "-e", env, release, "--show-secrets"],
                 gitops,
-                {**environ, **concealed, "DEPLOYER_HELM": str(helm3)},
+                {**environ, **CONCEALED, "DEPLOYER_HELM": str(helm3)},
             )
             assert shown.code == 0, shown.err
             assert yaml.safe_load(shown.out) == expected[release], (env, release)
     # The values that looked secret are sensitive variables: masked unless asked for.
     masked = run(
-        ["values", "-e", "prod", "api"], gitops, {**environ, **concealed, "DEPLOYER_HELM": str(helm3)}
+        ["values", "-e", "prod", "api"], gitops, {**environ, **CONCEALED, "DEPLOYER_HELM": str(helm3)}
     )
     assert masked.code == 0, masked.err
     shown_values = yaml.safe_load(masked.out)
@@ -265,3 +272,13 @@ def test_values_helmfile_cannot_render_are_reported_with_the_file_and_line_and_n
     assert api["values"][1]["sessionKey"] == "!var API_SESSIONKEY"  # the other release is carried
     assert "values" not in worker
     assert os.listdir(marks) == []
+
+
+def test_deployer_renders_what_helmfile_renders_in_every_environment_on_both_helm_majors(
+    tmp_path: Path, helm3: Path, helm: Path, helmfile: Path, cache: Path
+) -> None:
+    gitops, _, _, environ = imported(tmp_path, helm3, helmfile)
+    for env in ENVS:
+        expected = helmfile_template(helmfile, helm3, gitops / "helmfile.yaml.gotmpl", env, environ)
+        assert len(expected) >= 3, expected  # both releases' ConfigMaps (their values) and more
+        assert_same_objects(expected, deployer_template(gitops, helm, env, {**environ, **CONCEALED}))
