@@ -23,12 +23,14 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import os
 import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -43,6 +45,7 @@ Run = Callable[[str, list[str]], "subprocess.CompletedProcess[str]"]
 Key = tuple[str, str]  # (namespace, name)
 Note = tuple[str, int, str, str]  # (file, line, what, why)
 SECRET_MARKER = "zzdeployerhidden{}zz"
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,6 +109,15 @@ def write_values(run: Run, env: str, data: Mapping[str, Any], out_dir: Path) -> 
     return out, problem
 
 
+def each(work: Callable[[str], T], names: Sequence[str]) -> list[T]:
+    """`work` on each environment side by side (each is a helmfile process), results in order; the
+    first environment's error, in order, is raised."""
+    if len(names) < 2:
+        return [work(n) for n in names]
+    with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 2, 4)) as pool:
+        return list(pool.map(work, names))
+
+
 def render(
     run: Run,
     explain: Callable[[str], tuple[Mark, str]],
@@ -121,8 +133,8 @@ def render(
     `locate(release name)` is where a release is written."""
     result = Rendered()
     rendered: dict[str, dict[Key, Any]] = {}
-    for env, data in states.items():
-        rendered[env], problem = write_values(run, env, data, out_dir)
+    done = each(lambda env: write_values(run, env, states[env], out_dir), list(states))
+    for env, (rendered[env], problem) in zip(states, done, strict=True):
         if problem:
             mark, message = explain(problem)
             result.notes.append(

@@ -8,10 +8,12 @@ converter turns the markers back into `${VAR}` (see `EnvMarkers`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,7 +83,8 @@ class EnvMarkers:
         return any(m.lower() in text.lower() for m in (*self.required, *self.optional))
 
     def with_required(self, var: str) -> EnvMarkers:
-        marker = f"zzdeployerenv{len(self.required) + len(self.optional)}zz"
+        # Named after the variable: environments resolved side by side find the same marker.
+        marker = f"zzdeployerreq{hashlib.sha1(var.encode()).hexdigest()[:12]}zz"
         return replace(self, required={**self.required, marker: var})
 
 
@@ -154,19 +157,22 @@ def read(
     binary = find_helmfile(helmfile, env, shown)
     helm = helm or env.get("DEPLOYER_HELM")  # else helmfile's own default: helm on PATH
     locate = _text_locator(text, shown)
-    states = {}
     with sandbox(path) as box:
         markers = _markers(box.texts.values())
-        for name in names:
-            data, markers = _build(binary, box, path, shown, name, helm=helm, markers=markers)
-            states[name] = State(name, data, locate)
+        box.environ(binary, helm, {})  # its bin and helm home made before helmfile runs side by side
+        lock = threading.Lock()
 
         def run(env_name: str, command: list[str]) -> subprocess.CompletedProcess[str]:
             nonlocal markers
-            proc, markers = _helmfile(
+            proc, found = _helmfile(
                 binary, box, path, shown, env_name, command=command, helm=helm, markers=markers
             )
+            with lock:
+                markers = replace(markers, required={**markers.required, **found.required})
             return proc
+
+        built = rendered_values.each(lambda name: _build(run, box, path, shown, name), names)
+        states = {name: State(name, data, locate) for name, data in zip(names, built, strict=True)}
 
         carried = rendered_values.render(
             run,
@@ -232,26 +238,14 @@ _SOURCE = re.compile(r"^---\n#  Source: (.*)$", re.M)
 _REQUIRED_ENV = re.compile(r"required env var `([A-Za-z_][A-Za-z0-9_]*)` is not set")
 
 
-def _build(
-    binary: str,
-    box: Sandbox,
-    path: Path,
-    shown: str,
-    env_name: str,
-    *,
-    helm: str | None,
-    markers: EnvMarkers,
-) -> tuple[dict[str, Any], EnvMarkers]:
-    """This environment's state of the file, resolved by `helmfile build` in the sandbox; and the
-    markers, with a variable helmfile asked for that no file visibly reads."""
-    proc, markers = _helmfile(
-        binary, box, path, shown, env_name, command=["build"], helm=helm, markers=markers
-    )
+def _build(run: rendered_values.Run, box: Sandbox, path: Path, shown: str, env_name: str) -> dict[str, Any]:
+    """This environment's state of the file, resolved by `helmfile build` in the sandbox."""
+    proc = run(env_name, ["build"])
     if proc.returncode != 0:
         raise _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
     docs = _documents(proc.stdout)
     mine = docs.get(str(box.view(path))) or (next(iter(docs.values())) if docs else {})
-    return _without_build_defaults(mine), markers
+    return _without_build_defaults(mine)
 
 
 def _helmfile(
