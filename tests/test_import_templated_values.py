@@ -55,13 +55,20 @@ CONCEALED = {
 }
 
 
-def project(root: Path, marks: Path) -> Path:
+def echo_project(root: Path) -> tuple[Path, Path]:
+    """A directory for the user's files, with the echo chart (it renders its values), and one for
+    what hooks would write."""
+    (root / "marks").mkdir()
+    shutil.copytree(DATA / "charts" / "echo", root / "gitops" / "charts" / "echo")
+    return root / "gitops", root / "marks"
+
+
+def project(root: Path) -> tuple[Path, Path]:
     """Shaped like the templated helmfiles people have: environments each with a shared plain values
     file and their own `.gotmpl` one reading the process environment; a release whose values are a
     plain file, a template over `.Values`/`.Environment.Values` and an inline entry; hooks on every
     event."""
-    out = root / "gitops"
-    shutil.copytree(DATA / "charts" / "echo", out / "charts" / "echo")
+    out, marks = echo_project(root)
     files = {
         "helmfile.yaml.gotmpl": """\
             environments:
@@ -139,15 +146,13 @@ def project(root: Path, marks: Path) -> Path:
         body = textwrap.dedent(text).replace("[EVENTS]", "[" + ", ".join(EVENTS) + "]")
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(body.replace("MARKS", str(marks)))
-    return out
+    return out, marks
 
 
 def imported(
     tmp_path: Path, helm3: Path, helmfile: Path, worker: str | None = None
 ) -> tuple[Path, Path, Any, dict[str, str]]:
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    gitops = project(tmp_path, marks)
+    gitops, marks = project(tmp_path)
     if worker is not None:
         (gitops / "values" / "worker.yaml.gotmpl").write_text(worker)
     environ = helm_env(tmp_path, CI)
@@ -160,10 +165,18 @@ def imported(
     return gitops, marks, result, environ
 
 
-def helmfile_values(helmfile: Path, helm3: Path, gitops: Path, env: str, environ: dict[str, str]) -> Any:
+def helmfile_values(
+    helmfile: Path,
+    helm3: Path,
+    gitops: Path,
+    env: str,
+    environ: dict[str, str],
+    *,
+    state: str = "helmfile.yaml.gotmpl",
+) -> Any:
     out = gitops.parent / "rendered" / env
     proc = subprocess.run(
-        [str(helmfile), "--helm-binary", str(helm3), "-f", "helmfile.yaml.gotmpl", "-e", env, "--skip-deps",
+        [str(helmfile), "--helm-binary", str(helm3), "-f", state, "-e", env, "--skip-deps",
          "write-values", "--output-file-template", str(out) + "/{{ .Release.Name }}.yaml"],
         capture_output=True, text=True, check=False, cwd=gitops, env=environ,
     )  # fmt: skip
@@ -282,3 +295,55 @@ def test_deployer_renders_what_helmfile_renders_in_every_environment_on_both_hel
         expected = helmfile_template(helmfile, helm3, gitops / "helmfile.yaml.gotmpl", env, environ)
         assert len(expected) >= 3, expected  # both releases' ConfigMaps (their values) and more
         assert_same_objects(expected, deployer_template(gitops, helm, env, {**environ, **CONCEALED}))
+
+
+def test_a_plain_state_file_with_gotmpl_values_files_gets_them_rendered_by_helmfile_running_nothing(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    gitops, marks = echo_project(tmp_path)
+    (gitops / "values").mkdir()
+    (gitops / "helmfile.yaml").write_text(
+        textwrap.dedent(f"""\
+        environments:
+          dev:
+            values: [{{replicas: 1}}]
+          prod:
+            values: [{{replicas: 3}}]
+        ---
+        releases:
+          - name: app
+            chart: ./charts/echo
+            hooks:
+              - events: [{", ".join(EVENTS)}]
+                command: touch
+                args: ["{marks}/hook"]
+            values:
+              - values/base.yaml
+              - values/app.yaml.gotmpl
+        """)
+    )
+    (gitops / "values" / "base.yaml").write_text("image: {tag: '2.0'}\n")
+    (gitops / "values" / "app.yaml.gotmpl").write_text(
+        "replicas: {{ .Values.replicas }}\nenv: {{ .Environment.Name }}\n"
+        'region: {{ env "REGION" | default "eu" }}\n'
+    )
+    environ = helm_env(tmp_path, {"REGION": "us-real"})
+    command = ["import", "helmfile", "helmfile.yaml", "--helmfile", str(helmfile), "--helm", str(helm3)]
+    result = run(command, gitops, environ)
+    assert result.code == 0, result.err
+    assert os.listdir(marks) == []
+    assert "us-real" not in "".join(written(gitops).values())
+    assert "values template" not in result.err
+    spec = load((gitops / "deployer.yaml").read_text())
+    assert spec["releases"][0]["values"] == ["values/base.yaml", {"region": "${REGION:-eu}"}]
+    for env in ("dev", "prod"):
+        expected = helmfile_values(helmfile, helm3, gitops, env, environ, state="helmfile.yaml")
+        shown = run(["values", "-e", env, "app"], gitops, environ)
+        assert shown.code == 0, shown.err
+        assert yaml.safe_load(shown.out) == expected["app"]
+    # Without helmfile, the plain file still imports; the .gotmpl file is listed as left out.
+    for name in ("deployer.yaml", "IMPORT-REPORT.md", "environments"):
+        shutil.rmtree(gitops / name) if (gitops / name).is_dir() else (gitops / name).unlink()
+    result = run(["import", "helmfile", "helmfile.yaml"], gitops, {**environ, "PATH": "/nonexistent"})
+    assert result.code == 0, result.err
+    assert "values template values/app.yaml.gotmpl is rendered by helmfile" in result.err

@@ -8,13 +8,13 @@ converter turns the markers back into `${VAR}` (see `EnvMarkers`).
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import os
 import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,11 @@ import yaml
 
 from deployer.errors import DeployerError, Mark, SpecError, UsageError
 from deployer.importer import messages, rendered_values
+from deployer.importer.markers import EnvMarkers, markers_for
 from deployer.importer.sandbox import (
-    DEFAULT_ENV,
-    ENV_READ,
     EXEC_DISABLED,
     Sandbox,
     Stripped,
-    env_name,
     sandbox,
 )
 from deployer.yamlsource import Document, PathKey, display_path, load_text
@@ -50,46 +48,6 @@ V0_WHY = (
 
 class HelmfileNotFound(DeployerError):
     """A templated state file needs the real helmfile, and there is none."""
-
-
-@dataclass(frozen=True)
-class EnvMarkers:
-    """Environment variables that helmfile reads (`env`, `requiredEnv`), each with the marker it is
-    given while helmfile resolves the file, so that `${VAR}` (or `${VAR:-default}` for `env "VAR" |
-    default "x"`) can take the marker's place. helmfile never sees the variables' values."""
-
-    required: Mapping[str, str] = field(default_factory=dict)  # marker -> VAR
-    optional: Mapping[str, str] = field(default_factory=dict)
-    defaults: Mapping[str, str] = field(default_factory=dict)  # marker -> default, for optional
-    # marker -> the name helmfile reads, when not VAR: each default of a variable gets its own (the
-    # sandbox renames `env "VAR" | default "x"`), so that each becomes its own ${VAR:-x}
-    names: Mapping[str, str] = field(default_factory=dict)
-    literal: Mapping[str, str] = field(default_factory=dict)  # marker -> the text that replaces it
-
-    def environ(self) -> dict[str, str]:
-        pairs = (*self.required.items(), *self.optional.items())
-        return {self.names.get(marker, var): marker for marker, var in pairs}
-
-    def restore(self, text: str) -> str:
-        for marker, var in self.required.items():
-            text = _replace(text, marker, "${" + var + "}")
-        for marker, var in self.optional.items():
-            text = _replace(text, marker, "${" + var + ":-" + self.defaults.get(marker, "") + "}")
-        for marker, by in self.literal.items():
-            text = _replace(text, marker, by)
-        return text
-
-    def found_in(self, text: str) -> bool:
-        return any(m.lower() in text.lower() for m in (*self.required, *self.optional))
-
-    def with_required(self, var: str) -> EnvMarkers:
-        # Named after the variable: environments resolved side by side find the same marker.
-        marker = f"zzdeployerreq{hashlib.sha1(var.encode()).hexdigest()[:12]}zz"
-        return replace(self, required={**self.required, marker: var})
-
-
-def _replace(text: str, marker: str, by: str) -> str:
-    return re.compile(re.escape(marker), re.I).sub(lambda _: by, text)
 
 
 @dataclass
@@ -151,14 +109,30 @@ def read(
         notes: list[tuple[str, int, str, str]] = []
         data, locate = _parse_parts(text, shown, notes)
         names = list(environments) or _environment_names(data) or ["default"]
-        states = {e: State(e, data, locate) for e in names}
-        return Source(path, shown, text, False, names, states, notes=notes)
+        states = {e: State(e, copy.deepcopy(data), locate) for e in names}
+        source = Source(path, shown, text, False, names, states, notes=notes)
+        releases = [r for r in data.get("releases") or [] if isinstance(r, Mapping)]
+        if any(rendered_values.templated(r) for r in releases):  # .gotmpl values: helmfile renders them
+            try:
+                binary = find_helmfile(helmfile, env, shown)
+            except HelmfileNotFound:
+                return source  # the converter lists each .gotmpl values file it leaves out
+            _resolve(source, binary, helm or env.get("DEPLOYER_HELM"), build=False)
+        return source
     names = list(environments) or _template_environment_names(text, shown) or ["default"]
     binary = find_helmfile(helmfile, env, shown)
-    helm = helm or env.get("DEPLOYER_HELM")  # else helmfile's own default: helm on PATH
-    locate = _text_locator(text, shown)
+    source = Source(path, shown, text, True, names, {})
+    _resolve(source, binary, helm or env.get("DEPLOYER_HELM"), build=True)  # else helm on PATH
+    return source
+
+
+def _resolve(source: Source, binary: str, helm: str | None, *, build: bool) -> None:
+    """In the sandbox: each environment's state resolved by `helmfile build` (`build`), then the
+    values helmfile renders from templates carried into the states (see rendered_values)."""
+    path, shown = source.path, source.shown
+    locate = _text_locator(source.text, shown)
     with sandbox(path) as box:
-        markers = _markers(box.texts.values())
+        markers = markers_for(box.texts.values())
         box.environ(binary, helm, {})  # its bin and helm home made before helmfile runs side by side
         lock = threading.Lock()
 
@@ -171,23 +145,34 @@ def read(
                 markers = replace(markers, required={**markers.required, **found.required})
             return proc
 
-        built = rendered_values.each(lambda name: _build(run, box, path, shown, name), names)
-        states = {name: State(name, data, locate) for name, data in zip(names, built, strict=True)}
+        if build:
+            built = rendered_values.each(
+                lambda name: _build(run, box, path, shown, name), source.environments
+            )
+            source.states = {
+                n: State(n, data, locate) for n, data in zip(source.environments, built, strict=True)
+            }
+            source.stripped = list(box.stripped)
+            source.notes += [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0]
+        first = next(iter(source.states.values()))
+        releases = [r for r in first.data.get("releases") or [] if isinstance(r, Mapping)]
+
+        def where(release: str) -> tuple[str, int]:
+            index = next((i for i, r in enumerate(releases) if r.get("name") == release), 0)
+            return first.locate(("releases", index), release)
 
         carried = rendered_values.render(
             run,
             lambda stderr: _explain(box, stderr, shown, path.parent),
-            {name: state.data for name, state in states.items()},
+            {name: state.data for name, state in source.states.items()},
             out_dir=box.root / "values",
             base_dir=path.parent,
             texts=box.texts,
-            locate=lambda release: locate(("releases", 0), release),
+            locate=where,
         )
-        literal, required, variables = rendered_values.sensitive_vars(carried.hidden)
-        markers = replace(markers, required={**markers.required, **required}, literal=literal)
-        stripped = list(box.stripped)
-        notes = [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0] + carried.notes
-    return Source(path, shown, text, True, names, states, markers, stripped, notes, variables)
+    literal, required, source.vars = rendered_values.sensitive_vars(carried.hidden)
+    source.markers = replace(markers, required={**markers.required, **required}, literal=literal)
+    source.notes += carried.notes
 
 
 def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> str:
@@ -200,38 +185,6 @@ def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> s
         f"and {where}",
         hint="install helmfile, or point at one with --helmfile PATH or DEPLOYER_HELMFILE",
     )
-
-
-def _markers(texts: Iterable[str]) -> EnvMarkers:
-    """A marker for each variable any of the files reads with requiredEnv or env, and one for each
-    default a variable is read with (`env "VAR" | default "x"`: helmfile reads it under a name of
-    its own, see sandbox.env_name)."""
-    required: set[str] = set()
-    optional: set[tuple[str, str]] = set()
-    for text in texts:
-        for func, var, default in ENV_READ.findall(text):
-            if func == "requiredEnv":
-                required.add(var)
-            else:
-                optional.add((var, _unquote(default)))
-        for default, var in DEFAULT_ENV.findall(text):
-            optional.add((var, _unquote(default)))
-    reads = sorted([(var, None) for var in required] + sorted(optional), key=lambda r: (r[0], r[1] or ""))
-    out = EnvMarkers()
-    for i, (var, default) in enumerate(reads):
-        # Lowercase letters and digits only: valid in names, namespaces, YAML and quotes alike.
-        marker = f"zzdeployerenv{i}zz"
-        if default is None:
-            out = replace(out, required={**out.required, marker: var})
-            continue
-        names = {**out.names, marker: env_name(var, default)} if default else out.names
-        out = replace(out, optional={**out.optional, marker: var}, defaults={**out.defaults, marker: default})
-        out = replace(out, names=names)
-    return out
-
-
-def _unquote(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 _SOURCE = re.compile(r"^---\n#  Source: (.*)$", re.M)

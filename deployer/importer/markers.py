@@ -1,0 +1,84 @@
+"""Markers for the process environment's variables the files read: helmfile resolves the files with
+each variable set to a marker, never its value, and the written text turns each marker back into
+`${VAR}` (`requiredEnv "VAR"`) or `${VAR:-default}` (`env "VAR" | default "x"`)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from deployer.importer.sandbox import DEFAULT_ENV, ENV_READ, env_name
+
+
+@dataclass(frozen=True)
+class EnvMarkers:
+    """Environment variables that helmfile reads (`env`, `requiredEnv`), each with the marker it is
+    given while helmfile resolves the file, so that `${VAR}` (or `${VAR:-default}` for `env "VAR" |
+    default "x"`) can take the marker's place. helmfile never sees the variables' values."""
+
+    required: Mapping[str, str] = field(default_factory=dict)  # marker -> VAR
+    optional: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)  # marker -> default, for optional
+    # marker -> the name helmfile reads, when not VAR: each default of a variable gets its own (the
+    # sandbox renames `env "VAR" | default "x"`), so that each becomes its own ${VAR:-x}
+    names: Mapping[str, str] = field(default_factory=dict)
+    literal: Mapping[str, str] = field(default_factory=dict)  # marker -> the text that replaces it
+
+    def environ(self) -> dict[str, str]:
+        pairs = (*self.required.items(), *self.optional.items())
+        return {self.names.get(marker, var): marker for marker, var in pairs}
+
+    def restore(self, text: str) -> str:
+        for marker, var in self.required.items():
+            text = _replace(text, marker, "${" + var + "}")
+        for marker, var in self.optional.items():
+            text = _replace(text, marker, "${" + var + ":-" + self.defaults.get(marker, "") + "}")
+        for marker, by in self.literal.items():
+            text = _replace(text, marker, by)
+        return text
+
+    def found_in(self, text: str) -> bool:
+        return any(m.lower() in text.lower() for m in (*self.required, *self.optional))
+
+    def with_required(self, var: str) -> EnvMarkers:
+        # Named after the variable: environments resolved side by side find the same marker.
+        marker = f"zzdeployerreq{hashlib.sha1(var.encode()).hexdigest()[:12]}zz"
+        return replace(self, required={**self.required, marker: var})
+
+
+def _replace(text: str, marker: str, by: str) -> str:
+    return re.compile(re.escape(marker), re.I).sub(lambda _: by, text)
+
+
+def markers_for(texts: Iterable[str]) -> EnvMarkers:
+    """A marker for each variable any of the files reads with requiredEnv or env, and one for each
+    default a variable is read with (`env "VAR" | default "x"`: helmfile reads it under a name of
+    its own, see sandbox.env_name)."""
+    required: set[str] = set()
+    optional: set[tuple[str, str]] = set()
+    for text in texts:
+        for func, var, default in ENV_READ.findall(text):
+            if func == "requiredEnv":
+                required.add(var)
+            else:
+                optional.add((var, unquote(default)))
+        for default, var in DEFAULT_ENV.findall(text):
+            optional.add((var, unquote(default)))
+    reads = sorted([(var, None) for var in required] + sorted(optional), key=lambda r: (r[0], r[1] or ""))
+    out = EnvMarkers()
+    for i, (var, default) in enumerate(reads):
+        # Lowercase letters and digits only: valid in names, namespaces, YAML and quotes alike.
+        marker = f"zzdeployerenv{i}zz"
+        if default is None:
+            out = replace(out, required={**out.required, marker: var})
+            continue
+        names = {**out.names, marker: env_name(var, default)} if default else out.names
+        out = replace(out, optional={**out.optional, marker: var}, defaults={**out.defaults, marker: default})
+        out = replace(out, names=names)
+    return out
+
+
+def unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
