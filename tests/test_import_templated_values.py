@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from deployer.importer.markers import markers_for
+from deployer.importer.sandbox import split_env_defaults
 from testing.cli import run
 from testing.helmfile import (
     DATA,
@@ -347,3 +350,22 @@ def test_a_plain_state_file_with_gotmpl_values_files_gets_them_rendered_by_helmf
     result = run(["import", "helmfile", "helmfile.yaml"], gitops, {**environ, "PATH": "/nonexistent"})
     assert result.code == 0, result.err
     assert "values template values/app.yaml.gotmpl is rendered by helmfile" in result.err
+
+
+def test_each_default_a_variable_is_read_with_gets_its_own_marker_and_reference() -> None:
+    texts = [
+        'a: {{ env "HOST" | default "db.dev" }}\nb: {{ requiredEnv "HOST" }}\n',
+        'c: {{ default "db.prod" (env "HOST") }}\nd: {{ env "HOST" }}\ne: x\n',
+    ]
+    markers = markers_for(texts)
+    environ = markers.environ()
+    rendered = []
+    for text in texts:
+        copied = split_env_defaults(text)
+        assert copied.splitlines()[-1] == text.splitlines()[-1]  # only the template actions change
+        # What helmfile would render from the copy: each name it reads holds its marker.
+        rendered.append(re.sub(r'\{\{[^}]*"(\w+)"[^}]*\}\}', lambda m: environ[m.group(1)], copied))
+    assert [markers.restore(text) for text in rendered] == [
+        "a: ${HOST:-db.dev}\nb: ${HOST}\n",
+        "c: ${HOST:-db.prod}\nd: ${HOST}\ne: x\n",  # the same name as requiredEnv's: required
+    ]

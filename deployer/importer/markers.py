@@ -66,6 +66,7 @@ def markers_for(texts: Iterable[str]) -> EnvMarkers:
                 optional.add((var, unquote(default)))
         for default, var in DEFAULT_ENV.findall(text):
             optional.add((var, unquote(default)))
+    optional -= {(var, "") for var in required}  # read under the same name: required wins
     reads = sorted([(var, None) for var in required] + sorted(optional), key=lambda r: (r[0], r[1] or ""))
     out = EnvMarkers()
     for i, (var, default) in enumerate(reads):
