@@ -177,7 +177,28 @@ def first_error(text: str) -> str:
             if len(ln) < 16 and i + 1 < len(lines):
                 return f"{ln} {lines[i + 1]}"
             return ln
+    for ln in lines:
+        if any(word in ln.lower() for word in ("not found", "failed", "exec:", "no such")):
+            return ln
     return lines[-1] if lines else "(no output)"
+
+
+def normalise(text: str, *roots: Path) -> str:
+    """A message without this run's paths, names or numbers, so that causes group across repos."""
+    for root in roots:
+        text = text.replace(str(root) + "/", "").replace(str(root), ".")
+    # helmfile's own errors, as the import relays them: what helmfile said, without the preamble
+    text = re.sub(
+        r"^error: \S+: helmfile could not resolve \S+ for environment '[^']*': "
+        r"(?:in \S+: )?(?:failed to read \S+: )?",
+        "helmfile: ",
+        text,
+    )
+    text = re.sub(r"/tmp/[^\s:'\"`]+", "<tmp>", text)
+    text = re.sub(r"(['\"`])[^'\"`]{1,80}\1", r"\1…\1", text)
+    text = re.sub(r"\[[^\]]{1,60}\]", "[…]", text)
+    text = re.sub(r"\d+", "N", text)
+    return text[:220]
 
 
 def env_names(text: str) -> set[str]:

@@ -24,6 +24,28 @@ class Result(Protocol):
     secret_like: list[str]
 
 
+# Known shapes of helmfile's and deployer's messages, named by what they mean (for the ranking; the
+# table per state file keeps each message as it was).
+KNOWN = (
+    (
+        "Add the .gotmpl file extension",
+        "a templated state file named .yaml: helmfile v1 reads it as plain YAML",
+    ),
+    ("environment values file matching", "an environment whose values files are not in the repository"),
+    ("map has no entry for key", "an environment helmfile itself cannot render (a key it lacks)"),
+    ("failed to perform", "helmfile pulls an OCI chart while resolving the state (network)"),
+    ("yaml: unmarshal errors", "the resolved state does not unmarshal (a typed field holds a string)"),
+    ("failed loading environment secrets", "encrypted environment secrets (sops) cannot be read"),
+)
+
+
+def cause(message: str) -> str:
+    for needle, name in KNOWN:
+        if needle in message:
+            return name
+    return message
+
+
 def status(r: Result) -> str:
     if not r.import_ok:
         return "failed"
@@ -75,7 +97,7 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
     templated = sum(1 for rs in by.values() if any(r.templated for r in rs))
     imported = [r for r in results if r.import_ok]
     valid_repos = sum(1 for rs in by.values() if all(r.import_ok and r.validate_ok for r in rs))
-    renders = [(r.repo, v) for r in results for _, v, _ in r.renders]
+    renders = [(r.repo, v.split(" (", 1)[0]) for r in results for _, v, _ in r.renders]
     verdicts = sorted({v for _, v in renders})
     lines = [
         "## Totals",
@@ -92,7 +114,7 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
         "- Renders per environment: "
         + (", ".join(f"{v} {sum(1 for _, x in renders if x == v)}" for v in verdicts) or "none")
         + f" (repositories with at least one equal render:"
-        f" {len({repo for repo, v in renders if v == 'equal'})}).",
+        f" {len({repo for repo, v in renders if v.startswith('equal')})}).",
         "- Hooks run by an import: "
         f"{sum(1 for rs in by.values() if any(r.hooks_ran for r in rs))} repositories;"
         f" values of the process environment written in clear:"
@@ -138,14 +160,15 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
     render: dict[str, set[str]] = defaultdict(set)
     for r in results:
         if r.import_why:
-            fail[r.import_why].add(r.repo)
+            fail[cause(r.import_why)].add(r.repo)
         if r.validate_why:
             invalid[r.validate_why].add(r.repo)
         for c in r.report_causes:
             carried[c].add(r.repo)
         for _, verdict, detail in r.renders:
-            if verdict != "equal":
-                render[f"{verdict}: {detail if verdict != 'differs' else _diff_kind(detail)}"].add(r.repo)
+            kind = verdict.split(" (", 1)[0]
+            if not kind.startswith("equal"):
+                render[f"{kind}: {_diff_kind(detail) if kind == 'differs' else cause(detail)}"].add(r.repo)
     lines += _ranked("Import failed", fail)
     lines += _ranked("Imported, then `deployer validate` failed", invalid)
     lines += _ranked("Report lines (what was not carried over as it was)", carried)
@@ -153,7 +176,7 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
     lines += ["## Render differences in full", ""]
     for r in results:
         for env, verdict, detail in r.renders:
-            if verdict == "differs":
+            if verdict.startswith("differs"):
                 lines.append(f"- {r.repo} `{r.state}` -e {env}: {detail}")
     written = [
         f"- {r.repo} `{r.state}`: {x}"

@@ -30,18 +30,17 @@ from pathlib import Path
 
 import yaml
 from corpus_common import (
-    ObjectKey,
     canary,
     common_arguments,
-    compare,
     deployer_binary,
     emit,
     env_names,
     first_error,
-    objects,
+    normalise,
     offline_env,
     run,
 )
+from corpus_render import render_one
 from corpus_report import markdown
 
 STATE_NAMES = ("helmfile.yaml", "helmfile.yml", "helmfile.yaml.gotmpl", "helmfile.yml.gotmpl", "helmfile.d")
@@ -140,24 +139,6 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def normalise(text: str, *roots: Path) -> str:
-    """A message without this run's paths, names or numbers, so that causes group across repos."""
-    for root in roots:
-        text = text.replace(str(root) + "/", "").replace(str(root), ".")
-    # helmfile's own errors, as the import relays them: what helmfile said, without the preamble
-    text = re.sub(
-        r"^error: \S+: helmfile could not resolve \S+ for environment '[^']*': "
-        r"(?:in \S+: )?(?:failed to read \S+: )?",
-        "helmfile: ",
-        text,
-    )
-    text = re.sub(r"/tmp/[^\s:'\"`]+", "<tmp>", text)
-    text = re.sub(r"(['\"`])[^'\"`]{1,80}\1", r"\1…\1", text)
-    text = re.sub(r"\[[^\]]{1,60}\]", "[…]", text)
-    text = re.sub(r"\d+", "N", text)
-    return text[:220]
-
-
 def report_rows(report: str) -> list[tuple[str, str, str]]:
     rows = []
     for line in report.splitlines():
@@ -171,8 +152,8 @@ def report_rows(report: str) -> list[tuple[str, str, str]]:
 def row_cause(what: str, happened: str) -> str:
     what = re.sub(r"\[[^\]]*\]", "[*]", what.strip("`"))
     what = re.sub(r"^releases\[\*\]\.|^helmDefaults\.", "", what)
-    head = re.split(r"[;:]", happened, maxsplit=1)[0]
-    head = re.sub(r"[^\s'\"`]*/[^\s'\"`]*|\S+\.ya?ml(?:\.gotmpl)?", "PATH", head)
+    head = re.sub(r"[^\s'\"`]*/[^\s'\"`]*|\S+\.ya?ml(?:\.gotmpl)?", "PATH", happened)
+    head = re.split(r";", head, maxsplit=1)[0]
     return f"`{what}`: {normalise(head)}"
 
 
@@ -263,47 +244,6 @@ def _environments(out: Path) -> list[str]:
         return []
     envs = spec.get("environments") if isinstance(spec, dict) else None
     return sorted(str(e) for e in envs) if isinstance(envs, dict) else []
-
-
-def render_one(
-    state: Path,
-    out: Path,
-    name: str,
-    env: dict[str, str],
-    tools: argparse.Namespace,
-    *,
-    roots: tuple[Path, ...],
-) -> tuple[str, str, str]:
-    """helmfile's render against deployer's for one environment: equal, differs, or why not both."""
-    cwd = state if state.is_dir() else state.parent
-    hf = run(
-        [tools.helmfile, "--helm-binary", tools.helm, "-f", state, "-e", name, "template", "--skip-deps"],
-        cwd,
-        env,
-        tools.timeout,
-    )
-    dp = run(
-        [tools.deployer, "template", "-e", name, "--no-color"], out, {**env, "DEPLOYER_HELM": str(tools.helm)}
-    )
-    if hf.code != 0:
-        return name, "helmfile cannot render offline", _render_failure(hf.err, roots)
-    if dp.code != 0:
-        return name, "deployer cannot render", _render_failure(dp.err, roots)
-    want: dict[ObjectKey, list[object]] = objects(hf.out)
-    diffs = compare(want, objects(dp.out))
-    if not diffs:
-        return name, "equal", f"{sum(len(v) for v in want.values())} objects"
-    return name, "differs", "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-
-
-NETWORK = ("127.0.0.1:9", "proxyconnect", "no such host", "dial tcp", "could not resolve host")
-
-
-def _render_failure(err: str, roots: tuple[Path, ...]) -> str:
-    if any(marker in err.lower() for marker in NETWORK):
-        return "needs the network (a remote chart repository, registry or go-getter source)"
-    lines = [ln for ln in err.splitlines() if ln.strip() and "exit status" not in ln]
-    return normalise(first_error("\n".join(lines)), *roots)
 
 
 def inputs(args: argparse.Namespace) -> list[tuple[Path, str]]:
