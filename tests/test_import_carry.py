@@ -1,0 +1,287 @@
+"""`deployer import helmfile` carries over what deployer's spec can now say (issue 19, item 3):
+helmfile's hooks as release hooks, its helm flags as the typed flags, unpinned and ranged chart
+versions for `deployer lock`. Each written spec passes `deployer validate`, and nothing runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from testing.chartrepo import published
+from testing.cli import Result, run
+from testing.helmfile import helm_env, project_with
+
+pytestmark = pytest.mark.helm
+
+EVENTS = ["prepare", "preapply", "presync", "postsync", "preuninstall", "postuninstall", "cleanup"]
+
+
+def imported(project: Path, state: str, helmfile: Path, helm: Path, tmp_path: Path) -> Result:
+    return run(
+        ["import", "helmfile", state, "--helmfile", str(helmfile), "--helm", str(helm)],
+        project,
+        helm_env(tmp_path),
+    )
+
+
+def spec_of(project: Path) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((project / "deployer.yaml").read_text())  # type: ignore[no-any-return]
+
+
+# -------------------------------------------------------------------------------------------------
+# helm's release flags
+
+FLAGS_STATE = """\
+helmDefaults:
+  wait: true
+  waitForJobs: true
+  cleanupOnFail: true
+  historyMax: 5
+  force: true
+  createNamespace: false
+  skipCRDs: true
+  devel: true
+  verify: true
+  recreatePods: true
+  disableValidation: true
+  skipDeps: true
+environments:
+  dev: {}
+---
+releases:
+  - name: api
+    namespace: NAMESPACE
+    chart: ./charts/echo
+    takeOwnership: true
+    skipSchemaValidation: true
+    disableValidationOnInstall: true
+    disableOpenAPIValidation: true
+    force: false
+    historyMax: 0
+  - name: worker
+    namespace: apps
+    chart: ./charts/echo
+    createNamespace: true
+    recreatePods: false
+"""
+
+
+@pytest.mark.parametrize("templated", [False, True], ids=["plain", "templated"])
+def test_helmdefaults_and_release_flags_become_the_typed_flags(
+    templated: bool, tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """Shaped like the helmDefaults of real platform repositories; a templated file goes through
+    helmfile build, which prints Go's zero values for unset keys (createNamespace: false is kept)."""
+    name = "helmfile.yaml.gotmpl" if templated else "helmfile.yaml"
+    namespace = "{{ .Environment.Name }}-apps" if templated else "dev-apps"
+    project = project_with(tmp_path, {name: FLAGS_STATE.replace("NAMESPACE", namespace)})
+    result = imported(project, name, helmfile, helm3, tmp_path)
+    assert result.code == 0, result.err
+    spec = spec_of(project)
+    assert spec["defaults"] == {
+        "wait": True,
+        "createNamespace": False,
+        "waitForJobs": True,
+        "cleanupOnFail": True,
+        "historyMax": 5,
+        "force": True,
+        "devel": True,
+        "crds": "skip",
+    }
+    api, worker = spec["releases"]
+    assert {k: api[k] for k in ("force", "historyMax", "skipSchemaValidation", "takeOwnership")} == {
+        "force": False,
+        "historyMax": 0,
+        "skipSchemaValidation": True,
+        "takeOwnership": True,
+    }
+    assert worker["createNamespace"] is True
+    for where, what, why in [
+        (10, "helmDefaults.verify", "deployer does not check provenance (.prov) files: `deployer lock`"),
+        (11, "helmDefaults.recreatePods", "helm 3 removed --recreate-pods, and deployer has no equivalent"),
+        (24, "releases[api].disableOpenAPIValidation", "deployer passes --disable-openapi-validation itself"),
+    ]:
+        assert f"{name}:{where}: {what}: {why}" in result.err
+    # deployer already does what these ask: nothing to write, nothing reported.
+    for quiet in ("skipDeps", "disableValidation", "disableValidationOnInstall", "recreatePods: false"):
+        assert f".{quiet}:" not in result.err
+    assert "worker].recreatePods" not in result.err
+    checked = run(["validate"], project)
+    assert checked.code == 0, checked.err
+
+
+# -------------------------------------------------------------------------------------------------
+# hooks
+
+
+def hooks_state(marks: Path, *, templated: bool) -> str:
+    """Release hooks for every event (a shell, a script, a command from PATH, template data in args)
+    and a global prepare/cleanup pair, each writing a file under `marks` if it ever ran."""
+    # helmfile fills in template data in a templated file only ({{ }} makes a file a template)
+    args = '"{{`{{ .Release.Name }}`}}", "{{ .Release.Namespace }}x"' if templated else '"api", "appsx"'
+    hooks = "".join(
+        f"""
+      - events: ["{event}"]
+        command: /bin/sh
+        args: ["-c", "touch {marks}/{event}"]"""
+        for event in EVENTS
+    )
+    return f"""\
+hooks:
+  - name: generate
+    events: ["prepare", "cleanup"]
+    showlogs: true
+    command: ./hook.sh
+    args: ["global"]
+environments:
+  dev: {{}}
+---
+releases:
+  - name: api
+    namespace: apps
+    chart: ./charts/echo
+    hooks:{hooks}
+      - events: ["postsync"]
+        command: ./hook.sh
+        args: [{args}, "it's \\"done\\""]
+      - events: ["postapply"]
+        command: echo
+"""
+
+
+@pytest.mark.parametrize("templated", [False, True], ids=["plain", "templated"])
+def test_hooks_become_release_hooks_and_the_import_runs_none(
+    templated: bool, tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    name = "helmfile.yaml.gotmpl" if templated else "helmfile.yaml"
+    project = project_with(
+        tmp_path,
+        {name: hooks_state(marks, templated=templated), "hook.sh": f'#!/bin/sh\ntouch {marks}/script-"$1"\n'},
+    )
+    (project / "hook.sh").chmod(0o755)
+    result = imported(project, name, helmfile, helm3, tmp_path)
+    assert result.code == 0, result.err
+    spec = spec_of(project)
+    assert spec["defaults"]["hooks"] == [
+        {"events": ["preapply", "cleanup"], "command": ["./hook.sh", "global"], "showLogs": True}
+    ]
+    hooks = spec["releases"][0]["hooks"]
+    expected_events = [["preapply"], ["presync", "preuninstall"], ["presync"], ["postsync"]]
+    expected_events += [["preuninstall"], ["postuninstall"], ["cleanup"]]
+    assert [h["events"] for h in hooks[:7]] == expected_events
+    assert hooks[2]["command"] == ["/bin/sh", "-c", f"touch {marks}/presync"]
+    script = './hook.sh "$DEPLOYER_RELEASE" "$${DEPLOYER_NAMESPACE}x" "it\'s \\"done\\""'
+    shown = ["sh", "-c", script] if templated else ["./hook.sh", "api", "appsx", 'it\'s "done"']
+    assert hooks[7] == {"events": ["postsync"], "command": shown}
+    assert len(hooks) == 8  # postapply: no such event
+    for line in [
+        f"{name}:1: hooks: hook generate: prepare: deployer never runs a command while it plans or renders",
+        "releases[api].hooks: hook 2: preapply: helmfile's preapply runs before this release's install",
+        "releases[api].hooks: hook 9: deployer has no postapply event; not carried over for it",
+    ]:
+        assert line in result.err
+    for verb in (["validate"], ["template", "-e", "dev"]):
+        checked = run(verb, project, {"DEPLOYER_HELM": str(helm3)})
+        assert checked.code == 0, checked.err
+    assert sorted(p.name for p in marks.iterdir()) == []  # the import (and deployer) ran nothing
+
+
+def test_the_imported_hook_command_gets_the_release_from_deployer_variables(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """The sh -c a hook with template data becomes reads the variables deployer gives every hook:
+    run here as deployer's hook runner would (argv, DEPLOYER_* set), it gets what helmfile gave."""
+    import subprocess
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": hooks_state(marks, templated=True),
+            "hook.sh": f'#!/bin/sh\nprintf "%s|" "$@" > {marks}/args\n',
+        },
+    )
+    (project / "hook.sh").chmod(0o755)
+    assert imported(project, "helmfile.yaml.gotmpl", helmfile, helm3, tmp_path).code == 0
+    [hook] = [h for h in spec_of(project)["releases"][0]["hooks"] if h["command"][0] == "sh"]
+    argv = [a.replace("$${", "${") for a in hook["command"]]  # deployer.yaml's interpolation
+    subprocess.run(
+        argv,
+        cwd=project,
+        env={"PATH": "/usr/bin:/bin", "DEPLOYER_RELEASE": "api", "DEPLOYER_NAMESPACE": "apps"},
+        check=True,
+    )
+    assert (marks / "args").read_text() == 'api|appsx|it\'s "done"|'
+
+
+# -------------------------------------------------------------------------------------------------
+# chart versions
+
+
+def test_unpinned_and_ranged_versions_are_kept_and_deployer_lock_makes_the_spec_valid(
+    tmp_path: Path, helm: Path, helm3: Path, helmfile: Path, cache: Path
+) -> None:
+    with published(tmp_path, helm3, ("1.0.0", "1.0.3", "1.1.0", "2.0.0")) as repo:
+        project = project_with(
+            tmp_path,
+            {
+                "helmfile.yaml": f"""\
+                repositories:
+                  - name: local
+                    url: {repo.url}
+                environments:
+                  dev: {{}}
+                  prod: {{}}
+                ---
+                releases:
+                  - name: latest
+                    namespace: apps
+                    chart: local/hello
+                  - name: tilde
+                    namespace: apps
+                    chart: local/hello
+                    version: ~1.0.0
+                  - name: caret
+                    namespace: apps
+                    chart: local/hello
+                    version: ^1.0
+                  - name: exact
+                    namespace: apps
+                    chart: local/hello
+                    version: 1.0.0
+                """
+            },
+        )
+        result = imported(project, "helmfile.yaml", helmfile, helm3, tmp_path)
+        assert result.code == 0, result.err
+        spec = spec_of(project)
+        assert {r["name"]: r.get("version") for r in spec["releases"]} == {
+            "latest": None,
+            "tilde": "~1.0.0",
+            "caret": "^1.0",
+            "exact": "1.0.0",
+        }
+        assert (
+            "helmfile.yaml:11: releases[latest].chart: no chart version (helmfile installs the latest "
+            "there): so does deployer; run `deployer lock`"
+        ) in result.err
+        assert (
+            "helmfile.yaml:14: releases[tilde].chart: chart version '~1.0.0' is a range: carried over as "
+            "it is (deployer reads ranges as helm does); run `deployer lock`"
+        ) in result.err
+        assert "releases[exact]" not in result.err
+        env = {"DEPLOYER_HELM": str(helm)}
+        unlocked = run(["validate"], project, env)
+        assert unlocked.code == 1 and "deployer lock" in unlocked.err
+        locked = run(["lock"], project, env)
+        assert locked.code == 0, locked.err
+        checked = run(["validate"], project, env)
+        assert checked.code == 0, checked.err
+        lock = yaml.safe_load((project / "deployer.lock.yaml").read_text())
+        versions = {key.split("/")[1]: entries[0]["version"] for key, entries in lock["releases"].items()}
+        assert versions == {"latest": "2.0.0", "tilde": "1.0.3", "caret": "1.1.0", "exact": "1.0.0"}
