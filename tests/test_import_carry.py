@@ -11,7 +11,13 @@ import yaml
 
 from testing.chartrepo import published
 from testing.cli import Result, run
-from testing.helmfile import helm_env, project_with
+from testing.helmfile import (
+    assert_same_objects,
+    deployer_template,
+    helm_env,
+    helmfile_template,
+    project_with,
+)
 
 pytestmark = pytest.mark.helm
 
@@ -285,3 +291,169 @@ def test_unpinned_and_ranged_versions_are_kept_and_deployer_lock_makes_the_spec_
         lock = yaml.safe_load((project / "deployer.lock.yaml").read_text())
         versions = {key.split("/")[1]: entries[0]["version"] for key, entries in lock["releases"].items()}
         assert versions == {"latest": "2.0.0", "tilde": "1.0.3", "caret": "1.1.0", "exact": "1.0.0"}
+
+
+# -------------------------------------------------------------------------------------------------
+# a setup in several files
+
+NESTED = {
+    "helmfile.yaml": """\
+    bases:
+      - bases/environments.yaml
+    helmfiles:
+      - path: apps/helmfile.yaml
+      - teams/*/helmfile.yaml
+    releases:
+      - name: ingress
+        namespace: edge
+        chart: ./charts/echo
+        values:
+          - values/ingress.yaml
+    """,
+    "bases/environments.yaml": """\
+    environments:
+      dev: {}
+      prod: {}
+    ---
+    helmDefaults:
+      wait: true
+      historyMax: 3
+    hooks:
+      - events: ["cleanup"]
+        command: ./scripts/notify.sh
+    """,
+    "values/ingress.yaml": "greeting: from-the-edge\n",
+    "apps/helmfile.yaml": """\
+    bases:
+      - ../bases/environments.yaml
+    helmDefaults:
+      waitForJobs: true
+    releases:
+      - name: shop
+        namespace: apps
+        chart: ../charts/echo
+        values:
+          - values/shop.yaml
+        hooks:
+          - events: ["presync"]
+            command: ./migrate.sh
+    """,
+    "apps/values/shop.yaml": "greeting: shop\n",
+    "teams/payments/helmfile.yaml": """\
+    environments:
+      dev: {}
+      prod: {}
+    ---
+    repositories:
+      - name: payments
+        url: https://charts.example.com/payments
+    releases:
+      - name: pay
+        namespace: payments
+        chart: ../../charts/echo
+        values:
+          - pay.yaml
+    """,
+    "teams/payments/pay.yaml": "greeting: pay\n",
+}
+
+
+def test_bases_and_nested_helmfiles_become_included_files_that_render_what_helmfile_renders(
+    tmp_path: Path, helm3: Path, helmfile: Path, cache: Path
+) -> None:
+    """Shaped like a platform repository: environments and helmDefaults in a base, one helmfile per
+    team in its own directory (a glob among them), each with values next to it. Each team's releases
+    land in a file of their own (CODEOWNERS), every path resolved from the team's directory, and
+    deployer renders what helmfile renders, environment by environment."""
+    project = project_with(tmp_path, NESTED)
+    for script in ("scripts/notify.sh", "apps/scripts/notify.sh"):  # helmfile template runs cleanup hooks
+        (project / script).parent.mkdir(parents=True, exist_ok=True)
+        (project / script).write_text("#!/bin/sh\n")
+        (project / script).chmod(0o755)
+    result = imported(project, "helmfile.yaml", helmfile, helm3, tmp_path)
+    assert result.code == 0, result.err
+    assert "wrote IMPORT-REPORT.md, deployer.d/apps.yaml, deployer.d/teams-payments.yaml, deployer.yaml" in (
+        result.out
+    )
+    spec = spec_of(project)
+    assert spec["include"] == ["deployer.d/apps.yaml", "deployer.d/teams-payments.yaml"]
+    assert list(spec["environments"]) == ["dev", "prod"]  # from the base
+    assert spec["defaults"] == {
+        "wait": True,
+        "historyMax": 3,
+        "hooks": [{"events": ["cleanup"], "command": ["./scripts/notify.sh"]}],
+    }
+    assert [r["name"] for r in spec["releases"]] == ["ingress"]
+    apps = yaml.safe_load((project / "deployer.d" / "apps.yaml").read_text())
+    [shop] = apps["releases"]
+    # its own helmDefaults (and those of its own base), its hook's command from its directory
+    assert shop["values"] == ["apps/values/shop.yaml"]
+    assert (shop["waitForJobs"], shop["wait"], shop["historyMax"]) == (True, True, 3)
+    assert shop["hooks"] == [  # its base's cleanup hook, then its own; helmfile runs both in apps/
+        {"events": ["cleanup"], "command": ["./apps/scripts/notify.sh"]},
+        {"events": ["presync"], "command": ["./apps/migrate.sh"]},
+    ]
+    payments = yaml.safe_load((project / "deployer.d" / "teams-payments.yaml").read_text())
+    assert payments["repositories"] == [{"name": "payments", "url": "https://charts.example.com/payments"}]
+    [pay] = payments["releases"]
+    # helmfile applies deployer.yaml's helmDefaults to no release of another state file
+    assert (pay["chart"], pay["wait"], pay["historyMax"]) == ("./charts/echo", False, 10)
+    checked = run(["validate"], project)
+    assert checked.code == 0, checked.err
+    assert "3 releases in 3 files" in checked.out
+    environ = helm_env(tmp_path)
+    for env in ("dev", "prod"):
+        expected = helmfile_template(helmfile, helm3, project / "helmfile.yaml", env, environ)
+        assert len(expected) == 6
+        assert_same_objects(expected, deployer_template(project, helm3, env, environ))
+
+
+def test_a_helmfile_d_directory_becomes_one_included_file_per_state_file(
+    tmp_path: Path, helm3: Path, helmfile: Path, cache: Path
+) -> None:
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.d/00-infra.yaml": """\
+            environments:
+              staging: {}
+            ---
+            helmDefaults:
+              atomic: true
+            releases:
+              - name: cert-manager
+                namespace: infra
+                chart: ../charts/echo
+                values:
+                  - ../values/infra.yaml
+            """,
+            "helmfile.d/10-apps.yaml.gotmpl": """\
+            environments:
+              staging: {}
+            ---
+            releases:
+              - name: web
+                namespace: {{ .Environment.Name }}-web
+                chart: ../charts/echo
+            """,
+            "values/infra.yaml": "greeting: infra\n",
+        },
+    )
+    result = run(
+        ["import", "helmfile", "--helmfile", str(helmfile), "--helm", str(helm3)], project, helm_env(tmp_path)
+    )
+    assert result.code == 0, result.err
+    assert "imported helmfile.d (1 environment(s))" in result.out
+    spec = spec_of(project)
+    assert spec["include"] == ["deployer.d/00-infra.yaml", "deployer.d/10-apps.yaml"]
+    assert spec["environments"] == {"staging": {}} and spec["releases"] == []
+    infra = yaml.safe_load((project / "deployer.d" / "00-infra.yaml").read_text())["releases"]
+    assert [(r["name"], r["atomic"], r["values"]) for r in infra] == [
+        ("cert-manager", True, ["values/infra.yaml"])
+    ]
+    apps = yaml.safe_load((project / "deployer.d" / "10-apps.yaml").read_text())["releases"]
+    assert [(r["name"], r["namespace"]) for r in apps] == [("web", "staging-web")]
+    assert run(["validate"], project).code == 0
+    environ = helm_env(tmp_path)
+    expected = helmfile_template(helmfile, helm3, project / "helmfile.d", "staging", environ)
+    assert_same_objects(expected, deployer_template(project, helm3, "staging", environ))

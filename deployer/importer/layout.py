@@ -75,6 +75,8 @@ def read_tree(
     its nested state files, each read as `source.read` reads one."""
     findings: list[Finding] = []
     directory = path if path.is_dir() else None
+    if directory is None and not path.exists() and path.name == "helmfile.yaml":
+        directory = path.parent  # the default: helmfile itself then reads helmfile.d/
     state_dir = None
     plain_names = ("helmfile.yaml", "helmfile.yaml.gotmpl")
     if directory is not None and not any((directory / n).is_file() for n in plain_names):
