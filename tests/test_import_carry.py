@@ -457,3 +457,80 @@ def test_a_helmfile_d_directory_becomes_one_included_file_per_state_file(
     environ = helm_env(tmp_path)
     expected = helmfile_template(helmfile, helm3, project / "helmfile.d", "staging", environ)
     assert_same_objects(expected, deployer_template(project, helm3, "staging", environ))
+
+
+def test_hook_shapes_of_real_helmfiles_kubectl_apply_release_templates_and_top_level_events(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """kubectlApply (a storage class before a release), hooks shared through a release template (a
+    YAML anchor), and a top-level hook on an event helmfile never runs at the top level."""
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml": """\
+            hooks:
+              - events: ["presync"]
+                command: echo
+            templates:
+              default: &default
+                namespace: apps
+                chart: ./charts/echo
+                hooks:
+                  - name: storage
+                    events: ["presync"]
+                    kubectlApply:
+                      filename: manifests/storage class.yaml
+            releases:
+              - name: db
+                <<: *default
+              - name: cache
+                <<: *default
+            """
+        },
+    )
+    result = imported(project, "helmfile.yaml", helmfile, helm3, tmp_path)
+    assert result.code == 0, result.err
+    spec = spec_of(project)
+    assert "defaults" not in spec
+    apply = 'kubectl --context "$DEPLOYER_KUBE_CONTEXT" apply -f "manifests/storage class.yaml"'
+    for release in spec["releases"]:
+        assert release["hooks"] == [{"events": ["presync"], "command": ["sh", "-c", apply]}]
+    assert (
+        "helmfile.yaml:1: hooks: hook 1: helmfile never runs a top-level hook on presync (only prepare "
+        "and cleanup); not carried over: put it on the releases it is for"
+    ) in result.err
+    assert run(["validate"], project).code == 0
+
+
+def test_a_state_file_two_parents_name_is_imported_once_and_same_named_files_stay_apart(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    release = "releases:\n  - name: {name}\n    namespace: {name}\n    chart: {chart}\n"
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml": "helmfiles:\n  - apps/helmfile.yaml\n  - apps.yaml\n  - shared/helmfile.yaml\n",
+            "apps/helmfile.yaml": "helmfiles:\n  - ../shared/helmfile.yaml\n"
+            + release.format(name="shop", chart="../charts/echo"),
+            "apps.yaml": release.format(name="blog", chart="./charts/echo"),
+            "shared/helmfile.yaml": release.format(name="dns", chart="../charts/echo"),
+        },
+    )
+    result = imported(project, "helmfile.yaml", helmfile, helm3, tmp_path)
+    assert result.code == 0, result.err
+    assert spec_of(project)["include"] == [
+        "deployer.d/apps.yaml",
+        "deployer.d/shared.yaml",
+        "deployer.d/apps-2.yaml",
+    ]
+    names = {
+        f: [r["name"] for r in yaml.safe_load((project / f).read_text())["releases"]]
+        for f in spec_of(project)["include"]
+    }
+    assert names == {
+        "deployer.d/apps.yaml": ["shop"],
+        "deployer.d/shared.yaml": ["dns"],
+        "deployer.d/apps-2.yaml": ["blog"],
+    }
+    assert "shared/helmfile.yaml:1: helmfiles: named by more than one helmfiles: entry" in result.err
+    assert run(["validate"], project).code == 0

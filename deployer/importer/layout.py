@@ -89,14 +89,14 @@ def read_tree(
             reader = _Reader(state_dir.parent, names, helmfile, helm, findings)
             units += reader.units(file, 0, display_path(file))
         all_envs = names or sorted({e for u in units for e in u.source.environments}) or ["default"]
-        return Tree(units, display_path(state_dir), all_envs, findings)
+        return Tree(_distinct(units, findings), display_path(state_dir), all_envs, findings)
     main = read(path, environments=environments, helmfile=helmfile, helm=helm)
     main, bases = _with_bases(main, environments, helmfile, helm, findings)
     units = [Unit(main, "deployer.yaml", bases)]
     reader = _Reader(main.base_dir, main.environments, helmfile, helm, findings)
     for sub, shown in _nested(main, findings):
         units += reader.units(sub, 1, shown)
-    return Tree(units, main.shown, list(main.environments), findings)
+    return Tree(_distinct(units, findings), main.shown, list(main.environments), findings)
 
 
 @dataclass
@@ -129,6 +129,27 @@ class _Reader:
             for sub, shown in _nested(source, self.findings):
                 out += self.units(sub, depth + 1, shown)
         return out
+
+
+def _distinct(units: list[Unit], findings: list[Finding]) -> list[Unit]:
+    """Each state file once (two parents may name the same one: deployer refuses a release defined
+    twice), each written to a file of its own name."""
+    out: list[Unit] = []
+    seen: set[Path] = set()
+    targets: set[str] = set()
+    for unit in units:
+        path = unit.source.path.resolve()
+        if path in seen:
+            why = "named by more than one helmfiles: entry; its releases are imported once"
+            findings.append(Finding(unit.source.shown, 1, "helmfiles", why))
+            continue
+        seen.add(path)
+        target, n = unit.target, 2
+        while target in targets:
+            target, n = unit.target.replace(".yaml", f"-{n}.yaml"), n + 1
+        targets.add(target)
+        out.append(replace(unit, target=target))
+    return out
 
 
 def _target(path: Path, root: Path) -> str:
