@@ -534,3 +534,24 @@ def test_a_state_file_two_parents_name_is_imported_once_and_same_named_files_sta
     }
     assert "shared/helmfile.yaml:1: helmfiles: named by more than one helmfiles: entry" in result.err
     assert run(["validate"], project).code == 0
+
+
+def test_a_nested_helmfile_for_another_kube_context_is_reported(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml": "environments:\n  prod:\n    kubeContext: eu-1\n---\n"
+            "helmfiles:\n  - us/helmfile.yaml\n",
+            "us/helmfile.yaml": "environments:\n  prod:\n    kubeContext: us-1\n---\n"
+            "releases:\n  - name: web\n    chart: ../charts/echo\n",
+        },
+    )
+    result = imported(project, "helmfile.yaml", helmfile, helm3, tmp_path)
+    assert result.code == 0, result.err
+    assert (
+        "us/helmfile.yaml:3: environments.prod.kubeContext: 'us-1' differs from deployer.yaml's (eu-1); "
+        "deployer runs an environment against one kube context"
+    ) in result.err
+    assert spec_of(project)["environments"] == {"prod": {"kubeContext": "eu-1"}}

@@ -118,8 +118,9 @@ class _Reader:
                     file or where,
                     int(line) if file and line.isdigit() else 1,
                     f"helmfiles: {display_path(path)}",
-                    f"not imported: {exc}; import it on its own "
-                    f"(deployer import helmfile {display_path(path)})",
+                    f"not imported: {_message(exc)}; import it on its own "
+                    f"(deployer import helmfile {display_path(path)}), then move its releases into an "
+                    "included file",
                 )
             )
             return []
@@ -129,6 +130,10 @@ class _Reader:
             for sub, shown in _nested(source, self.findings):
                 out += self.units(sub, depth + 1, shown)
         return out
+
+
+def _message(exc: DeployerError) -> str:
+    return f"{exc.mark}: {exc.message}" if exc.mark else exc.message
 
 
 def _distinct(units: list[Unit], findings: list[Finding]) -> list[Unit]:
@@ -239,7 +244,7 @@ def _with_bases(
             try:
                 base = read(path, environments=source.environments, helmfile=helmfile, helm=helm)
             except DeployerError as exc:
-                why = f"not read: {exc}; not carried over"
+                why = f"not read: {_message(exc)}; not carried over: copy what it holds into deployer.yaml"
                 findings.append(Finding(source.shown, line, f"bases[{i}]", why))
                 continue
             layers.append(next(iter(base.states.values())))
@@ -335,6 +340,7 @@ def convert_tree(tree: Tree, out_dir: Path) -> Output:
         if unit.target == "deployer.yaml":
             head["releases"] = releases
             continue
+        _same_context(unit, part.environments, environments, findings)
         own = dict(part.head.get("defaults") or {})
         releases = [_with_defaults(r, own, defaults) for r in releases]
         doc: dict[str, Any] = {}
@@ -358,6 +364,26 @@ def convert_tree(tree: Tree, out_dir: Path) -> Output:
         if overlay:
             files[f"environments/{env}/values.yaml"] = first.dump(overlay)
     return Output(files, sorted(findings), list(tree.environments))
+
+
+def _same_context(
+    unit: Unit, own: Mapping[str, Any], spec: Mapping[str, Any], findings: set[Finding]
+) -> None:
+    """deployer has one kube context per environment: a nested state's other one is reported."""
+    for env, settings in own.items():
+        theirs = (settings or {}).get("kubeContext")
+        ours = (spec.get(env) or {}).get("kubeContext")
+        if theirs and theirs != ours:
+            state = unit.source.states[env]
+            findings.add(
+                Finding(
+                    *state.locate(("environments", env, "kubeContext"), None),
+                    f"environments.{env}.kubeContext",
+                    f"'{theirs}' differs from deployer.yaml's ({ours or 'none'}); deployer runs an "
+                    "environment against one kube context: its releases are imported into that one; "
+                    "import this file into a spec of its own if they belong to another cluster",
+                )
+            )
 
 
 def _header(shown: str) -> str:
