@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from testing.chartrepo import published
-from testing.cli import Result, run
+from testing.cli import Result, run, tree_state
 from testing.helmfile import (
     assert_same_objects,
     deployer_template,
@@ -555,3 +555,15 @@ def test_a_nested_helmfile_for_another_kube_context_is_reported(
         "deployer runs an environment against one kube context"
     ) in result.err
     assert spec_of(project)["environments"] == {"prod": {"kubeContext": "eu-1"}}
+
+
+def test_a_helmfile_d_directory_of_which_no_file_imports_is_one_clear_error(tmp_path: Path) -> None:
+    project = project_with(tmp_path, {"helmfile.d/10-apps.yaml": "releases:\n  - name: [unclosed\n"})
+    before = tree_state(project)
+    result = run(["import", "helmfile"], project)
+    assert result.code == 1
+    assert result.err.startswith(
+        "error: no state file of helmfile.d could be imported: helmfile.d/10-apps.yaml:"
+    )
+    assert "Traceback" not in result.err and "internal error" not in result.err
+    assert tree_state(project) == before

@@ -88,6 +88,13 @@ def read_tree(
         for file in files:
             reader = _Reader(state_dir.parent, names, helmfile, helm, findings)
             units += reader.units(file, 0, display_path(file))
+        if not units:
+            shown = display_path(state_dir)
+            problems = "; ".join(f"{f.where}: {f.why}" for f in findings) or "it holds no state file"
+            raise DeployerError(
+                f"no state file of {shown} could be imported: {problems}",
+                hint="fix the files, or import one of them: deployer import helmfile helmfile.d/FILE",
+            )
         all_envs = names or sorted({e for u in units for e in u.source.environments}) or ["default"]
         return Tree(_distinct(units, findings), display_path(state_dir), all_envs, findings)
     main = read(path, environments=environments, helmfile=helmfile, helm=helm)
