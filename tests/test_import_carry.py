@@ -567,3 +567,32 @@ def test_a_helmfile_d_directory_of_which_no_file_imports_is_one_clear_error(tmp_
     )
     assert "Traceback" not in result.err and "internal error" not in result.err
     assert tree_state(project) == before
+
+
+def test_a_repository_declared_twice_is_written_once_with_the_url_helm_keeps(tmp_path: Path) -> None:
+    """Seen in a public home-lab repository: the same repository twice (a trailing slash apart)."""
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml": """\
+            repositories:
+              - name: groundhog2k
+                url: https://groundhog2k.github.io/helm-charts
+              - name: other
+                url: https://charts.example.com/other
+              - name: groundhog2k
+                url: https://groundhog2k.github.io/helm-charts/
+            releases:
+              - name: web
+                chart: ./charts/echo
+            """
+        },
+    )
+    result = run(["import", "helmfile"], project)
+    assert result.code == 0, result.err
+    assert "helmfile.yaml:6: repositories[groundhog2k]: declared a second time: written once" in result.err
+    assert spec_of(project)["repositories"] == [
+        {"name": "groundhog2k", "url": "https://groundhog2k.github.io/helm-charts/"},
+        {"name": "other", "url": "https://charts.example.com/other"},
+    ]
+    assert run(["validate"], project).code == 0

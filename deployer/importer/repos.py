@@ -14,6 +14,27 @@ Report = Callable[[tuple[str | int, ...], str, str], None]  # (path in the state
 
 
 def repositories(state: State, report: Report) -> list[dict[str, Any]]:
+    """Each repository once: helmfile runs `helm repo add` for each entry, so a name declared twice
+    ends with the last one's URL (deployer refuses a name declared twice)."""
+    out: list[dict[str, Any]] = []
+    for i, entry in enumerate(_each(state, report)):
+        earlier = next((e for e in out if e["name"] == entry["name"]), None)
+        if earlier is None:
+            out.append(entry)
+            continue
+        same = earlier["url"].rstrip("/") == entry["url"].rstrip("/")
+        report(
+            ("repositories", i, "name"),
+            f"repositories[{entry['name']}]",
+            "declared a second time"
+            + ("" if same else f" with url {entry['url']}, which helm keeps (the last `helm repo add` wins)")
+            + ": written once",
+        )
+        earlier.update(entry)
+    return out
+
+
+def _each(state: State, report: Report) -> list[dict[str, Any]]:
     out = []
     for i, repo in enumerate(state.data.get("repositories") or []):
         name = str(repo.get("name", ""))
