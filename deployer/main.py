@@ -198,7 +198,10 @@ def _tooling_verbs(sub: Any) -> None:
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
     p = tools.add_parser("helmfile", help="the tool whose spec to import", description=VERBS["import"])
     p.add_argument(
-        "path", nargs="?", default="helmfile.yaml", help="its state file (default: ./helmfile.yaml)"
+        "path",
+        nargs="?",
+        default="helmfile.yaml",
+        help="its state file or directory (default: ./helmfile.yaml, else ./helmfile.d/)",
     )
     p.add_argument(
         "-e",

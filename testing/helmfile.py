@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,16 @@ ObjectKey = tuple[str, str, str, str]
 def copy_case(case: str, tmp_path: Path) -> Path:
     shutil.copytree(DATA / "charts", tmp_path / "charts")
     return Path(shutil.copytree(DATA / case, tmp_path / case))
+
+
+def project_with(tmp_path: Path, files: Mapping[str, str]) -> Path:
+    """tmp_path/gitops with the echo chart under charts/ and `files` (dedented) at their paths."""
+    project = tmp_path / "gitops"
+    shutil.copytree(DATA / "charts" / "echo", project / "charts" / "echo")
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(textwrap.dedent(text))
+    return project
 
 
 def helm_env(tmp_path: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:

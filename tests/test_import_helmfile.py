@@ -80,11 +80,8 @@ def test_the_report_lists_what_was_not_carried_over_with_file_and_line(tmp_path:
     assert result.code == 0, result.err
     report = (project / "IMPORT-REPORT.md").read_text()
     for where, what in [
-        ("helmfile.yaml:3", "helmDefaults.historyMax"),
-        ("helmfile.yaml:4", "helmDefaults.createNamespace: false"),
-        ("helmfile.yaml:6", "hooks"),
+        ("helmfile.yaml:6", "hooks"),  # prepare: imported as preapply, with a line saying so
         ("helmfile.yaml:14", "releases[api].values"),
-        ("helmfile.yaml:16", "releases[api].hooks"),
         ("helmfile.yaml:24", "releases[patched].strategicMergePatches"),
         ("helmfile.yaml:32", "releases[remote].chart"),
     ]:
@@ -92,6 +89,14 @@ def test_the_report_lists_what_was_not_carried_over_with_file_and_line(tmp_path:
         assert f"{where}: {what}: " in result.err
     spec = yaml.safe_load((project / "deployer.yaml").read_text())
     assert "remote" not in [r["name"] for r in spec["releases"]]
+    # What deployer's spec now says is carried, with no line: helm's flags and the release's hook.
+    assert spec["defaults"] == {
+        "createNamespace": False,
+        "historyMax": 5,
+        "hooks": [{"events": ["preapply"], "command": ["echo"]}],
+    }
+    assert spec["releases"][0]["hooks"] == [{"events": ["presync"], "command": ["echo", "hello"]}]
+    assert "historyMax" not in result.err and "createNamespace" not in result.err
 
 
 def test_secrets_files_become_values_files_that_deployer_decrypts(tmp_path: Path) -> None:

@@ -131,13 +131,19 @@ def test_no_hook_runs_for_any_event_in_the_file_its_bases_or_its_nested_helmfile
     prod = yaml.safe_load((project / "environments" / "prod" / "values.yaml").read_text())
     assert prod["web"] == {"greeting": "hello-prod", "hooks": {"enabled": True}}  # a chart value is kept
     report = (project / "IMPORT-REPORT.md").read_text()
-    for where, what in [
-        ("helmfile.yaml.gotmpl:16", "releases[web].hooks"),
-        ("bases/common.yaml:1", "hooks"),
-        ("sub/helmfile.yaml:9", "releases[nested].hooks"),
+    for where, what, why in [
+        ("helmfile.yaml.gotmpl:16", "releases[web].hooks", "these hooks use template actions of their own"),
+        ("bases/common.yaml:1", "hooks", "hook 1: prepare: deployer never runs a command while it plans"),
+        ("sub/helmfile.yaml:9", "releases[nested].hooks", "hook 1: prepare: deployer never runs a command"),
     ]:
-        assert f"{where}: {what}: deployer has no helmfile hooks (the import never runs them)" in result.err
+        assert f"{where}: {what}: {why}" in result.err
         assert f"| `{where}` | `{what}` |" in report
+    # Written down as deployer hooks (to run under apply only), never run.
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    assert [h["events"] for h in spec["defaults"]["hooks"]] == [["preapply"], ["cleanup"]]
+    nested = yaml.safe_load((project / "deployer.d" / "sub.yaml").read_text())["releases"]
+    assert nested[0]["hooks"][0]["command"] == ["/bin/sh", "-c", f"touch {marks}/nested"]
+    assert run(["validate"], project).code == 0
 
 
 def test_a_template_that_runs_a_command_is_refused_and_the_command_never_runs(

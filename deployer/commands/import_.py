@@ -8,23 +8,22 @@ import sys
 from pathlib import Path
 
 from deployer.errors import UsageError
-from deployer.importer.convert import convert
 from deployer.importer.findings import REPORT_FILE, render_markdown, render_text
-from deployer.importer.source import read
+from deployer.importer.layout import convert_tree, read_tree
 
 
 def import_(args: argparse.Namespace) -> int:
     out_dir = Path.cwd()
-    source = read(
+    tree = read_tree(
         Path(args.path),
         environments=args.environment,
         helmfile=args.helmfile,
         helm=args.helm,
     )
-    output = convert(source, out_dir)
+    output = convert_tree(tree, out_dir)
     files = {
         **output.files,
-        REPORT_FILE: render_markdown(source.shown, output.findings, output.environments),
+        REPORT_FILE: render_markdown(tree.shown, output.findings, output.environments),
     }
     existing = sorted(name for name in files if (out_dir / name).exists())
     if existing:
@@ -39,5 +38,5 @@ def import_(args: argparse.Namespace) -> int:
             handle.write(text)
     sys.stderr.write(render_text(output.findings))
     written = ", ".join(sorted(files))
-    print(f"imported {source.shown} ({len(output.environments)} environment(s)): wrote {written}")
+    print(f"imported {tree.shown} ({len(output.environments)} environment(s)): wrote {written}")
     return 0

@@ -9,7 +9,6 @@ computed as the exact difference between the environment's merged values and the
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,20 +16,21 @@ from typing import Any
 
 import yaml
 
-from deployer.importer import charts
+from deployer.importer import charts, flags
+from deployer.importer import hooks as hookconv
 from deployer.importer import values as vals
 from deployer.importer.conceal import Concealer
-from deployer.importer.findings import WHY_DEPENDENCIES, WHY_HOOKS, WHY_NONE, Finding
+from deployer.importer.findings import WHY_DEPENDENCIES, WHY_NONE, Finding
+from deployer.importer.repos import repositories
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
 from deployer.yamlsource import HelmDumper, display_path
 
-# Release keys carried over (the rest is reported).
+# Release keys carried over (the rest is reported); helm's flags are importer/flags.py's.
 _RELEASE_KEYS = {
     "name", "chart", "version", "namespace", "needs", "labels", "installed", "values", "secrets",
-    "set", "setString", "wait", "timeout", "atomic", "createNamespace", "kubeContext",
+    "set", "setString", "kubeContext", "hooks",
 }  # fmt: skip
-_DEFAULT_KEYS = {"wait", "timeout", "atomic", "createNamespace", "kubeContext"}
 _TOP_KEYS = {
     "repositories",
     "releases",
@@ -54,6 +54,16 @@ class Output:
 
 
 @dataclass
+class Part:
+    """One state file's share of the spec, before its releases are written (importer/layout.py
+    puts the parts of a state file with nested ones together)."""
+
+    head: dict[str, Any]  # repositories and defaults
+    environments: dict[str, Any]
+    per_env: dict[str, list[_Release]]
+
+
+@dataclass
 class _Release:
     """One release in one environment, converted."""
 
@@ -65,17 +75,28 @@ class _Release:
     needs: list[str]
     labels: dict[str, str]
     installed: bool
-    settings: dict[str, Any]  # wait, timeout, atomic
+    settings: dict[str, Any]  # wait, timeout, atomic, helm's flags, hooks
     entries: list[vals.Entry]
     merged: dict[str, Any] = field(default_factory=dict)
 
 
 class Converter:
-    def __init__(self, source: Source, out_dir: Path) -> None:
+    def __init__(
+        self,
+        source: Source,
+        out_dir: Path,
+        *,
+        findings: set[Finding] | None = None,
+        concealer: Concealer | None = None,
+        bases: list[Path] | None = None,
+    ) -> None:
         self.source = source
         self.out_dir = out_dir
-        self.findings: set[Finding] = set()
-        self.concealer = Concealer()
+        self.findings: set[Finding] = set() if findings is None else findings
+        self.concealer = concealer or Concealer()
+        self.markers = source.markers
+        self.bases = bases or []  # the state file's bases: (their top-level hooks are its own)
+        self.text_hooks: dict[str | None, list[dict[str, Any]]] = {}
 
     def report(
         self, state: State, path: tuple[str | int, ...], what: str, why: str, release: str = ""
@@ -84,102 +105,81 @@ class Converter:
 
     # ---------------------------------------------------------------------------------------------
 
-    def run(self) -> Output:
-        envs = self.source.environments
-        states = [self.source.states[e] for e in envs]
+    def part(self) -> Part:
+        states = [self.source.states[e] for e in self.source.environments]
         self.findings.update(Finding(*note) for note in self.source.notes)
-        for cut in self.source.stripped if self.source.templated else []:
-            shown = self.source.shown if cut.file == self.source.path.resolve() else display_path(cut.file)
-            what = f"releases[{cut.release}].{cut.key}" if cut.release else cut.key
-            why = WHY_HOOKS if cut.key == "hooks" else WHY_DEPENDENCIES
-            self.findings.add(Finding(shown, cut.line, what, why))
+        self.text_hooks = self._stripped_hooks()
         first = states[0]
-        spec: dict[str, Any] = {}
-        repos = self._repositories(first)
+        head: dict[str, Any] = {}
+        repos = repositories(first, lambda at, what, why: self.report(first, at, what, why))
         if repos:
-            spec["repositories"] = repos
+            head["repositories"] = repos
         defaults = self._defaults(first)
         if self.source.vars:  # sensitive variables the import wrote secret-looking values as
             defaults["vars"] = dict(self.source.vars)
         if defaults:
-            spec["defaults"] = defaults
+            head["defaults"] = defaults
         environments: dict[str, Any] = {}
         per_env = {s.environment: self._releases(s) for s in states}
         for state in states:
             self._top_level(state)
             environments[state.environment] = self._environment(state)
-        releases, overlays = self._merge_environments(per_env, environments)
-        spec["environments"] = {k: (v or {}) for k, v in environments.items()}
-        spec["releases"] = releases
-        files = {"deployer.yaml": self._dump_spec(spec)}
-        for env, overlay in overlays.items():
-            if overlay:
-                files[f"environments/{env}/values.yaml"] = self._dump(overlay, interpolated=True)
-        return Output(files, sorted(self.findings), list(envs))
+        return Part(head, environments, per_env)
+
+    def releases(
+        self, part: Part, elsewhere: list[str]
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The part's releases for the spec, and its overlay values per environment; `elsewhere`:
+        the release names of the other parts (a name in two parts is keyed namespace/name)."""
+        return self._merge_environments(part.per_env, part.environments, elsewhere)
 
     # ---------------------------------------------------------------------------------------------
 
-    def _repositories(self, state: State) -> list[dict[str, Any]]:
-        out = []
-        for i, repo in enumerate(state.data.get("repositories") or []):
-            name = str(repo.get("name", ""))
-            url = str(repo.get("url", ""))
-            entry: dict[str, Any] = {"name": name}
-            if repo.get("oci") and not url.startswith("oci://"):
-                url = "oci://" + url
-            entry["url"] = url
-            if repo.get("plainHttp") and url.startswith("oci://"):
-                entry["plainHttp"] = True
-            if repo.get("username") or repo.get("password"):
-                upper = re.sub(r"[^A-Z0-9]", "_", name.upper())
-                entry["usernameEnv"] = f"{upper}_USERNAME"
-                entry["passwordEnv"] = f"{upper}_PASSWORD"
-                self.report(
-                    state,
-                    ("repositories", i, "username" if repo.get("username") else "password"),
-                    f"repositories[{name}] credentials",
-                    f"deployer never keeps credentials in the spec: it reads ${upper}_USERNAME and "
-                    f"${upper}_PASSWORD (helmfile's own variables for this repository)",
-                )
-            for key in sorted(set(repo) - {"name", "url", "oci", "username", "password", "plainHttp"}):
-                self.report(state, ("repositories", i, key), f"repositories[{name}].{key}", WHY_NONE)
-            out.append(entry)
-        return out
-
     def _defaults(self, state: State) -> dict[str, Any]:
         helm_defaults = state.data.get("helmDefaults") or {}
-        out: dict[str, Any] = {}
-        for key in ("timeout", "wait", "atomic"):
-            if key in helm_defaults:
-                out[key] = _setting(key, helm_defaults[key])
-        if helm_defaults.get("createNamespace") is False:
-            self.report(
-                state,
-                ("helmDefaults", "createNamespace"),
-                "helmDefaults.createNamespace: false",
-                "deployer always creates a release's namespace when it is missing",
-            )
-        for key in sorted(set(helm_defaults) - _DEFAULT_KEYS):
-            self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", WHY_NONE)
+
+        def note(key: str, why: str) -> None:
+            self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", why)
+
+        out = flags.settings(helm_defaults, note)
+        for key in sorted(set(helm_defaults) - {"kubeContext"}):
+            if not flags.handled(key):
+                note(key, WHY_NONE)
+        top = self._hooks(state, state.data.get("hooks"), ("hooks",), "hooks", None)
+        if top:
+            out["hooks"] = top
         return out
+
+    def _hooks(
+        self, state: State, declared: Any, at: tuple[str | int, ...], what: str, release: str | None
+    ) -> list[dict[str, Any]]:
+        """A release's (or, with release None, the top-level) hooks: from the state of a plain file,
+        from the user's file for a templated one (helmfile only saw them emptied)."""
+        if self.source.templated:
+            return list(self.text_hooks.get(release, []))
+
+        def note(why: str) -> None:
+            self.report(state, at, what, why, release or "")
+
+        base, out = self.source.base_dir, self.out_dir
+        return hookconv.convert(declared, top_level=release is None, base_dir=base, out_dir=out, note=note)
+
+    def _stripped_hooks(self) -> dict[str | None, list[dict[str, Any]]]:
+        if not self.source.templated:
+            return {}
+        found, findings = hookconv.from_stripped(
+            self.source.stripped, self.source.path, self.source.shown, self.bases, self.out_dir
+        )
+        self.findings.update(findings)
+        return found
 
     def _top_level(self, state: State) -> None:
         for key in sorted(set(state.data) - _TOP_KEYS - {"values", "templates"}):
             if self.source.templated and key in _RENDERED_BY_HELMFILE:
                 continue
-            if key == "helmfiles":
-                why = "nested state files are not imported: import each one on its own"
-            elif key == "bases" and self.source.templated:
-                continue  # helmfile merged them into the state it printed
-            elif key == "bases":
-                why = (
-                    "base files are not read when importing a plain file: copy what they hold "
-                    "(repositories, environments, helmDefaults) into deployer.yaml"
-                )
-            elif key in ("hooks", "apiVersions"):
-                why = WHY_HOOKS if key == "hooks" else WHY_NONE
-            else:
-                why = "unknown to the importer; not carried over"
+            if key in ("helmfiles", "bases", "hooks"):
+                continue  # importer/layout.py includes and layers files; hooks go to defaults.hooks
+            why = WHY_NONE if key == "apiVersions" else "unknown to the importer; not carried over"
             if state.data[key] not in (None, [], {}):
                 self.report(state, (key,), key, why)
         if not self.source.templated and state.data.get("values"):
@@ -238,13 +238,13 @@ class Converter:
                 self.report(state, (*at, key), f"releases[{name}].{key}", why, name)
 
             for key in sorted(set(raw) - _RELEASE_KEYS):
+                if flags.handled(key):
+                    continue
                 if raw[key] in (None, [], {}, ""):  # e.g. hooks emptied before helmfile read the file
                     continue
                 if self.source.templated and key in _RENDERED_BY_HELMFILE:
                     continue
                 why = {
-                    "hooks": "not carried over: write them as deployer `hooks:` (an argv `command`; "
-                    "no `prepare` event: see README, Hooks)",
                     "jsonPatches": "kustomize patches are not supported; not carried over",
                     "strategicMergePatches": "kustomize patches are not supported; not carried over",
                     "transformers": "kustomize transformers are not supported; not carried over",
@@ -254,8 +254,6 @@ class Converter:
                 note(key, why)
             if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
                 note("kubeContext", "deployer's kube context is per environment, not per release")
-            if raw.get("createNamespace") is False:
-                note("createNamespace", "deployer always creates a release's namespace when it is missing")
             repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
             chart, problem = charts.chart(
                 str(raw.get("chart") or ""), self.source.base_dir, self.out_dir, repos
@@ -274,7 +272,10 @@ class Converter:
                 needs.append("/".join(parts))
             labels = {**common_labels, **{str(k): _label(v) for k, v in (raw.get("labels") or {}).items()}}
             installed = raw.get("installed", True) not in (False, "false")
-            settings = {k: _setting(k, raw[k]) for k in ("wait", "timeout", "atomic") if k in raw}
+            settings = flags.settings(raw, note)
+            hooks = self._hooks(state, raw.get("hooks"), (*at, "hooks"), f"releases[{name}].hooks", name)
+            if hooks:
+                settings["hooks"] = hooks
             entries = self._entries(state, raw, note)
             rel = _Release(
                 i,
@@ -363,7 +364,7 @@ class Converter:
     # ---------------------------------------------------------------------------------------------
 
     def _merge_environments(
-        self, per_env: Mapping[str, list[_Release]], environments: dict[str, Any]
+        self, per_env: Mapping[str, list[_Release]], environments: dict[str, Any], elsewhere: list[str]
     ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         keys: list[tuple[str, int]] = []
         by_env: dict[str, dict[tuple[str, int], _Release]] = {}
@@ -376,7 +377,7 @@ class Converter:
                 by_env[env][key] = rel
                 if key not in keys:
                     keys.append(key)
-        names = [k[0] for k in keys]
+        names = [k[0] for k in keys] + elsewhere
         overlays: dict[str, dict[str, Any]] = {e: {} for e in per_env}
         releases = []
         for key in keys:
@@ -473,18 +474,17 @@ class Converter:
 
     # ---------------------------------------------------------------------------------------------
 
-    def _dump_spec(self, spec: Mapping[str, Any]) -> str:
+    def dump_spec(self, spec: Mapping[str, Any]) -> str:
         head = (
             f"# Imported from {self.source.shown} by `deployer import helmfile`.\n"
             "# What could not be carried over is listed in IMPORT-REPORT.md.\n"
         )
-        return head + self._dump(spec, interpolated=True)
+        return head + self.dump(spec)
 
-    def _dump(self, data: Any, *, interpolated: bool) -> str:
-        if interpolated:  # deployer.yaml and overlays are interpolated: keep a literal ${ literal
-            data = _escape_interpolation(data)
+    def dump(self, data: Any) -> str:
+        data = _escape_interpolation(data)  # deployer.yaml and overlays are interpolated: keep ${ literal
         text = yaml.dump(data, Dumper=HelmDumper, sort_keys=False, default_flow_style=False, width=120)
-        return self.concealer.restore(self.source.markers.restore(text))
+        return self.concealer.restore(self.markers.restore(text))
 
 
 def _escape_interpolation(value: Any) -> Any:
@@ -499,13 +499,3 @@ def _escape_interpolation(value: Any) -> Any:
 
 def _label(value: Any) -> str:
     return vals.go_string(value)
-
-
-def _setting(key: str, value: Any) -> Any:
-    if key == "timeout":
-        return int(value)
-    return value in (True, "true")
-
-
-def convert(source: Source, out_dir: Path) -> Output:
-    return Converter(source, out_dir).run()

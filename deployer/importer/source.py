@@ -296,12 +296,17 @@ def _paths_in(box: Sandbox, message: str) -> list[tuple[str, Path]]:
 # What `helmfile build` adds to every state it prints: its own bookkeeping, and each release's
 # automatic labels (deployer selects on name, namespace and chart without them).
 _BUILD_KEYS = ("filepath", "helmBinary", "kustomizeBinary", "renderedvalues")
+# helmDefaults keys helmfile prints only when the file sets them (pointers in its HelmSpec): false
+# and 0 are the user's (createNamespace: false, historyMax: 0).
+_SET_ONLY = {"createNamespace", "historyMax", "skipSchemaValidation", "takeOwnership", "disableValidation"}
 
 
 def _without_build_defaults(state: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in state.items() if k not in _BUILD_KEYS and not (k == "templates" and not v)}
     if isinstance(out.get("helmDefaults"), dict):  # Go's zero values, printed for every unset key
-        out["helmDefaults"] = {k: v for k, v in out["helmDefaults"].items() if v not in (False, 0, "", None)}
+        out["helmDefaults"] = {
+            k: v for k, v in out["helmDefaults"].items() if v not in (False, 0, "", None) or k in _SET_ONLY
+        }
     for release in out.get("releases") or []:
         if isinstance(release, dict):
             release.pop("chartPath", None)  # where helmfile prepared the chart for this run
