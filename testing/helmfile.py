@@ -95,5 +95,6 @@ def written(project: Path) -> dict[str, str]:
         "deployer.yaml",
         "IMPORT-REPORT.md",
         *(str(p.relative_to(project)) for p in project.glob("environments/*/values.yaml")),
+        *(str(p.relative_to(project)) for p in sorted(project.glob("deployer.d/*.yaml"))),
     ]
     return {n: (project / n).read_text() for n in names if (project / n).is_file()}

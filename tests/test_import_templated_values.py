@@ -369,3 +369,41 @@ def test_each_default_a_variable_is_read_with_gets_its_own_marker_and_reference(
         "a: ${HOST:-db.dev}\nb: ${HOST}\n",
         "c: ${HOST:-db.prod}\nd: ${HOST}\ne: x\n",  # the same name as requiredEnv's: required
     ]
+
+
+def test_a_secret_looking_value_in_a_nested_helmfile_becomes_a_variable_of_deployer_yaml(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """A nested state file's concealed value: the variable is declared once, in deployer.yaml's
+    defaults (an included file holds releases and repositories only), and the included file refers
+    to it; the written spec validates, and the value is nowhere in clear."""
+    gitops, _marks = echo_project(tmp_path)
+    shutil.move(gitops / "charts", tmp_path / "charts")
+    (gitops / "apps" / "values").mkdir(parents=True)
+    shutil.move(tmp_path / "charts", gitops / "apps" / "charts")
+    (gitops / "helmfile.yaml").write_text(
+        "environments:\n  dev: {}\n---\nhelmfiles:\n  - apps/helmfile.yaml\n"
+    )
+    (gitops / "apps" / "helmfile.yaml").write_text(
+        "environments:\n  dev: {}\n---\nreleases:\n  - name: api\n    chart: ./charts/echo\n"
+        "    values: [values/api.yaml.gotmpl]\n"
+    )
+    (gitops / "apps" / "values" / "api.yaml.gotmpl").write_text(
+        f"sessionKey: {SESSION_KEY}\nenv: {{{{ .Environment.Name }}}}\n"
+    )
+    environ = helm_env(tmp_path)
+    command = ["import", "helmfile", "helmfile.yaml", "--helmfile", str(helmfile), "--helm", str(helm3)]
+    result = run(command, gitops, environ)
+    assert result.code == 0, result.err
+    files = written(gitops)
+    assert SESSION_KEY not in "".join(files.values()) + result.out + result.err
+    spec = load(files["deployer.yaml"])
+    assert spec["defaults"]["vars"]["API_SESSIONKEY"] == {"value": "${API_SESSIONKEY}", "sensitive": True}
+    included = load(files["deployer.d/apps.yaml"])
+    assert set(included) == {"releases"}
+    assert included["releases"][0]["values"] == [{"env": "dev", "sessionKey": "!var API_SESSIONKEY"}]
+    checked = run(["validate"], gitops, {**environ, "API_SESSIONKEY": SESSION_KEY})
+    assert checked.code == 0, checked.err
+    shown = run(["values", "-e", "dev", "api"], gitops, {**environ, "API_SESSIONKEY": SESSION_KEY})
+    assert shown.code == 0, shown.err
+    assert yaml.safe_load(shown.out) == {"sessionKey": "<sensitive>", "env": "dev"}

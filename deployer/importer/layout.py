@@ -328,7 +328,7 @@ def convert_tree(tree: Tree, out_dir: Path) -> Output:
         }
     else:
         environments = dict.fromkeys(tree.environments)
-    defaults = head.get("defaults") or {}
+    defaults = _gather_variables(head, parts)
     declared = {str(r["name"]): str(r["url"]) for r in head.get("repositories") or []}
     names = [[r.name for r in next(iter(p.per_env.values()), [])] for p in parts]
     files: dict[str, str] = {}
@@ -371,6 +371,27 @@ def convert_tree(tree: Tree, out_dir: Path) -> Output:
         if overlay:
             files[f"environments/{env}/values.yaml"] = first.dump(overlay)
     return Output(files, sorted(findings), list(tree.environments))
+
+
+def _gather_variables(head: dict[str, Any], parts: Sequence[Any]) -> dict[str, Any]:
+    """The sensitive variables the import wrote secret-looking values as, any file's, go to
+    deployer.yaml's defaults.vars (an included file has releases and repositories only)."""
+    variables: dict[str, Any] = {}
+    for part in parts:
+        own = part.head.get("defaults")
+        if own and "vars" in own:
+            variables.update(own.pop("vars"))
+            if not own:
+                part.head.pop("defaults")
+    defaults = dict(head.get("defaults") or {})
+    defaults.pop("vars", None)
+    if variables:
+        defaults["vars"] = dict(sorted(variables.items()))
+    if defaults:
+        head["defaults"] = defaults
+    else:
+        head.pop("defaults", None)
+    return defaults
 
 
 def _same_context(
@@ -431,22 +452,30 @@ def _all_markers(units: Sequence[Unit]) -> EnvMarkers:
     required: dict[str, str] = {}
     optional: dict[str, str] = {}
     defaults: dict[str, str] = {}
+    names: dict[str, str] = {}
+    literal: dict[str, str] = {}
     for k, unit in enumerate(units):
         markers = unit.source.markers
         renames: dict[str, str] = {}
-        for group, into in ((markers.required, required), (markers.optional, optional)):
+        for group, into in (
+            (markers.required, required),
+            (markers.optional, optional),
+            (markers.literal, literal),
+        ):
             for marker, var in group.items():
-                taken = required.get(marker) or optional.get(marker)
+                taken = required.get(marker) or optional.get(marker) or literal.get(marker)
                 new = marker if taken in (None, var) else f"zzdeployerenv{k}u{len(renames)}zz"
                 renames[marker] = new
                 into[new] = var
                 if marker in markers.defaults:
                     defaults[new] = markers.defaults[marker]
+                if marker in markers.names:
+                    names[new] = markers.names[marker]
         changed = {m: n for m, n in renames.items() if m != n}
         if changed:
             for state in unit.source.states.values():
                 state.data = _renamed(state.data, changed)
-    return EnvMarkers(required, optional, defaults)
+    return EnvMarkers(required, optional, defaults, names, literal)
 
 
 def _renamed(data: Any, changed: Mapping[str, str]) -> Any:
