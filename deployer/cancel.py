@@ -194,7 +194,7 @@ def release_left(key: str, status: str | None, revision: int | None) -> str:
     """What a release cancelled mid-change was left as (helm's stored `status`; None: no release),
     and what the next run does about it."""
     if status is None:
-        return f"{key} is not installed (helm removed what it had started)"
+        return f"{key} is not installed: the next `deployer apply` installs it"
     where = f"{key} left {status} at revision {revision}"
     if status.startswith("pending-"):
         return f"{where}: run `deployer apply --recover` (it rolls back or uninstalls, then applies)"

@@ -87,7 +87,8 @@ def step(key: str, done: str, action: Coroutine[Any, Any, None]) -> bool:
         sys.stdout.write(f"{key}\tFAILED: {why}{last}\n")
         return False
     except HookFailed as exc:
-        sys.stdout.write(f"{key}\tFAILED: {exc.detail}\n")
+        why = f"{cancel.reason()}: " if cancel.received() else ""
+        sys.stdout.write(f"{key}\tFAILED: {why}{exc.detail}\n")
         return False
     sys.stdout.write(f"{key}\t{done}\n")
     return True

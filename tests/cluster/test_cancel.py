@@ -104,7 +104,7 @@ def test_signal_during_install_with_wait_stops_cleanly_and_next_apply_converges(
     # What helm left (both majors): with atomic it removes what it installed; without, it marks
     # the release failed. Either way consistent: the next apply needs no --recover.
     if atomic:
-        assert f"{namespace}/api is not installed (helm removed what it had started)" in api, api
+        assert f"{namespace}/api is not installed: the next `deployer apply` installs it" in api, api
         assert deployer.history("api", namespace) == []
     else:
         assert f"{namespace}/api left failed at revision 1: the next `deployer apply`" in api, api
