@@ -112,10 +112,7 @@ def test_signal_during_install_with_wait_stops_cleanly_and_next_apply_converges(
 
     # The Lease went with the run: the next apply does not wait for it, and converges as it is.
     overlay.write_text(good)
-    again = deployer("apply", "-e", e, "--lock-timeout", "5")
-    assert again.code == 0, again.err
-    assert "waiting for the lock" not in again.err
-    assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0
+    deployer.applies_at_once_and_converges(e)
 
 
 def test_sigterm_during_an_upgrade_leaves_the_previous_revision_deployed_with_atomic(
@@ -142,10 +139,7 @@ def test_sigterm_during_an_upgrade_leaves_the_previous_revision_deployed_with_at
     assert [h["status"] for h in deployer.history("api", namespace)] == ["superseded", "failed", "deployed"]
 
     overlay.write_text(good)
-    again = deployer("apply", "-e", e, "--lock-timeout", "5")
-    assert again.code == 0, again.err
-    assert "waiting for the lock" not in again.err
-    assert deployer("diff", "-e", e, "--detailed-exitcode").code == 0
+    deployer.applies_at_once_and_converges(e)
 
 
 def test_signal_when_helm_leaves_the_release_pending_says_to_recover(
