@@ -112,7 +112,7 @@ def test_apply_cancelled_during_a_presync_hook_starts_no_helm_and_reports_it(
     assert api["detail"].startswith(f"cancelled by {sig.name}: presync hook `"), api
     assert f"{namespace}/api is not installed: the next `deployer apply` installs it" in api["detail"]
     assert worker["status"] == "skipped"
-    assert worker["detail"] == f"not started: cancelled by {sig.name}"
+    assert worker["detail"] == f"not started: {namespace}/api failed"  # it needs api
     assert report["runHooks"] == [
         {
             "event": "cleanup",
