@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -150,8 +149,10 @@ def signal_processes(signum: int) -> None:
 def _handler(signum: int, _frame: FrameType | None) -> None:
     if _state.received is not None:  # the second signal: end now
         signal_processes(signal.SIGKILL)
-        for path in list(_state.private_dirs):
-            shutil.rmtree(path, ignore_errors=True)
+        shutil = sys.modules.get("shutil")  # loaded by whoever made a private directory
+        if shutil is not None:
+            for path in list(_state.private_dirs):
+                shutil.rmtree(path, ignore_errors=True)
         os.write(2, f"{signal.Signals(signum).name} again: stopped at once\n".encode())
         os._exit(exit_code(_state.received))
     _state.received = signum
