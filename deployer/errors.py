@@ -78,10 +78,13 @@ class HelmNotFound(DeployerError):
 class HelmError(DeployerError):
     """A helm command failed: carries the (redacted) command, its exit code and stderr."""
 
-    def __init__(self, *, command: Sequence[str], returncode: int, stderr: str, release: str = "") -> None:
+    def __init__(
+        self, *, command: Sequence[str], returncode: int, stderr: str, release: str = "", stdout: str = ""
+    ) -> None:
         self.command = list(command)
         self.returncode = returncode
         self.stderr = stderr.strip()
+        self.stdout = stdout  # what helm printed before it failed (e.g. `helm test --logs`)
         self.release = release
         who = f"release {release}: " if release else ""
         super().__init__(f"{who}helm exited with code {returncode}: {' '.join(self.command)}")
@@ -89,13 +92,21 @@ class HelmError(DeployerError):
     def redacted(self, redact: Callable[[str], str]) -> HelmError:
         """The same error with `redact` applied to what helm printed (it can quote values)."""
         return HelmError(
-            command=self.command, returncode=self.returncode, stderr=redact(self.stderr), release=self.release
+            command=self.command,
+            returncode=self.returncode,
+            stderr=redact(self.stderr),
+            release=self.release,
+            stdout=redact(self.stdout),
         ).with_hint(self.hint)
 
     def with_hint(self, hint: str) -> HelmError:
         """The same error with a line of advice after what helm printed."""
         out = HelmError(
-            command=self.command, returncode=self.returncode, stderr=self.stderr, release=self.release
+            command=self.command,
+            returncode=self.returncode,
+            stderr=self.stderr,
+            release=self.release,
+            stdout=self.stdout,
         )
         out.hint = hint
         return out

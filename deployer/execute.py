@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployer import releaseflags
+from deployer import cancel, releaseflags
 from deployer.charts import ChartStore
 from deployer.errors import DeployerError, HelmError
 from deployer.helm import Helm
@@ -67,6 +67,7 @@ class RunReport:
     steps: list[StepResult] = field(default_factory=list)
     rolled_back: bool = False
     hooks: list[StepResult] = field(default_factory=list)  # the run's preapply and cleanup (key: event)
+    cancelled_by: str = ""  # the signal that cancelled the run (SIGINT, SIGTERM), if one did
 
     @property
     def ok(self) -> bool:
@@ -141,6 +142,9 @@ class Executor:
     # fields belong to another field manager now (kubectl scale, ...), and taking them back is the point.
     force_conflicts: frozenset[str] = frozenset()
     hooks: Runner = field(default_factory=lambda: Runner(None))  # the spec's hooks (deployer/hooks.py)
+    # `apply --test`: tests the releases the run installed or upgraded, once all succeeded;
+    # returns why each failing one failed (deployer/helmtest.py). A failed test fails its release.
+    test_after: Callable[[list[str]], Awaitable[dict[str, str]]] | None = None
 
     def upgrade_args(self, release: DesiredRelease, chart: Path, values_file: Path) -> list[str]:
         args = [
@@ -185,10 +189,14 @@ class Executor:
         rollback_on_failure: bool,
     ) -> RunReport:
         report = RunReport(self.environment, self.run_id)
-        try:
-            await self._run(plan, desired, values, report, rollback_on_failure=rollback_on_failure)
-        finally:  # cleanup hooks, whatever happened
-            await self.hooks.after_run(report, self.on_event)
+        # From here a signal lets running helm and hook processes end and starts nothing more, not
+        # even the cleanup hooks (deployer/cancel.py); the report says what each release was left as.
+        with cancel.deferred():
+            try:
+                await self._run(plan, desired, values, report, rollback_on_failure=rollback_on_failure)
+            finally:  # cleanup hooks, whatever happened
+                await self.hooks.after_run(report, self.on_event)
+                report.cancelled_by = cancel.received_name()
         return report
 
     async def _run(
@@ -220,7 +228,7 @@ class Executor:
                         self.on_event(result)
                         return
                     async with limit:
-                        if stop := self.hooks.failed_before or self.stop_reason():
+                        if stop := self.hooks.failed_before or self.stop_reason() or cancel.reason():
                             result.status = SKIPPED
                             result.detail = f"not started: {stop}"
                             self.on_event(result)
@@ -236,7 +244,13 @@ class Executor:
                     state.done[step.key].set()
 
             await asyncio.gather(*(one(state.steps[k]) for k in sorted(state.steps)))
-            if rollback_on_failure and not report.ok and touched:
+            if self.test_after is not None and report.ok and not cancel.reason():
+                tested = [k for k in touched if state.steps[k].action in (INSTALL, UPGRADE)]
+                for key, why in sorted((await self.test_after(tested)).items()):
+                    state.results[key].status, state.results[key].detail = FAILED, why
+                    self.on_event(state.results[key])
+            # Cancelled: no rollback either (it would start helm again); the report says what was left.
+            if rollback_on_failure and not report.ok and touched and not cancel.reason():
                 report.rolled_back = True
                 for key in reversed(touched):
                     await self._restore(state.steps[key], state.results[key], desired.get(key))
@@ -268,7 +282,7 @@ class Executor:
         except HelmError as exc:
             result.status = FAILED
             result.detail = _failure(exc, release)
-            if self.rollout is not None:
+            if self.rollout is not None and not cancel.reason():  # cancelled: no time to diagnose
                 result.diagnosis = await asyncio.to_thread(self.rollout.diagnose, step.key)
         except DeployerError as exc:  # e.g. a CRD the API server refused
             result.status = FAILED
@@ -276,6 +290,8 @@ class Executor:
         except Exception as exc:  # one step's surprise must not abandon the others
             result.status = FAILED
             result.detail = f"internal error: {type(exc).__name__}: {exc}"
+        if result.status == FAILED and (why := cancel.reason()):  # ended by the signal passed on
+            result.detail = f"{why}: {result.detail}"
         if self.rollout is not None:
             self.rollout.end(step.key)
 
@@ -308,6 +324,10 @@ class Executor:
     async def _restore(self, step: ReleasePlan, result: StepResult, release: DesiredRelease | None) -> None:
         """Put one release back as it was before this run."""
         flags = release.flags if release is not None else releaseflags.ReleaseFlags()
+        if why := cancel.reason():  # cancelled while putting the run back: start no more helm
+            result.restored = f"not restored: {why}"
+            self.on_event(result)
+            return
         try:
             if step.action in REMOVING:
                 result.restored = "not restored: uninstalled releases cannot be rolled back"

@@ -8,17 +8,20 @@ live in deployer's cache, so a run never edits the user's own helm setup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployer import cancel
 from deployer.errors import HelmError, HelmNotFound
 
 log = logging.getLogger("deployer.helm")
@@ -77,6 +80,16 @@ class Helm:
     ) -> None:
         await self._waited(["rollback", name, str(revision), *extra], namespace, kube_flags, timeout)
 
+    async def test(
+        self, name: str, namespace: str, kube_flags: Sequence[str], *, timeout: int, limit: float, logs: bool
+    ) -> str:
+        """`helm test`: run the release's test hooks; with `logs`, helm prints the test Pods' logs
+        (helm 3 asks for the logs of every test hook as a Pod, and fails when one is not a Pod)."""
+        args = ["test", name, "--namespace", namespace, "--timeout", f"{timeout}s", *kube_flags]
+        if logs:
+            args.append("--logs")
+        return await self.run(args, release=f"{namespace}/{name}", timeout=limit)
+
     async def _waited(self, verb: list[str], namespace: str, kube_flags: Sequence[str], timeout: int) -> None:
         args = [*verb, "--namespace", namespace, self.wait_flag(), "--timeout", f"{timeout}s", *kube_flags]
         await self.run(args, release=f"{namespace}/{verb[1]}", timeout=timeout + 30)
@@ -90,6 +103,10 @@ class Helm:
         release: str = "",
         cwd: Path | None = None,
     ) -> str:
+        if why := cancel.reason():  # after a signal no helm starts, whatever asked for it
+            raise HelmError(
+                command=["helm", *args], returncode=1, stderr=f"not started: {why}", release=release
+            )
         command = [self.path, *args]
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
@@ -100,6 +117,9 @@ class Helm:
             env=self.env(),
             cwd=cwd,
         )
+        # helm stays in deployer's process group (a CI system killing the group kills helm too);
+        # a signal to deployer is passed on to it (deployer/cancel.py).
+        cancel.track_process(proc)
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
         except TimeoutError:
@@ -113,6 +133,8 @@ class Helm:
         except asyncio.CancelledError:
             await _kill(proc)
             raise
+        finally:
+            cancel.untrack_process(proc)
         log.debug("helm %s -> exit %s in %.2fs", " ".join(args), proc.returncode, time.monotonic() - started)
         if proc.returncode != 0:
             raise HelmError(
@@ -120,13 +142,17 @@ class Helm:
                 returncode=proc.returncode or 1,
                 stderr=err.decode(errors="replace"),
                 release=release,
+                stdout=out.decode(errors="replace"),
             )
         return out.decode()
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """End helm. Not proc.kill(): Popen polls first, which can reap the child under asyncio's child
+    watcher ("Unknown child process pid")."""
     if proc.returncode is None:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
         await proc.wait()
 
 

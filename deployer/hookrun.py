@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deployer import cancel
 from deployer.errors import DeployerError
 from deployer.hooks import CLEANUP, PREAPPLY, Hook, due_run, masks
 
@@ -150,7 +151,9 @@ class Runner:
                 on_line(text)
 
         on_line(f"`{shown}`")
-
+        if why := cancel.reason():  # after a signal no hook starts either
+            self.log(f"{who}: hook not started: {why}")
+            raise HookFailed(event, hook, f"not started: {why}", [], redact)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *hook.command,
@@ -163,7 +166,11 @@ class Runner:
             )
         except OSError as exc:
             raise HookFailed(event, hook, f"could not start: {exc.strerror or exc}", [], redact) from None
-        why = await _finish(proc, hook.timeout, line)
+        cancel.track_process(proc, group=True)  # a signal reaches the hook and what it started
+        try:
+            why = await _finish(proc, hook.timeout, line)
+        finally:
+            cancel.untrack_process(proc)
         elapsed = time.monotonic() - started
         if why:
             if not hook.show_logs:
@@ -215,10 +222,14 @@ class Runner:
     ) -> None:
         """Run the run hooks of `event` (preapply, cleanup) as one step appended to `results`; a
         failed preapply sets failed_before."""
-        from deployer.execute import FAILED, SUCCEEDED, StepResult
+        from deployer.execute import FAILED, SKIPPED, SUCCEEDED, StepResult
 
         hooks = [h for e, h in self.run_hooks if e == event]
         if self.ctx is None or not hooks:
+            return
+        if why := cancel.reason():  # after a signal no hook starts, cleanup included
+            results.append(StepResult(event, "hook", status=SKIPPED, detail=f"not started: {why}"))
+            on_event(results[-1])
             return
         result = StepResult(event, "hook", status="running", started=time.monotonic())
         results.append(result)
@@ -311,23 +322,29 @@ def run_changes(
             out(f"{result.key}\thook {result.status}" + (f": {result.detail}" if result.detail else ""))
             ok &= result.status == "succeeded"
 
-    run_event(PREAPPLY)
-    try:
-        for change in changes:
-            if stopped():  # never start another change without the lock
-                break
-            if runner.failed_before:
-                out(f"{change.subject.key}\tskipped: not started: {runner.failed_before}")
-                continue
-            ok &= step(
-                change.subject.key,
-                change.done,
-                runner.around(
-                    change.events, change.hooks, change.subject, redact=change.redact, action=change.action
-                ),
-            )
-    finally:
-        run_event(CLEANUP)
+    # A signal lets the running helm or hook end, and starts nothing more (deployer/cancel.py).
+    with cancel.deferred():
+        run_event(PREAPPLY)
+        try:
+            for change in changes:
+                if stopped():  # never start another change without the lock
+                    break
+                if why := runner.failed_before or cancel.reason():
+                    out(f"{change.subject.key}\tskipped: not started: {why}")
+                    continue
+                ok &= step(
+                    change.subject.key,
+                    change.done,
+                    runner.around(
+                        change.events,
+                        change.hooks,
+                        change.subject,
+                        redact=change.redact,
+                        action=change.action,
+                    ),
+                )
+        finally:
+            run_event(CLEANUP)
     return ok
 
 

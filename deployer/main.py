@@ -24,6 +24,7 @@ VERBS = {
     "rollback": "undo the last apply of an environment, or roll one release back",
     "destroy": "uninstall the environment's releases, dependents first",
     "status": "what is deployed, by which run and commit",
+    "test": "run the releases' helm tests (test hooks) in needs order; exit 1 if any fails",
     "unlock": "remove an environment's run lock (--force: also one held by another run)",
     "repos": "add/refresh the spec's chart repositories (only when stale, or --refresh)",
     "lock": "resolve chart version ranges into deployer.lock.yaml (--check: exit 1 when it is stale)",
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     _value_flags(p)
 
     _cluster_verbs(sub)
+    _test_verb(sub)
 
     p = sub.add_parser("repos", help=VERBS["repos"], description=VERBS["repos"])
     _common(p, helm=True)
@@ -342,6 +344,12 @@ def _apply_verbs(sub: Any) -> None:
             action="store_true",
             help="first roll back releases a dead run left pending-* (uninstall if never deployed)",
         )
+        p.add_argument(
+            "--test",
+            action="store_true",
+            help="then run the helm tests of the releases it installed or upgraded (a failed test "
+            "is a failed release)",
+        )
         p.add_argument("--output", "-o", choices=["text", "markdown", "json"], default="text")
         _plan_flags(p)
         p.add_argument("--kube-version", default=None, help=argparse.SUPPRESS)
@@ -404,6 +412,13 @@ def _plan_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _test_verb(sub: Any) -> None:
+    p = sub.add_parser("test", help=VERBS["test"], description=VERBS["test"])
+    _common(p, env=True, env_required=True, selector=True, helm=True)
+    _kube_flags(p)
+    p.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS")
+
+
 def _take_over(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--take-over-from-flux",
@@ -432,18 +447,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.handlers = [logging.StreamHandler(sys.stderr)]  # stderr as it is now (tests swap it)
         logger.handlers[0].setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
         logger.setLevel(logging.DEBUG)
+    from deployer import cancel
     from deployer.errors import DeployerError
 
     try:
         import importlib
 
-        module_name = MODULES.get(args.verb, args.verb)
-        module = importlib.import_module(f"deployer.commands.{module_name}")
-        code = int(getattr(module, module_name)(args))
+        with cancel.handling():
+            module_name = MODULES.get(args.verb, args.verb)
+            module = importlib.import_module(f"deployer.commands.{module_name}")
+            code = int(getattr(module, module_name)(args))
+        if cancel.received():
+            _record_specs(ok=False)
+            return cancel.exit_status()
         _record_specs(ok=code in (0, 2))
         return code
+    except cancel.Cancelled as exc:
+        _record_specs(ok=False)
+        return cancel.exit_status(exc.signum)
     except DeployerError as exc:
         _record_specs(ok=False)
+        if cancel.received():  # what failed failed because of the signal: say that instead
+            return cancel.exit_status()
         print(exc.render(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -452,12 +477,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:  # a bug or an unforeseen fault: one line, the traceback only when asked
+        if cancel.received():
+            return cancel.exit_status()
         if debug:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
         print(internal_error(exc), file=sys.stderr)
         return 1
+    except BaseException:  # asyncio's CancelledError: a signal cancelled the run's tasks
+        if cancel.received():
+            return cancel.exit_status()
+        raise
 
 
 def _record_specs(*, ok: bool) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from deployer import cache_scrub
+from deployer import cache_scrub, cancel
 from deployer.charts import ChartContents, ChartStore
 from deployer.helm import Helm
 from deployer.manifests import split_hooks
@@ -58,10 +58,12 @@ class Rendered:
 @contextmanager
 def private_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="deployer-"))  # mkdtemp creates it 0700
+    cancel.track_private_dir(path)  # a second signal removes it before the process ends
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        cancel.untrack_private_dir(path)
 
 
 def write_values(directory: Path, name: str, values: Mapping[str, Any] | str) -> Path:

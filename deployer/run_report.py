@@ -22,6 +22,8 @@ def verdict(report: RunReport) -> str:
         counts[s.status] = counts.get(s.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     text = "Apply complete" if report.ok else "Apply FAILED"
+    if report.cancelled_by:  # the releases say what each was left as
+        text = f"Apply cancelled by {report.cancelled_by}"
     if report.rolled_back:
         text += " (changes of this run rolled back)"
     return f"{text}: {summary}. Run {report.run_id}."
@@ -53,7 +55,7 @@ def text(report: RunReport) -> str:
 
 
 def markdown(report: RunReport) -> str:
-    icon = "✅" if report.ok else "❌"
+    icon = "✅" if report.ok else "⏹️" if report.cancelled_by else "❌"
     out = [f"### {icon} deployer apply: {report.environment}", ""]
     if report.steps:
         out += ["| Release | Action | Status | Detail |", "|---|---|---|---|"]
@@ -76,6 +78,7 @@ def json_text(report: RunReport) -> str:
         "runId": report.run_id,
         "ok": report.ok,
         "rolledBack": report.rolled_back,
+        "cancelledBy": report.cancelled_by or None,  # SIGINT or SIGTERM: a cancelled run
         "releases": [_step(s) for s in report.steps],
         "runHooks": [
             {"event": h.key, "status": h.status, "detail": h.detail, "seconds": round(h.elapsed, 1)}

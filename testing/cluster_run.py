@@ -51,6 +51,14 @@ class Deployer:
             start_new_session=True,  # its own process group, so a test can kill it with its helm
         )
 
+    def applies_at_once_and_converges(self, env: str) -> None:
+        """After a cancelled run: the next apply does not wait for the lock (the Lease went with the
+        run) and succeeds, and the plan then converges."""
+        again = self("apply", "-e", env, "--lock-timeout", "5")
+        assert again.code == 0, again.err
+        assert "waiting for the lock" not in again.err
+        assert self("diff", "-e", env, "--detailed-exitcode").code == 0
+
     def helm_cmd(self, *argv: str, check: bool = True) -> str:
         return subprocess.run(
             [str(self.helm), *argv, "--kubeconfig", str(self.kubeconfig)],

@@ -116,3 +116,12 @@ def test_lock_completes_as_a_verb_with_its_check_flag_and_environments(
     assert complete("deployer lo", project, bin_dir, bash_code) == ["lock"]
     assert complete("deployer lock --ch", project, bin_dir, bash_code) == ["--check"]
     assert complete("deployer lock -e ", project, bin_dir, bash_code) == ["dev", "prod", "staging"]
+
+
+@needs_bash
+def test_test_verb_and_apply_test_flag_complete(tmp_path: Path, bin_dir: Path, bash_code: str) -> None:
+    project = copy_example(tmp_path / "project")
+
+    assert complete("deployer te", project, bin_dir, bash_code) == ["template", "test"]
+    assert complete("deployer test -e st", project, bin_dir, bash_code) == ["staging"]
+    assert "--test" in complete("deployer apply --te", project, bin_dir, bash_code)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployer import hookrun
+from deployer import cancel, hookrun
 from deployer.commands.common import helm_and_charts, plan_options
 from deployer.commands.heartbeat import Heartbeat, interval
 from deployer.commands.live_table import live_table
@@ -21,6 +21,7 @@ from deployer.commands.output import emit_plan
 from deployer.commands.session import Session, confirm, locked, open_session, refuse_flux_owned
 from deployer.errors import UsageError
 from deployer.execute import Executor, RunReport, StepResult
+from deployer.helmtest import Tester, after_apply
 from deployer.observed import current_releases
 from deployer.plan import BLOCKED, CHANGING, PRUNE, Plan, apply_order
 from deployer.project import flags_of
@@ -28,6 +29,7 @@ from deployer.releaseflags import rollback_args, uninstall_args
 from deployer.runinfo import new_run_id, spec_commit
 
 if TYPE_CHECKING:
+    from deployer.lock import Lock
     from deployer.planfile import SavedPlan
     from deployer.planner import EnvironmentPlan
 
@@ -69,30 +71,7 @@ def apply(args: argparse.Namespace) -> int:
             emit_plan(plan, "text")
         confirm(session.env.protected, args, "the plan above")
         rollback = args.rollback_on_failure if args.rollback_on_failure is not None else session.env.protected
-        from deployer.crds import applier as crd_applier
-
-        executor = Executor(
-            helm=session.helm,
-            charts=charts,
-            kube_flags=session.target.helm_flags(),
-            environment=args.environment,
-            project=session.proj.name,
-            run_id=run_id,
-            description=f"deployer run {run_id} commit {spec_commit(session.proj.root)}",
-            concurrency=args.concurrency,
-            on_event=_printer(session.log),
-            stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
-            openapi_check=not session.cluster.validates_fields(),
-            apply_crds=crd_applier(session.cluster, charts, session.log),
-            force_conflicts=frozenset(
-                r.key
-                for r in plan.releases
-                if r.drift and r.key in planned.observed and planned.observed[r.key].apply_method == "ssa"
-            ),
-            hooks=hookrun.for_plan(
-                hookrun.context(session.proj, args.environment, run_id, session.target), plan, session.log
-            ),
-        )
+        executor = _executor(session, args, plan, planned, charts, run_id=run_id, lock=lock)
         desired = {s.release.key: s.release for s in planned.states}
         values = {s.release.key: s.values for s in planned.states}
         from deployer.rollout import Rollout, targets
@@ -117,12 +96,55 @@ def apply(args: argparse.Namespace) -> int:
 
                 executor.on_event = on_event
                 report = asyncio.run(executor.run(plan, desired, values, rollback_on_failure=rollback))
+    cancelled_states(session, report)  # when cancelled: what helm left each running release as
     for rel in plan.releases:
         if rel.action == BLOCKED:
             report.steps.append(StepResult(rel.key, BLOCKED, status="skipped", detail="; ".join(rel.reasons)))
     _emit(report, args.output)
     lock.check()  # a run that lost its lock exits 1 naming the new holder, after its report
     return 0 if report.ok else 1
+
+
+def _executor(
+    session: Session,
+    args: argparse.Namespace,
+    plan: Plan,
+    planned: EnvironmentPlan,
+    charts: Any,
+    *,
+    run_id: str,
+    lock: Lock,
+) -> Executor:
+    """The run's executor: its flags, CRD step, hooks and (apply --test) the tests after it."""
+    from deployer.crds import applier as crd_applier
+
+    executor = Executor(
+        helm=session.helm,
+        charts=charts,
+        kube_flags=session.target.helm_flags(),
+        environment=args.environment,
+        project=session.proj.name,
+        run_id=run_id,
+        description=f"deployer run {run_id} commit {spec_commit(session.proj.root)}",
+        concurrency=args.concurrency,
+        on_event=_printer(session.log),
+        stop_reason=lambda: str(lock.lost_error().message) if lock.lost.is_set() else "",
+        openapi_check=not session.cluster.validates_fields(),
+        apply_crds=crd_applier(session.cluster, charts, session.log),
+        force_conflicts=frozenset(
+            r.key
+            for r in plan.releases
+            if r.drift and r.key in planned.observed and planned.observed[r.key].apply_method == "ssa"
+        ),
+        hooks=hookrun.for_plan(
+            hookrun.context(session.proj, args.environment, run_id, session.target), plan, session.log
+        ),
+    )
+    if args.test:  # a failed test fails its release (so rollback-on-failure covers it)
+        executor.test_after = after_apply(
+            Tester(session.helm, executor.kube_flags, session.log), planned.states
+        )
+    return executor
 
 
 def plan_under_lock(
@@ -208,19 +230,38 @@ def recover(session: Session, plan: Plan) -> bool:
     stuck = [r for r in plan.releases if r.action == BLOCKED and "pending-" in r.reasons[0]]
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in stuck])
     observed = current_releases(secrets)
-    for rel in stuck:
-        flags = session.target.helm_flags()
-        release_flags = flags_of(session.proj, rel.key)
-        last = observed[rel.key].last_deployed_revision if rel.key in observed else None
-        if last is None:
-            extra = uninstall_args(release_flags)
-            asyncio.run(session.helm.uninstall(rel.name, rel.namespace, flags, extra=extra))
-            session.log(f"{rel.key}: recovered by uninstalling (it never deployed)")
-        else:
-            extra = rollback_args(release_flags, session.helm.major)
-            asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags, extra=extra))
-            session.log(f"{rel.key}: recovered by rolling back to revision {last}")
+    with cancel.deferred():  # a signal lets a rollback helm has begun finish; nothing more starts
+        for rel in stuck:
+            if cancel.received():
+                break
+            flags = session.target.helm_flags()
+            release_flags = flags_of(session.proj, rel.key)
+            last = observed[rel.key].last_deployed_revision if rel.key in observed else None
+            if last is None:
+                extra = uninstall_args(release_flags)
+                asyncio.run(session.helm.uninstall(rel.name, rel.namespace, flags, extra=extra))
+                session.log(f"{rel.key}: recovered by uninstalling (it never deployed)")
+            else:
+                extra = rollback_args(release_flags, session.helm.major)
+                asyncio.run(session.helm.rollback(rel.name, rel.namespace, last, flags, extra=extra))
+                session.log(f"{rel.key}: recovered by rolling back to revision {last}")
+    cancel.check()
     return bool(stuck)
+
+
+def cancelled_states(session: Session, report: RunReport) -> None:
+    if not cancel.received():
+        return
+    stopped = [s for s in report.steps if s.status == "failed" and s.detail.startswith("cancelled by")]
+    if not stopped:
+        return
+    secrets, _how = session.cluster.helm_release_secrets(sorted({s.key.split("/", 1)[0] for s in stopped}))
+    observed = current_releases(secrets)
+    for s in stopped:
+        now = observed.get(s.key)
+        left = cancel.release_left(s.key, str(now.status) if now else None, now.revision if now else None)
+        s.detail += f"; {left}"
+        session.log(left)
 
 
 def _printer(log: Callable[[str], None]) -> Callable[[StepResult], None]:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from deployer import cancel
 from deployer.commands.common import helm_and_charts, progress, project
 from deployer.errors import HelmError, UsageError
 from deployer.project import Project
@@ -81,10 +82,13 @@ def step(key: str, done: str, action: Coroutine[Any, Any, None]) -> bool:
     try:
         asyncio.run(action)
     except HelmError as exc:
-        sys.stdout.write(f"{key}\tFAILED: {exc.stderr.splitlines()[-1] if exc.stderr else exc.message}\n")
+        why = f"{cancel.reason()}: " if cancel.received() else ""
+        last = exc.stderr.splitlines()[-1] if exc.stderr else exc.message
+        sys.stdout.write(f"{key}\tFAILED: {why}{last}\n")
         return False
     except HookFailed as exc:
-        sys.stdout.write(f"{key}\tFAILED: {exc.detail}\n")
+        why = f"{cancel.reason()}: " if cancel.received() else ""
+        sys.stdout.write(f"{key}\tFAILED: {why}{exc.detail}\n")
         return False
     sys.stdout.write(f"{key}\t{done}\n")
     return True
