@@ -354,7 +354,7 @@ def _nothing_happened(_result: StepResult) -> None:
 
 def revision_chart(secrets: Iterable[Mapping[str, Any]], key: str, revision: int) -> tuple[str, str]:
     """The chart name and version of one stored revision of a release ("" when not found)."""
-    from deployer.observed import decode_release
+    from deployer.observed import release_chart
 
     for secret in secrets:
         labels = secret["metadata"].get("labels") or {}
@@ -363,9 +363,7 @@ def revision_chart(secrets: Iterable[Mapping[str, Any]], key: str, revision: int
             and str(labels.get("version")) == str(revision)
             and "release" in (secret.get("data") or {})
         ):
-            release = decode_release(secret["data"]["release"], str(secret.get("kind") or "Secret"))
-            meta = (release.get("chart") or {}).get("metadata") or {}
-            return str(meta.get("name", "")), str(meta.get("version", ""))
+            return release_chart(secret) or ("", "")  # a record helm did not write: unknown
     return "", ""
 
 

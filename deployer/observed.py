@@ -96,6 +96,33 @@ def decode_release(data: str, kind: str = "Secret") -> dict[str, Any]:
     return decoded
 
 
+def release_chart(secret: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The chart name and version a release record stores, or None when it cannot be decoded."""
+    try:
+        release = decode_release(secret["data"]["release"], str(secret.get("kind") or "Secret"))
+        meta = (release.get("chart") or {}).get("metadata") or {}
+        return str(meta.get("name", "")), str(meta.get("version", ""))
+    except (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def unreadable_note(what: str) -> str:
+    """The note every reader of release records gives for one it left out."""
+    return f"note: helm release record {what} cannot be read (not written by helm): left out"
+
+
+def _revision(key: str, labels: Mapping[str, Any], unreadable: list[str] | None) -> int | None:
+    """A record's revision (its `version` label), or None, noted in `unreadable`, when it is not one."""
+    try:
+        return int(labels.get("version", 0))
+    except (TypeError, ValueError):
+        if unreadable is not None:
+            unreadable.append(
+                f"{key} (version label {str(labels.get('version'))!r} is not a revision number)"
+            )
+        return None
+
+
 def current_releases(
     secrets: Iterable[Mapping[str, Any]], unreadable: list[str] | None = None
 ) -> dict[str, ObservedRelease]:
@@ -108,7 +135,9 @@ def current_releases(
         if labels.get("owner") != "helm" or "release" not in (secret.get("data") or {}):
             continue
         key = f"{secret['metadata']['namespace']}/{labels.get('name')}"
-        revisions.setdefault(key, []).append((int(labels.get("version", 0)), secret))
+        revision = _revision(key, labels, unreadable)
+        if revision is not None:
+            revisions.setdefault(key, []).append((revision, secret))
     out: dict[str, ObservedRelease] = {}
     for key, revs in revisions.items():
         revs.sort(key=lambda r: r[0])
@@ -171,17 +200,20 @@ class Revision:
     labels: Mapping[str, str]
 
 
-def histories(secrets: Iterable[Mapping[str, Any]]) -> dict[str, list[Revision]]:
-    """Every stored revision of every release, oldest first, from the Secrets' labels alone."""
+def histories(
+    secrets: Iterable[Mapping[str, Any]], unreadable: list[str] | None = None
+) -> dict[str, list[Revision]]:
+    """Every stored revision of every release, oldest first, from the Secrets' labels alone (one
+    whose `version` label is not a number is left out, its key and why added to `unreadable`)."""
     out: dict[str, list[Revision]] = {}
     for secret in secrets:
         labels = secret["metadata"].get("labels") or {}
         if labels.get("owner") != "helm":
             continue
         key = f"{secret['metadata']['namespace']}/{labels.get('name')}"
-        out.setdefault(key, []).append(
-            Revision(int(labels.get("version", 0)), str(labels.get("status")), labels)
-        )
+        revision = _revision(key, labels, unreadable)
+        if revision is not None:
+            out.setdefault(key, []).append(Revision(revision, str(labels.get("status")), labels))
     for revs in out.values():
         revs.sort(key=lambda r: r.revision)
     return out

@@ -187,8 +187,12 @@ def test_helm_template_of_the_export_equals_deployer_template(
     expected = run(["template", "-e", env, "--output-dir", str(tmp_path / "rendered")], project, environ)
     assert expected.code == 0, expected.err
     for release in releases(objects):
-        chart = project / release["spec"]["chart"]["spec"]["chart"]
-        if (
+        chart_spec = release["spec"]["chart"]["spec"]
+        chart = project / chart_spec["chart"]
+        if chart_spec["sourceRef"]["kind"] == "HelmRepository":
+            # The example's worker: the locked version, from its repository's files (charts/repo).
+            chart = project / "charts" / "repo" / f"{chart_spec['chart']}-{chart_spec['version']}.tgz"
+        elif (
             yaml.safe_load((chart / "Chart.yaml").read_text()).get("dependencies")
             and not (chart / "charts").is_dir()
         ):
@@ -321,7 +325,7 @@ def test_the_export_is_stable(example: Path, tmp_path: Path) -> None:
     assert first == second
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     helmreleases = ["helmrelease-api.yaml", "helmrelease-platform-config.yaml", "helmrelease-worker.yaml"]
-    assert names == sorted(["gitrepository-shop.yaml", *helmreleases, "secrets"])
+    assert names == sorted(["gitrepository-shop.yaml", "helmrepository-shop.yaml", *helmreleases, "secrets"])
 
 
 _keys = st.sampled_from(["a", "b", "c", "d.e"])

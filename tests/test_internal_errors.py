@@ -38,6 +38,7 @@ def kubeconfig(path: Path, server: str) -> Path:
 
 # A helm whose `template` output is not UTF-8 (a broken build or wrapper): nothing in deployer
 # expects that, so it surfaces as an unforeseen fault. A real executable, not a patched function.
+# The tests render only the example's local chart (-l tier=config): this helm cannot pull a chart.
 GARBLING_HELM = """#!/bin/sh
 case "$1" in
   version) echo v3.22.0 ;;
@@ -64,14 +65,15 @@ def test_an_unexpected_exception_is_one_line_and_exit_1(
     project: Path, garbling_helm: Path, cache: Path
 ) -> None:
     env = {"DEPLOYER_HELM": str(garbling_helm), "DEPLOYER_DEBUG": None}
-    result = run(["template", "-e", "dev"], project, env)
+    result = run(["template", "-e", "dev", "-l", "tier=config"], project, env)
     assert (result.code, result.out) == (1, "")
     assert result.err.endswith(INTERNAL)
     assert "Traceback" not in result.err
 
 
 def test_debug_adds_the_traceback(project: Path, garbling_helm: Path, cache: Path) -> None:
-    result = run(["--debug", "template", "-e", "dev"], project, {"DEPLOYER_HELM": str(garbling_helm)})
+    env = {"DEPLOYER_HELM": str(garbling_helm)}
+    result = run(["--debug", "template", "-e", "dev", "-l", "tier=config"], project, env)
     assert result.code == 1
     assert "Traceback (most recent call last):\n" in result.err
     assert result.err.endswith(INTERNAL)

@@ -86,7 +86,7 @@ def test_validate_fails_on_a_bad_spec_with_file_and_line_then_both_hooks_pass(
     schema_output, validate_output = bad.stdout.split("deployer schema...", 1)[1].split(
         "deployer validate..."
     )
-    assert "error: deployer.yaml:25:13: release 'api' needs 'platform-confg'" in validate_output
+    assert "error: deployer.yaml:31:13: release 'api' needs 'platform-confg'" in validate_output
     assert "Failed" in validate_output
     assert "deployer-schema: wrote schemas/deployer.schema.json" in schema_output  # a fixer fails once
     written = (project / "schemas" / "deployer.schema.json").read_text()

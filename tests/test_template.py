@@ -142,10 +142,12 @@ def test_installed_false_in_an_environment_leaves_the_release_out(
 def test_a_chart_that_fails_to_render_names_the_release_and_shows_helms_message(
     example: Path, helm: Path, cache: Path
 ) -> None:
-    (example / "charts" / "worker" / "templates" / "broken.yaml").write_text("{{ .Values.nope.deeper }}\n")
+    broken = example / "charts" / "platform-config" / "templates" / "broken.yaml"
+    broken.write_text("{{ .Values.nope.deeper }}\n")
     result = run(["template", "-e", "dev"], example, {"DEPLOYER_HELM": str(helm)})
     assert result.code == 1
-    assert "\nerror: release shop/worker: helm exited with code 1: helm template worker " in result.err
+    failed = "\nerror: release shop/platform-config: helm exited with code 1: helm template platform-config "
+    assert failed in result.err
     assert "nil pointer evaluating interface {}.deeper" in result.err
     assert "Traceback" not in result.err
 

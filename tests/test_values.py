@@ -42,7 +42,7 @@ def test_explain_names_the_file_and_line_of_each_leaf_and_what_it_overrode() -> 
     lines = result.out.splitlines()
     at = lines.index("replicaCount = 3    # environments/prod/values.yaml:6:17")
     assert lines[at + 1] == "    overrides 1    # values/api.yaml:1:15"
-    assert 'podAnnotations.team = "checkout"    # deployer.yaml:29:32' in lines
+    assert 'podAnnotations.team = "checkout"    # deployer.yaml:35:32' in lines
     assert "resources.limits = null    # environments/prod/values.yaml:10:13" in lines
     assert '    overrides resources.limits.memory = "256Mi"    # values/api.yaml:7:20' in lines
 

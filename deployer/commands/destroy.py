@@ -13,7 +13,7 @@ from deployer.commands.common import selectors
 from deployer.commands.session import confirm, locked, open_session, refuse_flux_owned, step
 from deployer.desired import resolve, select
 from deployer.graph import topological_order
-from deployer.observed import ENV_LABEL, PROJECT_LABEL, current_releases
+from deployer.observed import ENV_LABEL, PROJECT_LABEL, current_releases, unreadable_note
 from deployer.project import flags_of
 from deployer.redact import for_release
 from deployer.releaseflags import uninstall_args
@@ -29,7 +29,10 @@ def destroy(args: argparse.Namespace) -> int:
     # Plan under the lock: a run that waited for another must see what that run did.
     with locked(session, args) as lock:
         secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
-        observed = current_releases(secrets)
+        unreadable: list[str] = []
+        observed = current_releases(secrets, unreadable)
+        for what in unreadable:
+            session.log(unreadable_note(what))
         present = [k for k in releases if k in observed]
         ours = [k for k in present if observed[k].belongs_to(project, env)]
         for key in present:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -13,7 +14,15 @@ from deployer.commands.session import Session, confirm, locked, open_session, re
 from deployer.desired import resolve
 from deployer.errors import UsageError
 from deployer.graph import topological_order
-from deployer.observed import ENV_LABEL, PROJECT_LABEL, RUN_LABEL, Revision, current_releases, histories
+from deployer.observed import (
+    ENV_LABEL,
+    PROJECT_LABEL,
+    RUN_LABEL,
+    Revision,
+    current_releases,
+    histories,
+    unreadable_note,
+)
 from deployer.project import flags_of
 from deployer.redact import for_release
 from deployer.releaseflags import rollback_args, uninstall_args
@@ -80,7 +89,10 @@ def _plan(
     # helm rolls back to the values it stored: no sops key is needed to roll back.
     releases = {r.key: r for r in resolve(session.proj, args.environment, decrypt=False, pin=False)}
     secrets, _how = session.cluster.helm_release_secrets([r.namespace for r in releases.values()])
-    history = histories(secrets)
+    unreadable: list[str] = []
+    history = histories(secrets, unreadable)
+    for what in unreadable:
+        session.log(unreadable_note(what))
     ours = {
         k: h
         for k, h in history.items()
@@ -99,7 +111,7 @@ def _plan(
         target = args.revision or _previous(ours[key])
         if target is None:
             raise UsageError(f"{key} has no earlier revision to roll back to")
-        return [(key, target)], _flux_owners(secrets, [key]), secrets
+        return [(key, target)], _flux_owners(secrets, [key], session.log), secrets
     if args.revision:
         raise UsageError("--revision needs a RELEASE")
     runs = sorted({h[-1].labels.get(RUN_LABEL, "") for h in ours.values()} - {""})
@@ -110,11 +122,16 @@ def _plan(
     needs = {k: releases[k].needs if k in releases else () for k in changed}
     plan = [(k, _previous(ours[k])) for k in reversed(topological_order(changed, needs))]
     session.log(f"rolling back run {last}: {', '.join(k for k, _ in plan)}")
-    return plan, _flux_owners(secrets, [k for k, _ in plan]), secrets
+    return plan, _flux_owners(secrets, [k for k, _ in plan], session.log), secrets
 
 
-def _flux_owners(secrets: Any, keys: list[str]) -> dict[str, str]:
-    current = current_releases(s for s in secrets if f"{s['metadata']['namespace']}/{_name(s)}" in keys)
+def _flux_owners(secrets: Any, keys: list[str], log: Callable[[str], None]) -> dict[str, str]:
+    unreadable: list[str] = []
+    current = current_releases(
+        (s for s in secrets if f"{s['metadata']['namespace']}/{_name(s)}" in keys), unreadable
+    )
+    for what in unreadable:
+        log(unreadable_note(what))
     return {k: o.flux_owner for k, o in current.items() if o.flux_owner}
 
 

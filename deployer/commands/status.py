@@ -9,7 +9,7 @@ import sys
 from deployer.commands.common import project
 from deployer.commands.session import kube_target
 from deployer.desired import resolve
-from deployer.observed import RUN_LABEL, current_releases
+from deployer.observed import RUN_LABEL, current_releases, unreadable_note
 
 
 def status(args: argparse.Namespace) -> int:
@@ -20,7 +20,10 @@ def status(args: argparse.Namespace) -> int:
     releases = resolve(proj, args.environment, decrypt=False, pin=False)
     target = kube_target(proj, args.environment, args)
     secrets, _how = Cluster(target).helm_release_secrets([r.namespace for r in releases])
-    observed = current_releases(secrets)
+    unreadable: list[str] = []
+    observed = current_releases(secrets, unreadable)
+    for what in unreadable:
+        sys.stderr.write(unreadable_note(what) + "\n")
     rows = [("RELEASE", "REVISION", "STATUS", "CHART", "RUN", "COMMIT", "UPDATED")]
     for rel in sorted(releases, key=lambda r: r.key):
         o = observed.get(rel.key)

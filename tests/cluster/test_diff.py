@@ -78,13 +78,16 @@ def test_chart_bump_added_and_removed_resources_uninstall_and_prune(
     e = env(namespace)
     assert deployer("apply", "-e", e).code == 0
     charts = deployer.project / "charts"
+    spec = deployer.project / "deployer.yaml"
+    # The worker moves from the repository's 0.3.0 (version ~0.3) to its source, bumped to 0.4.0.
+    local = re.sub(r"chart: shop/worker\n    version: [^\n]*\n", "chart: ./charts/worker\n", spec.read_text())
+    spec.write_text(local)
     edit(charts / "worker" / "Chart.yaml", "version: 0.3.0", "version: 0.4.0")
     (charts / "worker" / "templates" / "pdb.yaml").write_text(
         "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: worker}\n"
         "spec: {minAvailable: 1, selector: {matchLabels: {app.kubernetes.io/name: worker}}}\n"
     )
     (charts / "web" / "templates" / "service.yaml").unlink()
-    spec = deployer.project / "deployer.yaml"
     edit(spec, f"  {e}: {{}}", f"  {e}:\n    releases:\n      platform-config: {{installed: false}}")
     result = deployer("diff", "-e", e, "--output", "json")
     assert result.code == 0, result.err
