@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,16 @@ from testing.cli import run
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "helmfile"
 ObjectKey = tuple[str, str, str, str]
+
+
+def project_with(tmp_path: Path, files: Mapping[str, str], chart: str = "echo") -> Path:
+    """A project with the echo chart (at charts/CHART) and these files (dedented)."""
+    project = tmp_path / "gitops"
+    shutil.copytree(DATA / "charts" / "echo", project / "charts" / chart)
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(textwrap.dedent(text))
+    return project
 
 
 def copy_case(case: str, tmp_path: Path) -> Path:

@@ -3,8 +3,6 @@ failed before its fix."""
 
 from __future__ import annotations
 
-import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,18 +10,9 @@ import yaml
 
 from deployer.importer.source import _helmfile_message, _message_mark
 from testing.cli import run, tree_state
-from testing.helmfile import DATA, copy_case, helm_env, written
+from testing.helmfile import copy_case, helm_env, project_with, written
 
 pytestmark = pytest.mark.helm
-
-
-def project_with(tmp_path: Path, files: dict[str, str]) -> Path:
-    project = tmp_path / "gitops"
-    shutil.copytree(DATA / "charts" / "echo", project / "charts" / "echo")
-    for name, text in files.items():
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        (project / name).write_text(textwrap.dedent(text))
-    return project
 
 
 def imported(project: Path, state: str, helmfile: Path, helm: Path, environ: dict[str, str], *extra: str):  # type: ignore[no-untyped-def]
