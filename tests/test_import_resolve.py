@@ -229,3 +229,38 @@ def test_environment_names_made_by_a_template_are_taken_from_helmfile(
     assert result.code == 0, result.err
     spec = yaml.safe_load((project / "deployer.yaml").read_text())
     assert sorted(spec["environments"]) == ["dev", "prod"]
+
+
+def test_helmfile_v0s_layout_with_template_lines_keeps_its_environment_names(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    project = project_with(
+        tmp_path,
+        {
+            "prod.yaml": "ns: prod-web\n",
+            "helmfile.yaml": """\
+            environments:
+              default:
+                values:
+                  - default.yaml
+              prod:
+                values:
+                  - prod.yaml
+
+            releases:
+            {{ if true }}
+              - name: web
+                namespace: {{ .Values.ns }}
+                chart: ./charts/web
+            {{ end }}
+            """,
+        },
+    )
+    result = imported(project, "helmfile.yaml", helmfile, helm3)
+    assert result.code == 0, result.err
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    assert "prod-web" in "".join(written(project).values())
+    assert list(spec.get("environments") or {}) == ["prod"]
+    lines = [line for line in report(project).splitlines() if "environment default" in line]
+    assert len(lines) == 1 and "-e default" in lines[0] and "default.yaml" in lines[0], report(project)
+    assert "helmfile.yaml.gotmpl" not in lines[0]  # the user's file name, not the sandbox copy's

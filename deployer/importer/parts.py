@@ -11,6 +11,7 @@ import yaml
 
 from deployer.errors import Mark, SpecError
 from deployer.importer.messages import PART as _PART
+from deployer.importer.sandbox import split_v0
 from deployer.yamlsource import Document, PathKey, load_text
 
 # (path in the state, release name when the path is under releases) -> (file, line)
@@ -94,7 +95,7 @@ def template_environment_names(text: str, shown: str) -> list[str]:
     """The environments of a templated file, read from whichever of its parts parses once each
     `{{ }}` is blanked out (environments are rarely templated themselves)."""
     names: list[str] = []
-    for part in _PART.split(text):
+    for part in _PART.split(split_v0(text)[0]):  # v0's layout: environments: in a part of its own
         blanked = _TEMPLATE.sub("x", part)
         try:
             data = yaml.safe_load(blanked)

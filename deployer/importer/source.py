@@ -178,6 +178,11 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
             )
             failed = [b for b in built if isinstance(b, _Unresolved)]
             if failed and (source.named or len(failed) == len(built)):
+                if len(failed) > 1:
+                    failed[0].hint = (
+                        f"no environment resolves ({', '.join(e.env_name for e in failed)}): create the "
+                        "files they name (or set the variables they need), then import again"
+                    )
                 raise failed[0]
             source.notes += [_left_out(e, locate) for e in failed]  # the others are imported
             source.states = {
@@ -347,6 +352,8 @@ def _helmfile(
 def _explain(box: Sandbox, stderr: str, shown: str, base: Path) -> tuple[Mark, str]:
     """helmfile's error message, with the user's paths, and the file:line it points at."""
     message = _helmfile_message(stderr)
+    for user, copy_view in box.renamed.items():  # the copy's other name: helmfile says "failed to read X:"
+        message = message.replace(f"read {copy_view.name}:", f"read {user.name}:")
     for view, original in _paths_in(box, message):
         message = message.replace(view, display_path(original))
     return _message_mark(message, shown, box, base), message
