@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -320,6 +321,9 @@ def _helmfile(
     # The sandbox's helm: the real one, but a `helm pull` of an OCI chart never reaches the registry.
     argv = [binary, "--file", str(view), "--environment", env_name]
     argv += ["--helm-binary", str(Path(environ["PATH"]) / "helm"), *command]
+    # A temporary directory of its own: helmfiles run side by side (one per environment) name their
+    # values files alike (RELEASE-values-HASH) and remove them when done, the other's too.
+    tmp = tempfile.mkdtemp(dir=environ["TMPDIR"])
     for _ in range(20):
         try:
             proc = subprocess.run(
@@ -327,7 +331,7 @@ def _helmfile(
                 capture_output=True,
                 text=True,
                 check=False,
-                env=box.environ(binary, helm, markers.environ()),
+                env={**box.environ(binary, helm, markers.environ()), "TMPDIR": tmp, "HELMFILE_TEMPDIR": tmp},
                 cwd=view.parent,
                 timeout=BUILD_TIMEOUT,
             )
