@@ -19,6 +19,16 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "helmfile"
 ObjectKey = tuple[str, str, str, str]
 
 
+def project_with(tmp_path: Path, files: Mapping[str, str], chart: str = "echo") -> Path:
+    """A project with the echo chart (at charts/CHART) and these files (dedented)."""
+    project = tmp_path / "gitops"
+    shutil.copytree(DATA / "charts" / "echo", project / "charts" / chart)
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(textwrap.dedent(text))
+    return project
+
+
 def copy_case(case: str, tmp_path: Path) -> Path:
     shutil.copytree(DATA / "charts", tmp_path / "charts")
     return Path(shutil.copytree(DATA / case, tmp_path / case))

@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from deployer.importer.sandbox import DEFAULT_ENV, ENV_READ, env_name
 
@@ -25,10 +26,20 @@ class EnvMarkers:
     # sandbox renames `env "VAR" | default "x"`), so that each becomes its own ${VAR:-x}
     names: Mapping[str, str] = field(default_factory=dict)
     literal: Mapping[str, str] = field(default_factory=dict)  # marker -> the text that replaces it
+    # marker -> VAR of an optional variable left unset: helmfile read it in a field that is not text
+    # (a boolean, a number, a list), where a marker does not parse
+    frozen: Mapping[str, str] = field(default_factory=dict)
 
     def environ(self) -> dict[str, str]:
         pairs = (*self.required.items(), *self.optional.items())
-        return {self.names.get(marker, var): marker for marker, var in pairs}
+        return {self.names.get(marker, var): marker for marker, var in pairs if marker not in self.frozen}
+
+    def typed(self, variables: Iterable[str]) -> EnvMarkers | None:
+        """These markers with the optional ones of `variables` frozen (helmfile could not unmarshal
+        them), or None when none is left to freeze."""
+        names = set(variables)
+        found = {m: v for m, v in self.optional.items() if v in names and m not in self.frozen}
+        return replace(self, frozen={**self.frozen, **found}) if found else None
 
     def restore(self, text: str) -> str:
         for marker, var in self.required.items():
@@ -83,3 +94,23 @@ def markers_for(texts: Iterable[str]) -> EnvMarkers:
 
 def unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
+
+
+FROZEN_WHY = (
+    "read where helmfile wants a boolean, a number or a list, not text: imported as helmfile resolves "
+    "it with {var} unset ({action}), frozen; deployer reads no variable there: write the value you "
+    "want in deployer.yaml (per environment under environments.<env>)"
+)
+
+
+def frozen_notes(markers: EnvMarkers, texts: Mapping[Path, str]) -> list[tuple[Path, int, str, str]]:
+    """(file, line, what, why) of each variable frozen at its unset value, at its first read."""
+    out: list[tuple[Path, int, str, str]] = []
+    for var in sorted(set(markers.frozen.values())):
+        read = re.compile(r"\{\{[^{}]*?\benv\s+\"" + re.escape(var) + r"\"[^{}]*?\}\}")
+        where = [(f, t, m) for f, t in sorted(texts.items()) if (m := read.search(t))]
+        if where:
+            file, text, match = where[0]
+            line = text.count("\n", 0, match.start()) + 1
+            out.append((file, line, f"env {var}", FROZEN_WHY.format(var=var, action=match.group(0))))
+    return out

@@ -55,3 +55,27 @@ def message_mark(message: str, shown: str, box: Sandbox | None = None, base: Pat
 def _part_offset(text: str, part: int) -> int:
     starts = [0] + [m.end() + 1 for m in PART.finditer(text)]
     return text.count("\n", 0, starts[part]) if part < len(starts) else 0
+
+
+_UNMARSHAL = re.compile(r"failed to read (\S+?): reading document at index \d+: yaml: unmarshal errors:")
+_NOT_TEXT = re.compile(r"line (\d+): cannot unmarshal !!str `zzdeplo")
+_READS = re.compile(r'\benv\s+"([A-Za-z_][A-Za-z0-9_]*)"')
+
+
+def typed_reads(stderr: str, box: Sandbox, directory: Path) -> set[str]:
+    """The variables read (`env "VAR"`) where helmfile could not unmarshal a marker (a boolean, a
+    number or a list belongs there): on the line YAML names, in whichever part of the file (helmfile
+    parses a template's parts one by one and names none)."""
+    found = _UNMARSHAL.search(stderr)
+    if not found:
+        return set()
+    name = Path(found.group(1))
+    text = box.texts.get(box.original(str(name if name.is_absolute() else directory / name)).resolve())
+    if text is None:
+        return set()
+    named = {int(n) for n in _NOT_TEXT.findall(stderr[found.end() :])}
+    out: set[str] = set()
+    for part in PART.split(text):
+        lines = (part[1:] if part.startswith("\n") else part).splitlines()
+        out.update(v for n in named if 0 < n <= len(lines) for v in _READS.findall(lines[n - 1]))
+    return out

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,13 +68,18 @@ class Sandbox:
     execs: list[tuple[Path, int]] = field(default_factory=list)  # where a file runs a command
     texts: dict[Path, str] = field(default_factory=dict)  # every file read, by its user path
     v0: list[tuple[Path, int]] = field(default_factory=list)  # helmfile v0's layout, split, at releases:
+    renamed: dict[Path, Path] = field(default_factory=dict)  # a user's file -> its copy's other name
 
     def view(self, path: Path) -> Path:
         """Where the user's `path` is in the copy."""
-        return self.root / "tree" / path.resolve().relative_to("/")
+        resolved = path.resolve()
+        return self.renamed.get(resolved) or self.root / "tree" / resolved.relative_to("/")
 
     def original(self, view: str) -> Path:
         """The user's path of a path in the copy (helmfile prints those)."""
+        back = {str(v): user for user, v in self.renamed.items()}
+        if view in back:
+            return back[view]
         try:
             return Path("/") / Path(view).relative_to(self.root / "tree")
         except ValueError:
@@ -82,9 +88,13 @@ class Sandbox:
     def environ(self, helmfile: str, helm: str | None, variables: dict[str, str]) -> dict[str, str]:
         bin_dir = self.root / "bin"
         bin_dir.mkdir(exist_ok=True)
-        for name, target in (("helmfile", helmfile), ("helm", helm or shutil.which("helm"))):
-            if target and not (bin_dir / name).exists():
-                (bin_dir / name).symlink_to(Path(target).resolve())
+        helm_target = helm or shutil.which("helm")
+        if not (bin_dir / "helmfile").exists():
+            (bin_dir / "helmfile").symlink_to(Path(helmfile).resolve())
+        if helm_target and not (bin_dir / "helm").exists():
+            wrapper = _HELM_WRAPPER.format(python=sys.executable, helm=str(Path(helm_target).resolve()))
+            (bin_dir / "helm").write_text(wrapper, encoding="utf-8")
+            (bin_dir / "helm").chmod(0o755)
         home = self.root / "home"
         for sub in ("config", "cache", "data", "plugins", "tmp"):
             (home / sub).mkdir(parents=True, exist_ok=True)
@@ -102,10 +112,35 @@ class Sandbox:
         }
 
 
+# The helm helmfile runs in the sandbox: the real one, except `helm pull` (helmfile pulls each OCI
+# chart before `build` or `write-values`, neither of which reads it), which leaves a stub chart where
+# helmfile looks for the pulled one: resolving a state never reaches a registry.
+_HELM_WRAPPER = """#!{python} -I
+import json, os, sys
+args = sys.argv[1:]
+if args[:1] != ["pull"]:
+    os.execv({helm!r}, [{helm!r}, *args])
+def flag(name, default):
+    return args[args.index(name) + 1] if name in args[:-1] else default
+ref = args[1] if len(args) > 1 else "chart"
+name = ref.rstrip("/").rsplit("/", 1)[-1].split("@")[0].split(":")[0] or "chart"
+chart = os.path.join(flag("--destination", "."), name)
+os.makedirs(chart, exist_ok=True)
+with open(os.path.join(chart, "Chart.yaml"), "w") as out:
+    version = flag("--version", "") or "0.0.0"
+    out.write("apiVersion: v2\\nname: " + json.dumps(name) + "\\nversion: " + json.dumps(version) + "\\n")
+"""
+
+
 @contextmanager
-def sandbox(state_file: Path) -> Iterator[Sandbox]:
+def sandbox(state_file: Path, *, gotmpl: bool = False) -> Iterator[Sandbox]:
+    """The copy; with `gotmpl`, the state file's copy is named `NAME.gotmpl` (helmfile v1 renders only
+    those as templates, v0 rendered every state file)."""
     with tempfile.TemporaryDirectory(prefix="deployer-import-") as tmp:
         box = Sandbox(Path(tmp))
+        if gotmpl:
+            plain = box.view(state_file)
+            box.renamed[state_file.resolve()] = plain.with_name(plain.name + ".gotmpl")
         _populate(box, state_file.resolve())
         yield box
 

@@ -13,8 +13,9 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,27 +24,28 @@ import yaml
 
 from deployer.errors import DeployerError, Mark, SpecError, UsageError
 from deployer.importer import messages, rendered_values
-from deployer.importer.markers import EnvMarkers, markers_for
+from deployer.importer.markers import EnvMarkers, frozen_notes, markers_for
+from deployer.importer.parts import (
+    V0_WHAT,
+    V0_WHY,
+    Locator,
+    environment_names,
+    parse_parts,
+    template_environment_names,
+    text_locator,
+)
 from deployer.importer.sandbox import (
     EXEC_DISABLED,
     Sandbox,
     Stripped,
     sandbox,
 )
-from deployer.yamlsource import Document, PathKey, display_path, load_text
+from deployer.yamlsource import display_path
 
-# (path in the state, release name when the path is under releases) -> (file, line)
-Locator = Callable[[PathKey, str | None], tuple[str, int]]
-_TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 BUILD_TIMEOUT = 300.0
 _PART = messages.PART
 _helmfile_message = messages.helmfile_message
 _message_mark = messages.message_mark
-V0_WHAT = "environments and releases in one YAML part"
-V0_WHY = (
-    "helmfile v0's layout, imported as v0 read it; helmfile v1 refuses this file: if you keep using "
-    "helmfile, put a `---` line between the environments: section and the rest"
-)
 
 
 class HelmfileNotFound(DeployerError):
@@ -71,6 +73,7 @@ class Source:
     stripped: list[Stripped] = field(default_factory=list)  # keys emptied before helmfile read them
     notes: list[tuple[str, int, str, str]] = field(default_factory=list)  # (file, line, what, why)
     vars: dict[str, Any] = field(default_factory=dict)  # defaults.vars: the sensitive ones the import made
+    named: bool = False  # the environments were named with -e (else each that fails is left out)
 
     @property
     def base_dir(self) -> Path:
@@ -107,8 +110,8 @@ def read(
         raise SpecError(f"{shown} is not UTF-8 text ({exc.reason})", mark=Mark(shown, 1, 1)) from None
     if not is_templated(path, text):
         notes: list[tuple[str, int, str, str]] = []
-        data, locate = _parse_parts(text, shown, notes)
-        names = list(environments) or _environment_names(data) or ["default"]
+        data, locate = parse_parts(text, shown, notes)
+        names = list(environments) or environment_names(data) or ["default"]
         states = {e: State(e, copy.deepcopy(data), locate) for e in names}
         source = Source(path, shown, text, False, names, states, notes=notes)
         releases = [r for r in data.get("releases") or [] if isinstance(r, Mapping)]
@@ -119,19 +122,41 @@ def read(
                 return source  # the converter lists each .gotmpl values file it leaves out
             _resolve(source, binary, helm or env.get("DEPLOYER_HELM"), build=False)
         return source
-    names = list(environments) or _template_environment_names(text, shown) or ["default"]
+    names = list(environments) or template_environment_names(text, shown)
+    if not names and not _ENVIRONMENTS.search(text):
+        names = ["default"]
     binary = find_helmfile(helmfile, env, shown)
-    source = Source(path, shown, text, True, names, {})
-    _resolve(source, binary, helm or env.get("DEPLOYER_HELM"), build=True)  # else helm on PATH
+    source = Source(path, shown, text, True, names, {}, named=bool(environments))
+    helm = helm or env.get("DEPLOYER_HELM")  # else helm on PATH
+    try:
+        _resolve(source, binary, helm, build=True)
+    except _NeedsGotmpl:  # a template named .yaml: helmfile v0 rendered it, v1 does not
+        source = Source(path, shown, text, True, names, {}, named=bool(environments))
+        _resolve(source, binary, helm, build=True, gotmpl=True)
+        source.notes.insert(
+            0, (shown, 1, GOTMPL_WHAT.format(name=path.name), GOTMPL_WHY.format(name=path.name))
+        )
     return source
 
 
-def _resolve(source: Source, binary: str, helm: str | None, *, build: bool) -> None:
+class _NeedsGotmpl(DeployerError):
+    """helmfile v1 read a templated state file named .yaml as plain YAML, and it is not."""
+
+
+GOTMPL_WHAT = "a template named {name}"
+GOTMPL_WHY = (
+    "helmfile v1 renders only .gotmpl state files as templates (v0 rendered every one): imported as "
+    "{name}.gotmpl would be; if you keep using helmfile v1, rename it to {name}.gotmpl"
+)
+
+
+def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotmpl: bool = False) -> None:
     """In the sandbox: each environment's state resolved by `helmfile build` (`build`), then the
-    values helmfile renders from templates carried into the states (see rendered_values)."""
+    values helmfile renders from templates carried into the states (see rendered_values); `gotmpl`:
+    the state file resolved as a template whatever its name."""
     path, shown = source.path, source.shown
-    locate = _text_locator(source.text, shown)
-    with sandbox(path) as box:
+    locate = text_locator(source.text, shown)
+    with sandbox(path, gotmpl=gotmpl) as box:
         markers = markers_for(box.texts.values())
         box.environ(binary, helm, {})  # its bin and helm home made before helmfile runs side by side
         lock = threading.Lock()
@@ -142,16 +167,31 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool) -> N
                 binary, box, path, shown, env_name, command=command, helm=helm, markers=markers
             )
             with lock:
-                markers = replace(markers, required={**markers.required, **found.required})
+                frozen = {**markers.frozen, **found.frozen}
+                markers = replace(markers, required={**markers.required, **found.required}, frozen=frozen)
             return proc
 
+        if not source.environments:  # environments: made by a template: helmfile names them
+            source.environments = _environment_names_of(box, binary, path, shown, helm) or ["default"]
         if build:
             built = rendered_values.each(
-                lambda name: _build(run, box, path, shown, name), source.environments
+                lambda name: _build_or_error(run, box, path, shown, name), source.environments
             )
+            failed = [b for b in built if isinstance(b, _Unresolved)]
+            if failed and (source.named or len(failed) == len(built)):
+                if len(failed) > 1:
+                    failed[0].hint = (
+                        f"no environment resolves ({', '.join(e.env_name for e in failed)}): create the "
+                        "files they name (or set the variables they need), then import again"
+                    )
+                raise failed[0]
+            source.notes += [_left_out(e, locate) for e in failed]  # the others are imported
             source.states = {
-                n: State(n, data, locate) for n, data in zip(source.environments, built, strict=True)
+                n: State(n, data, locate)
+                for n, data in zip(source.environments, built, strict=True)
+                if not isinstance(data, _Unresolved)
             }
+            source.environments = list(source.states)
             source.stripped = list(box.stripped)
             source.notes += [(display_path(f), line, V0_WHAT, V0_WHY) for f, line in box.v0]
         first = next(iter(source.states.values()))
@@ -170,6 +210,9 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool) -> N
             texts=box.texts,
             locate=where,
         )
+        source.notes += [
+            (display_path(f), n, what, why) for f, n, what, why in frozen_notes(markers, box.texts)
+        ]
     literal, required, source.vars = rendered_values.sensitive_vars(carried.hidden)
     source.markers = replace(markers, required={**markers.required, **required}, literal=literal)
     source.notes += carried.notes
@@ -188,12 +231,71 @@ def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> s
 
 
 _SOURCE = re.compile(r"^---\n#  Source: (.*)$", re.M)
+_ADD_GOTMPL = re.compile(r"Add the \.gotmpl file extension")
 _REQUIRED_ENV = re.compile(r"required env var `([A-Za-z_][A-Za-z0-9_]*)` is not set")
+
+
+_ENVIRONMENTS = re.compile(r"^environments\s*:", re.M)
+
+
+def _environment_names_of(box: Sandbox, binary: str, path: Path, shown: str, helm: str | None) -> list[str]:
+    """The environments a state file's template makes, as helmfile builds them: its parts up to the
+    last one that holds `environments:`, resolved on their own (no environment's values are read)."""
+    view = box.view(path)
+    parts = messages.PART.split(view.read_text(encoding="utf-8"))
+    last = max((i for i, p in enumerate(parts) if _ENVIRONMENTS.search(p)), default=-1)
+    user = path.with_name(".deployer-environments.yaml.gotmpl")
+    box.renamed[user] = view.with_name(user.name)
+    box.view(user).write_text("---".join(parts[: last + 1]), encoding="utf-8")
+    proc, _ = _helmfile(
+        binary, box, user, shown, "default", command=["build"], helm=helm, markers=EnvMarkers()
+    )
+    # (it exits non-zero for "no releases found", having printed the state)
+    envs = next(iter(_documents(proc.stdout).values()), {}).get("environments")
+    return sorted(str(name) for name in envs) if isinstance(envs, dict) else []
+
+
+class _Unresolved(SpecError):
+    """helmfile could not resolve one environment of the state (`reason`: its message)."""
+
+    def __init__(self, message: str, *, env_name: str, reason: str, mark: Mark, hint: str) -> None:
+        super().__init__(message, mark=mark, hint=hint)
+        self.env_name, self.reason = env_name, reason
+
+
+def _build_or_error(
+    run: rendered_values.Run, box: Sandbox, path: Path, shown: str, env_name: str
+) -> dict[str, Any] | _Unresolved:
+    try:
+        return _build(run, box, path, shown, env_name)
+    except _Unresolved as exc:
+        return exc
+
+
+def _left_out(error: _Unresolved, locate: Locator) -> tuple[str, int, str, str]:
+    """The report line of an environment helmfile could not resolve, when others could."""
+    file, line = locate(("environments", error.env_name), None)
+    if error.mark and error.mark.line > 1:
+        file, line = error.mark.file, error.mark.line
+    why = (
+        f"not imported: helmfile could not resolve it ({error.reason}); the other environments were "
+        f"imported: import it with -e {error.env_name} once its files exist"
+    )
+    return file, line, f"environment {error.env_name}", why
 
 
 def _build(run: rendered_values.Run, box: Sandbox, path: Path, shown: str, env_name: str) -> dict[str, Any]:
     """This environment's state of the file, resolved by `helmfile build` in the sandbox."""
     proc = run(env_name, ["build"])
+    view = box.view(path)
+    failed_to_read = f"failed to read {view.name}:" in proc.stderr or f"failed to read {view}:" in proc.stderr
+    if (
+        proc.returncode != 0
+        and view.suffix != ".gotmpl"
+        and _ADD_GOTMPL.search(proc.stderr)
+        and failed_to_read
+    ):
+        raise _NeedsGotmpl(shown)
     if proc.returncode != 0:
         raise _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
     docs = _documents(proc.stdout)
@@ -215,10 +317,13 @@ def _helmfile(
     """helmfile's `command` on this environment of the file, in the sandbox, with a marker for each
     variable the files read (and for one helmfile asks for that no file visibly reads)."""
     view = box.view(path)
+    environ = box.environ(binary, helm, {})
+    # The sandbox's helm: the real one, but a `helm pull` of an OCI chart never reaches the registry.
     argv = [binary, "--file", str(view), "--environment", env_name]
-    if helm:
-        argv += ["--helm-binary", str(Path(helm).resolve())]
-    argv += command
+    argv += ["--helm-binary", str(Path(environ["PATH"]) / "helm"), *command]
+    # A temporary directory of its own: helmfiles run side by side (one per environment) name their
+    # values files alike (RELEASE-values-HASH) and remove them when done, the other's too.
+    tmp = tempfile.mkdtemp(dir=environ["TMPDIR"])
     for _ in range(20):
         try:
             proc = subprocess.run(
@@ -226,7 +331,7 @@ def _helmfile(
                 capture_output=True,
                 text=True,
                 check=False,
-                env=box.environ(binary, helm, markers.environ()),
+                env={**box.environ(binary, helm, markers.environ()), "TMPDIR": tmp, "HELMFILE_TEMPDIR": tmp},
                 cwd=view.parent,
                 timeout=BUILD_TIMEOUT,
             )
@@ -235,8 +340,14 @@ def _helmfile(
                 f"helmfile {command[-1]} of {shown} (environment {env_name}) took more than "
                 f"{BUILD_TIMEOUT:.0f}s"
             ) from None
+        if proc.returncode == 0:
+            break
+        typed = markers.typed(messages.typed_reads(proc.stderr or "", box, view.parent))
+        if typed is not None:  # a marker where a boolean, number or list belongs: the variable unset
+            markers = typed
+            continue
         missing = _REQUIRED_ENV.search(proc.stderr or "")
-        if proc.returncode == 0 or not missing or missing.group(1) in markers.environ():
+        if not missing or missing.group(1) in markers.environ():
             break
         markers = markers.with_required(missing.group(1))
     return proc, markers
@@ -245,6 +356,8 @@ def _helmfile(
 def _explain(box: Sandbox, stderr: str, shown: str, base: Path) -> tuple[Mark, str]:
     """helmfile's error message, with the user's paths, and the file:line it points at."""
     message = _helmfile_message(stderr)
+    for user, copy_view in box.renamed.items():  # the copy's other name: helmfile says "failed to read X:"
+        message = message.replace(f"read {copy_view.name}:", f"read {user.name}:")
     for view, original in _paths_in(box, message):
         message = message.replace(view, display_path(original))
     return _message_mark(message, shown, box, base), message
@@ -279,8 +392,10 @@ def _build_error(box: Sandbox, stderr: str, shown: str, env_name: str, base: Pat
             "then import again; nothing was written",
         )
     mark, message = _explain(box, stderr, shown, base)
-    return SpecError(
+    return _Unresolved(
         f"helmfile could not resolve {shown} for environment '{env_name}': {message}",
+        env_name=env_name,
+        reason=message,
         mark=mark,
         hint="fix the template (or set the variables it needs), or name the environments to import "
         "with -e ENV",
@@ -320,124 +435,6 @@ def _without_build_defaults(state: dict[str, Any]) -> dict[str, Any]:
         else:
             del release["labels"]
     return out
-
-
-def _parse_parts(
-    text: str, shown: str, notes: list[tuple[str, int, str, str]]
-) -> tuple[dict[str, Any], Locator]:
-    """helmfile's parts (YAML documents separated by ---) merged as helmfile merges them (mergo with
-    override and appended lists), with the position of every key kept."""
-    merged: dict[str, Any] = {}
-    value_marks: dict[PathKey, Mark] = {}
-    key_marks: dict[PathKey, Mark] = {}
-    starts = [0] + [m.end() + 1 for m in _PART.finditer(text)]
-    ends = [m.start() for m in _PART.finditer(text)] + [len(text)]
-    for start, end in zip(starts, ends, strict=True):
-        offset = text.count("\n", 0, start)
-        doc = load_text("\n" * offset + text[start:end], shown)
-        if doc.data is None:
-            continue
-        if not isinstance(doc.data, dict):
-            raise SpecError(
-                "a helmfile state must be a mapping (repositories, releases, environments, ...)",
-                mark=doc.mark(()),
-            )
-        if "environments" in doc.data and "releases" in doc.data:  # helmfile v0's layout
-            mark = doc.mark(("releases",), key=True)
-            notes.append(
-                (
-                    shown,
-                    mark.line,
-                    V0_WHAT,
-                    V0_WHY,
-                )
-            )
-        shifts = {k: len(merged[k]) for k, v in doc.data.items() if isinstance(v, list) and k in merged}
-        for marks, into in ((doc.value_marks, value_marks), (doc.key_marks, key_marks)):
-            for key_path, mark in marks.items():
-                into[_shift(key_path, shifts)] = mark
-        merged = _merge(merged, doc.data)
-    located = Document(shown, merged, value_marks, key_marks)
-
-    def locate(key_path: PathKey, release: str | None = None) -> tuple[str, int]:
-        mark = located.mark(key_path, key=True)
-        return mark.file, mark.line
-
-    return merged, locate
-
-
-def _shift(key_path: PathKey, shifts: Mapping[str, int]) -> PathKey:
-    if len(key_path) >= 2 and isinstance(key_path[0], str) and isinstance(key_path[1], int):
-        return (key_path[0], key_path[1] + shifts.get(key_path[0], 0), *key_path[2:])
-    return key_path
-
-
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(out.get(key), dict) and isinstance(value, Mapping):
-            out[key] = _merge(out[key], value)
-        elif isinstance(out.get(key), list) and isinstance(value, list):
-            out[key] = [*out[key], *value]
-        else:
-            out[key] = value
-    return out
-
-
-def _environment_names(data: Mapping[str, Any]) -> list[str]:
-    envs = data.get("environments")
-    return [str(k) for k in envs] if isinstance(envs, dict) else []
-
-
-def _template_environment_names(text: str, shown: str) -> list[str]:
-    """The environments of a templated file, read from whichever of its parts parses once each
-    `{{ }}` is blanked out (environments are rarely templated themselves)."""
-    names: list[str] = []
-    for part in _PART.split(text):
-        blanked = _TEMPLATE.sub("x", part)
-        try:
-            data = yaml.safe_load(blanked)
-        except yaml.YAMLError:
-            continue
-        if isinstance(data, dict):
-            names += [n for n in _environment_names(data) if n not in names and "{" not in n]
-    return names
-
-
-def _text_locator(text: str, shown: str) -> Locator:
-    """Positions in a templated file, found by searching its text (helmfile's output has none):
-    a release by its `name:`, a key by its name after that."""
-    lines = text.splitlines()
-    names: dict[str, int] = {}
-    for i, line in enumerate(lines):
-        found = re.match(r"""^\s*(?:-\s+)?name:\s*["']?([^"'\s#]+)""", line)
-        if found:
-            names.setdefault(found.group(1), i)
-
-    def find(pattern: str, start: int) -> int | None:
-        regex = re.compile(pattern)
-        return next((i for i in range(start, len(lines)) if regex.search(lines[i])), None)
-
-    def locate(key_path: PathKey, release: str | None = None) -> tuple[str, int]:
-        line: int | None = None
-        if not key_path:
-            return shown, 1
-        top = str(key_path[0])
-        line = find(rf"^{re.escape(top)}\s*:", 0)
-        rest = list(key_path[1:])
-        if top == "releases" and rest and isinstance(rest[0], int):
-            rest.pop(0)
-            line = names.get(release or "", line)
-        for key in rest:
-            if isinstance(key, int):
-                continue
-            found = find(rf"""^\s*(?:-\s+)?["']?{re.escape(key)}["']?\s*:""", line or 0)
-            if found is None:
-                break
-            line = found
-        return shown, (line or 0) + 1
-
-    return locate
 
 
 __all__ = ["EnvMarkers", "HelmfileNotFound", "Source", "State", "display_path", "find_helmfile", "read"]
