@@ -34,16 +34,6 @@ def copy_case(case: str, tmp_path: Path) -> Path:
     return Path(shutil.copytree(DATA / case, tmp_path / case))
 
 
-def project_with(tmp_path: Path, files: Mapping[str, str]) -> Path:
-    """tmp_path/gitops with the echo chart under charts/ and `files` (dedented) at their paths."""
-    project = tmp_path / "gitops"
-    shutil.copytree(DATA / "charts" / "echo", project / "charts" / "echo")
-    for name, text in files.items():
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        (project / name).write_text(textwrap.dedent(text))
-    return project
-
-
 def helm_env(tmp_path: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A private helm home: helmfile's `helm repo add` must not touch the user's."""
     home = tmp_path / "helm-home"

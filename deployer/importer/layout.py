@@ -23,10 +23,10 @@ from deployer.errors import DeployerError
 from deployer.importer.conceal import Concealer
 from deployer.importer.convert import Converter, Output
 from deployer.importer.findings import Finding
+from deployer.importer.parts import merge_parts as layered  # helmfile's merge of parts, as of bases
+from deployer.importer.parts import template_environment_names
 from deployer.importer.repos import new_repositories
 from deployer.importer.source import EnvMarkers, Source, State, read
-from deployer.importer.source import _merge as layered  # helmfile's merge of parts, as of bases
-from deployer.importer.source import _template_environment_names as template_environment_names
 from deployer.yamlsource import PathKey, display_path
 
 _STATE_SUFFIXES = (".yaml", ".yml", ".yaml.gotmpl", ".yml.gotmpl", ".gotmpl")

@@ -58,7 +58,7 @@ def parse_parts(
         for marks, into in ((doc.value_marks, value_marks), (doc.key_marks, key_marks)):
             for key_path, mark in marks.items():
                 into[_shift(key_path, shifts)] = mark
-        merged = _merge(merged, doc.data)
+        merged = merge_parts(merged, doc.data)
     located = Document(shown, merged, value_marks, key_marks)
 
     def locate(key_path: PathKey, release: str | None = None) -> tuple[str, int]:
@@ -74,11 +74,11 @@ def _shift(key_path: PathKey, shifts: Mapping[str, int]) -> PathKey:
     return key_path
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def merge_parts(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
         if isinstance(out.get(key), dict) and isinstance(value, Mapping):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_parts(out[key], value)
         elif isinstance(out.get(key), list) and isinstance(value, list):
             out[key] = [*out[key], *value]
         else:
