@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from deployer import provenance
 from deployer.errors import DeployerError, HelmError, SpecError
 from deployer.helm import Helm
 from deployer.helmignore import chart_files
@@ -75,8 +76,21 @@ class ChartStore:
         # A locked chart is checked even when cached (its digest is computed once per run anyway,
         # for the render cache); a cached archive that differs is pulled again, then refused.
         if target.exists() and (ref.digest is None or f"sha256:{self.digest(target)}" == ref.digest):
-            return target
+            if not ref.keyring:
+                return target
+            if Path(f"{target}.prov").is_file():  # verify: checked every run, cached or not
+                await provenance.check_cached(self.helm, ref, target)
+                return target
+            # cached before `verify:` was set: pulled again, with its .prov
         return await self._pull(ref, target)
+
+    async def _pull_once(self, ref: ChartRef, args: list[str]) -> None:
+        try:
+            await self.helm.run(args)
+        except HelmError as exc:
+            if ref.keyring:
+                raise provenance.failed_pull(ref, exc) from None
+            raise
 
     async def _pull(self, ref: ChartRef, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,24 +99,28 @@ class ChartStore:
                 if ref.repository:
                     await self.repos.ensure(self.repositories[ref.repository])
                 args = ["pull", ref.ref, "--version", str(ref.version), "--destination", tmp]
+                args += provenance.pull_args(ref)
                 if ref.plain_http:
                     args.append("--plain-http")
                 self.log(f"pulling {ref.ref} {ref.version}")
-                await self.helm.run(args)
+                await self._pull_once(ref, args)
             else:
                 assert ref.repository is not None
                 repo = self.repositories[ref.repository]
                 await self.repos.ensure(repo)
                 args = ["pull", ref.ref, "--version", str(ref.version), "--destination", tmp]
+                args += provenance.pull_args(ref)
                 self.log(f"pulling {ref.ref} {ref.version}")
                 try:
-                    await self.helm.run(args)
+                    await self._pull_once(ref, args)
+                except provenance.ProvenanceFailed:
+                    raise
                 except HelmError:
                     if self.repos.refresh:
                         raise
                     # The version may be newer than our cached index: refresh it once and retry.
                     await self.repos.ensure(repo, force=True)
-                    await self.helm.run(args)
+                    await self._pull_once(ref, args)
             pulled = sorted(Path(tmp).glob("*.tgz"))
             if len(pulled) != 1:
                 raise HelmError(
@@ -113,6 +131,9 @@ class ChartStore:
                 if got != ref.digest:
                     raise ChartDigestMismatch(ref, got)
             os.replace(pulled[0], target)
+            signature = Path(f"{pulled[0]}.prov")
+            if signature.is_file():  # helm pull --verify keeps the .prov: checked again on later runs
+                os.replace(signature, f"{target}.prov")
             self._digests.pop(target, None)
         return target
 

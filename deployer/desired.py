@@ -19,6 +19,7 @@ from deployer.interpolation import Interpolator
 from deployer.merge import Layer, leaves
 from deployer.paths import resolved
 from deployer.project import (
+    ChartRef,
     DesiredRelease,
     Project,
     chart_ref,
@@ -29,6 +30,7 @@ from deployer.project import (
     unknown_release,
     values_doc,
 )
+from deployer.provenance import with_keyring
 from deployer.releaseflags import resolve_flags
 from deployer.setvalues import Assignment, stack
 from deployer.sops import METADATA, check_metadata, decrypted_document, is_encrypted
@@ -150,6 +152,13 @@ def encrypted_paths(values: Mapping[str, Any]) -> set[str]:
     }
 
 
+def _chart(project: Project, rel: Any, override: Any) -> ChartRef:
+    """The release's chart in this environment (an environment may override chart and version)."""
+    version = (override.version if override and override.version else None) or rel.version
+    chart = (override.chart if override and override.chart else None) or rel.chart
+    return chart_ref(project, chart, version)
+
+
 def resolve(
     project: Project,
     env_name: str,
@@ -210,19 +219,18 @@ def resolve(
                 _substituted(layer, variables, env_name, secret_paths)
                 for layer in stack(layers, extra, sensitive)
             ]
+            ref = with_keyring(project, i, rel, _chart(project, rel, override))
         except SpecError as exc:
             errors.append(exc)
             continue
         sensitive = tuple(sorted({*sensitive, *secret_paths}))
         layers.extend(stacked)
-        version = (override.version if override and override.version else None) or rel.version
-        chart = (override.chart if override and override.chart else None) or rel.chart
         installed = override.installed if override and override.installed is not None else rel.installed
         out.append(
             DesiredRelease(
                 name=rel.name,
                 namespace=namespace,
-                chart=chart_ref(project, chart, version),
+                chart=ref,
                 needs=tuple(resolve_need(project, n) for n in rel.needs),
                 labels=dict(rel.labels),
                 installed=installed,

@@ -75,11 +75,17 @@ def _flags(spec: dict[str, Any], release: DesiredRelease) -> list[str]:
         spec.setdefault(action, {})["force"] = True
     for action in ("upgrade", "rollback") if flags.cleanup_on_fail else ():
         spec.setdefault(action, {})["cleanupOnFail"] = True
+    warnings = []
     if flags.take_ownership:
-        return [
+        warnings.append(
             f"{release.key}: takeOwnership has no HelmRelease field; helm-controller will not adopt objects"
-        ]
-    return []
+        )
+    if release.chart.keyring:
+        warnings.append(
+            f"{release.key}: verify (PGP provenance) has no Flux equivalent (Flux verifies OCI charts with "
+            "cosign or notation: HelmChart spec.verify); the exported release is not verified"
+        )
+    return warnings
 
 
 def export_flux(

@@ -138,6 +138,16 @@ class ReleaseSettings(_Model):
         description="Version ranges also match pre-releases (1.3.0-rc.1), as helm's --devel; "
         "`deployer lock` resolves them.",
     )
+    verify: bool | None = Field(
+        None,
+        description="Check a repository or OCI chart's provenance (its .prov signature, helm --verify) "
+        "against `keyring` before it is rendered; a chart that fails is refused.",
+    )
+    keyring: str | None = Field(
+        None,
+        description="The public keyring `verify` checks against, relative to deployer.yaml (helm's "
+        "default: ~/.gnupg/pubring.gpg).",
+    )
     ignore: list[IgnoreRule] | None = Field(
         None,
         description="Object fields left out of the diff (drift and resources); added to the defaults' rules.",

@@ -42,6 +42,7 @@ class ChartRef:
     plain_http: bool = False
     repository: str | None = None  # the spec's repository name, when one applies
     digest: str | None = None  # sha256:<hex> of the archive, when deployer.lock.yaml locks it
+    keyring: str | None = None  # verify: the public keyring the chart's provenance is checked against
 
 
 @dataclass(frozen=True)
