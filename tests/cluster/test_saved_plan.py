@@ -97,8 +97,9 @@ def test_another_apply_and_a_republished_chart_since_the_plan_are_named(
     assert other.code == 0, other.err
     run_id = json.loads(other.out)["runId"]
     overlay.write_text(reviewed)
-    # ...and the worker chart is changed under the same version.
-    template = deployer.project / "charts" / "worker" / "templates" / "deployment.yaml"
+    # ...and a chart is changed under the same version (platform-config: the example's worker now
+    # comes from a repository, whose archive the lock file's digest pins).
+    template = deployer.project / "charts" / "platform-config" / "templates" / "configmap.yaml"
     template.write_text(template.read_text() + "\n# republished\n")
     refused = deployer("apply", "-e", e, "--plan", plan)
     assert refused.code == 1
@@ -108,7 +109,7 @@ def test_another_apply_and_a_republished_chart_since_the_plan_are_named(
         and line.endswith(f"by run {run_id})")
         for line in lines
     ), refused.err
-    assert f"{namespace}/worker: chart worker 0.3.0 digest changed" in lines, refused.err
+    assert f"{namespace}/platform-config: chart platform-config 0.1.0 digest changed" in lines, refused.err
     assert revisions(deployer, namespace) == {"platform-config": 1, "api": 2, "worker": 1}
 
 
