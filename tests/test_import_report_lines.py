@@ -181,8 +181,8 @@ def test_a_release_written_under_repositories_is_not_written_as_a_repository(tmp
     assert result.code == 0, result.err
     assert (
         "helmfile.yaml:5: repositories[plex]: has no url: it reads like a release (chart:, values:) written "
-        "under repositories:, which helmfile does not install either; not carried over: move it under "
-        "releases:"
+        "under repositories:, which helmfile v1 refuses (a repository has no chart:, namespace: or values:); "
+        "not carried over: move it under releases:"
     ) in result.err
     assert "no deployer equivalent" not in result.err  # one line for the entry, not one per key
     assert spec_of(project)["repositories"] == [{"name": "plex", "url": "https://charts.example.com/plex"}]

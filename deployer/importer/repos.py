@@ -60,7 +60,8 @@ def _why_unusable(repo: dict[str, Any]) -> str | None:
         if {"chart", "values", "namespace"} & set(repo):
             return (
                 "has no url: it reads like a release (chart:, values:) written under repositories:, "
-                "which helmfile does not install either; not carried over: move it under releases:"
+                "which helmfile v1 refuses (a repository has no chart:, namespace: or values:); not "
+                "carried over: move it under releases:"
             )
         return "has no url; not carried over: give it the url of its chart repository, or remove it"
     if url.startswith("git+"):
