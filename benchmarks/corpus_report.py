@@ -18,6 +18,7 @@ class Result(Protocol):
     report_causes: list[str]
     validate_ok: bool | None
     validate_why: str
+    validate_lock_only: bool
     renders: list[tuple[str, str, str]]
     hooks_ran: list[str]
     canary_leaks: list[str]
@@ -37,6 +38,25 @@ KNOWN = (
     ("yaml: unmarshal errors", "the resolved state does not unmarshal (a typed field holds a string)"),
     ("failed loading environment secrets", "encrypted environment secrets (sops) cannot be read"),
 )
+
+
+_LOCK = "which deployer.lock.yaml does not lock"
+NEEDS_LOCK = "needs `deployer lock`"
+
+
+def lock_only(output: str) -> bool:
+    """Whether every error `deployer validate` printed is a release whose chart deployer.lock.yaml does
+    not lock (an unpinned or ranged version): the user runs `deployer lock`, which needs the network
+    this measurement does not have; nothing else is wrong with the spec."""
+    errors = [ln for ln in output.splitlines() if ln.lower().startswith("error:")]
+    return bool(errors) and all(_LOCK in ln for ln in errors)
+
+
+def validated(r: Result) -> str:
+    """pass / needs `deployer lock` / FAIL / - (not imported)."""
+    if r.validate_ok is None:
+        return "-"
+    return "pass" if r.validate_ok else NEEDS_LOCK if r.validate_lock_only else "FAIL"
 
 
 def cause(message: str) -> str:
@@ -97,6 +117,14 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
     templated = sum(1 for rs in by.values() if any(r.templated for r in rs))
     imported = [r for r in results if r.import_ok]
     valid_repos = sum(1 for rs in by.values() if all(r.import_ok and r.validate_ok for r in rs))
+    lock_repos = sum(
+        1
+        for rs in by.values()
+        if all(r.import_ok and validated(r) in ("pass", NEEDS_LOCK) for r in rs)
+        and any(validated(r) == NEEDS_LOCK for r in rs)
+    )
+    passed = sum(1 for r in imported if r.validate_ok)
+    lock = sum(1 for r in imported if validated(r) == NEEDS_LOCK)
     renders = [(r.repo, v.split(" (", 1)[0]) for r in results for _, v, _ in r.renders]
     verdicts = sorted({v for _, v in renders})
     lines = [
@@ -108,9 +136,13 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
         f" lines: {_pct(counts['carried'], n)}; failed: {_pct(counts['failed'], n)} (a repository counts"
         " as its worst state file).",
         f"- Report lines: {sum(r.report_lines for r in imported)} over {len(imported)} imported state files.",
-        f"- `deployer validate` passes: {_pct(sum(1 for r in imported if r.validate_ok), len(imported))} of"
-        f" imported state files; repositories whose every state file imports and validates:"
-        f" {_pct(valid_repos, n)}.",
+        f"- `deployer validate` passes: {_pct(passed, len(imported))} of imported state files;"
+        f" repositories whose every state file imports and validates: {_pct(valid_repos, n)}.",
+        f"- `deployer validate` fails only for want of `deployer lock` (every error is an unpinned chart"
+        f" deployer.lock.yaml does not lock; locking needs the network, which this run does not have):"
+        f" {lock} state files, {lock_repos} repositories. Counting those as passing:"
+        f" {_pct(passed + lock, len(imported))} of imported state files; repositories:"
+        f" {_pct(valid_repos + lock_repos, n)}.",
         "- Renders per environment: "
         + (", ".join(f"{v} {sum(1 for _, x in renders if x == v)}" for v in verdicts) or "none")
         + f" (repositories with at least one equal render:"
@@ -138,7 +170,7 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
                 if r.report_lines
                 else "complete"
             )
-            val = "-" if r.validate_ok is None else "pass" if r.validate_ok else "FAIL"
+            val = validated(r)
             safety = ", ".join(
                 x
                 for x in (
@@ -156,12 +188,15 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
     lines += ["", "## Causes, ranked by repositories", ""]
     fail: dict[str, set[str]] = defaultdict(set)
     invalid: dict[str, set[str]] = defaultdict(set)
+    needs_lock: dict[str, set[str]] = defaultdict(set)
     carried: dict[str, set[str]] = defaultdict(set)
     render: dict[str, set[str]] = defaultdict(set)
     for r in results:
         if r.import_why:
             fail[cause(r.import_why)].add(r.repo)
-        if r.validate_why:
+        if r.validate_why and validated(r) == NEEDS_LOCK:
+            needs_lock["an unpinned chart deployer.lock.yaml does not lock (only that)"].add(r.repo)
+        elif r.validate_why:
             invalid[r.validate_why].add(r.repo)
         for c in r.report_causes:
             carried[c].add(r.repo)
@@ -171,6 +206,9 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
                 render[f"{kind}: {_diff_kind(detail) if kind == 'differs' else cause(detail)}"].add(r.repo)
     lines += _ranked("Import failed", fail)
     lines += _ranked("Imported, then `deployer validate` failed", invalid)
+    lines += _ranked(
+        "Imported, then `deployer validate` needs `deployer lock` (network) and nothing else", needs_lock
+    )
     lines += _ranked("Report lines (what was not carried over as it was)", carried)
     lines += _ranked("Renders not equal", render)
     lines += ["## Render differences in full", ""]

@@ -41,7 +41,7 @@ from corpus_common import (
     run,
 )
 from corpus_render import render_one
-from corpus_report import markdown
+from corpus_report import lock_only, markdown
 
 STATE_NAMES = ("helmfile.yaml", "helmfile.yml", "helmfile.yaml.gotmpl", "helmfile.yml.gotmpl", "helmfile.d")
 SKIP_DIRS = {".git", "node_modules", "vendor", ".terraform"}
@@ -69,6 +69,7 @@ class StateResult:
     environments: list[str] = field(default_factory=list)
     validate_ok: bool | None = None
     validate_why: str = ""
+    validate_lock_only: bool = False  # every validate error is a chart deployer.lock.yaml does not lock
     renders: list[tuple[str, str, str]] = field(default_factory=list)  # env, equal/differs/..., detail
     hooks_ran: list[str] = field(default_factory=list)
     canary_leaks: list[str] = field(default_factory=list)
@@ -230,6 +231,7 @@ def import_one(repo: Path, label: str, state: Path, tools: argparse.Namespace) -
         result.validate_ok = val.code == 0
         if val.code != 0:
             result.validate_why = normalise(first_error(val.err or val.out), repo, out, tmp)
+            result.validate_lock_only = lock_only(val.err or val.out)
         result.environments = _environments(out)
         if tools.render:
             for name in result.environments[: tools.max_envs]:

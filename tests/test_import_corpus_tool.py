@@ -103,6 +103,43 @@ def test_an_import_that_runs_a_hook_or_writes_an_environment_value_is_reported(
     assert "- home-ops `helmfile.yaml.gotmpl`: DB_PASSWORD in leaked.yaml" in done.stdout
 
 
+def test_a_validate_failure_that_only_needs_deployer_lock_is_counted_on_its_own(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """An unpinned chart from a declared repository: the written spec fails validate until `deployer
+    lock` (network) pins it; that is neither a pass nor one of the other failures."""
+    good = _repo(tmp_path / "a")
+    unpinned = tmp_path / "b" / "platform"
+    unpinned.mkdir(parents=True)
+    (unpinned / "helmfile.yaml").write_text(
+        textwrap.dedent("""\
+        repositories:
+          - name: jetstack
+            url: https://charts.jetstack.io
+        releases:
+          - name: cert-manager
+            namespace: cert-manager
+            chart: jetstack/cert-manager
+        """)
+    )
+    done = _corpus(good, unpinned, "--no-render", helm=helm3, helmfile=helmfile)
+    assert done.returncode == 0, done.stderr
+    rows = {
+        ln.split(" | ")[0]: ln.split(" | ")[4]
+        for ln in done.stdout.splitlines()
+        if ln.startswith(("| home-ops |", "| platform |"))
+    }
+    assert rows["| home-ops"] == "pass"
+    assert rows["| platform"] == "needs `deployer lock`"
+    assert "`deployer validate` passes: 1/2 (50%) of imported state files" in done.stdout
+    assert (
+        "fails only for want of `deployer lock` (every error is an unpinned chart deployer.lock.yaml does "
+        "not lock; locking needs the network, which this run does not have): 1 state files, 1 repositories. "
+        "Counting those as passing: 2/2 (100%) of imported state files; repositories: 2/2 (100%)."
+    ) in done.stdout
+    assert "| an unpinned chart deployer.lock.yaml does not lock (only that) | 1 | platform |" in done.stdout
+
+
 def test_helmfiles_snapshot_cases_compare_objects_and_name_what_needs_the_network(
     tmp_path: Path, helm: Path, helmfile: Path
 ) -> None:

@@ -14,10 +14,21 @@ _GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bit
 _PACKAGED_URL = re.compile(r"^(https?://\S*/)([^/]+?)-(v?\d+\.\d+\.\d+[^/]*?)\.tgz$")
 
 
-def chart(name: str, base_dir: Path, out_dir: Path, repos: set[str]) -> tuple[str | None, str | None]:
-    """(the chart for deployer.yaml, or None when the release is skipped; the report's text)."""
+def chart(
+    name: str, base_dir: Path, out_dir: Path, repos: set[str], unusable: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    """(the chart for deployer.yaml, or None when the release is skipped; the report's text).
+    `unusable`: the repositories the import left out (name -> why), whose charts cannot be installed."""
     if not name:
         return None, "no chart; release skipped"
+    prefix = name.split("/", maxsplit=1)[0]
+    if unusable and prefix in unusable and name.count("/") == 1 and not (base_dir / name).exists():
+        return None, (
+            f"chart {name} comes from repository '{prefix}', which the import left out (see its line); "
+            f"release skipped: vendor the chart into this repository (e.g. its directory from the source "
+            f"the repository names) and write chart: ./path/to/chart, or publish it to a chart repository "
+            f"or OCI registry and declare that under repositories:, then add the release"
+        )
     if name.startswith("oci://"):
         return name, None
     local_form = name.startswith(("./", "../", "/"))
@@ -35,7 +46,6 @@ def chart(name: str, base_dir: Path, out_dir: Path, repos: set[str]) -> tuple[st
             "this repository and write chart: ./path/to/chart, or publish it to a chart repository"
         )
     local = (base_dir / name).resolve()
-    prefix = name.split("/", maxsplit=1)[0]
     if not local_form and not local.exists() and name.count("/") == 1 and prefix not in repos:
         return None, (
             f"chart {name} names the repository '{prefix}', which is not declared under repositories:; "
@@ -44,7 +54,11 @@ def chart(name: str, base_dir: Path, out_dir: Path, repos: set[str]) -> tuple[st
         )
     if local_form or local.is_dir() or prefix not in repos:
         if not (local / "Chart.yaml").is_file():
-            return None, f"local chart {name} not found; release skipped"
+            return None, (
+                f"local chart {name} not found (no Chart.yaml there); release skipped: commit the chart "
+                f"at {name}, or write the chart's repository and name (chart: REPO/NAME with version:), "
+                "then add the release"
+            )
         rel = os.path.relpath(local, out_dir)
         return (rel if rel.startswith(("../", "/")) else f"./{rel}"), None
     return name, None

@@ -16,12 +16,12 @@ from typing import Any
 
 import yaml
 
-from deployer.importer import charts, flags
+from deployer.importer import charts, flags, losses
 from deployer.importer import hooks as hookconv
 from deployer.importer import values as vals
 from deployer.importer.conceal import Concealer
 from deployer.importer.findings import WHY_DEPENDENCIES, WHY_NONE, Finding
-from deployer.importer.repos import repositories
+from deployer.importer.repos import repositories, unusable
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
 from deployer.yamlsource import HelmDumper, display_path
@@ -179,16 +179,17 @@ class Converter:
                 continue
             if key in ("helmfiles", "bases", "hooks"):
                 continue  # importer/layout.py includes and layers files; hooks go to defaults.hooks
+            if key in losses.MISSING_FILE_KEYS:
+                missing = losses.missing_files(state.data.get("releases") or [], self.source.base_dir)
+                if why := losses.missing_file_handler(missing):
+                    self.report(state, (key,), key, why)
+                continue
             why = WHY_NONE if key == "apiVersions" else "unknown to the importer; not carried over"
             if state.data[key] not in (None, [], {}):
                 self.report(state, (key,), key, why)
-        if not self.source.templated and state.data.get("values"):
-            self.report(
-                state,
-                ("values",),
-                "values",
-                "state values are only read by templates, and this file has none",
-            )
+        readers = losses.template_readers(state)
+        if not self.source.templated and state.data.get("values") and readers:
+            self.report(state, ("values",), "values", losses.values_read_by(readers, None))
 
     def _environment(self, state: State) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
@@ -209,12 +210,13 @@ class Converter:
                 f"environments.{state.environment}.{key}",
                 WHY_NONE,
             )
-        if not self.source.templated and (env.get("values") or env.get("secrets")):
+        readers = losses.template_readers(state)
+        if not self.source.templated and (env.get("values") or env.get("secrets")) and readers:
             self.report(
                 state,
                 ("environments", state.environment, "values"),
                 f"environments.{state.environment}.values",
-                "environment values are only read by templates, and this file has none",
+                losses.values_read_by(readers, state.environment),
             )
         return out or None
 
@@ -226,7 +228,7 @@ class Converter:
         context = (state.data.get("environments") or {}).get(state.environment, {}) or {}
         env_context = context.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
         skipped: set[str] = set()
-        repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
+        left_out = unusable(state)
         for i, raw in enumerate(state.data.get("releases") or []):
             if not isinstance(raw, Mapping):
                 self.report(state, ("releases", i), f"releases[{i}]", "not a mapping; skipped")
@@ -237,26 +239,12 @@ class Converter:
             def note(key: str, why: str, name: str = name, at: tuple[str | int, ...] = at) -> None:
                 self.report(state, (*at, key), f"releases[{name}].{key}", why, name)
 
-            for key in sorted(set(raw) - _RELEASE_KEYS):
-                if flags.handled(key):
-                    continue
-                if raw[key] in (None, [], {}, ""):  # e.g. hooks emptied before helmfile read the file
-                    continue
-                if self.source.templated and key in _RENDERED_BY_HELMFILE:
-                    continue
-                why = {
-                    "jsonPatches": "kustomize patches are not supported; not carried over",
-                    "strategicMergePatches": "kustomize patches are not supported; not carried over",
-                    "transformers": "kustomize transformers are not supported; not carried over",
-                    "dependencies": WHY_DEPENDENCIES,
-                    "condition": "conditions are not supported; the release is imported as always enabled",
-                }.get(key, WHY_NONE)
-                note(key, why)
+            self._release_keys(raw, note)
             if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
                 note("kubeContext", "deployer's kube context is per environment, not per release")
             repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
             chart, problem = charts.chart(
-                str(raw.get("chart") or ""), self.source.base_dir, self.out_dir, repos
+                str(raw.get("chart") or ""), self.source.base_dir, self.out_dir, repos, left_out
             )
             if problem:
                 note("chart", problem)
@@ -297,6 +285,33 @@ class Converter:
         self._without_skipped(state, out, skipped)
         return out
 
+    def _release_keys(self, raw: Mapping[str, Any], note: Callable[[str, str], None]) -> None:
+        """A line for each key of a release the spec cannot say, where it loses something."""
+        for key in sorted(set(raw) - _RELEASE_KEYS):
+            if flags.handled(key):
+                continue
+            if key in losses.MISSING_FILE_KEYS:
+                why = losses.missing_file_handler(losses.missing_files([raw], self.source.base_dir))
+                if why:
+                    note(key, why)
+                continue
+            if raw[key] in (None, [], {}, ""):  # e.g. hooks emptied before helmfile read the file
+                continue
+            if self.source.templated and key in _RENDERED_BY_HELMFILE:
+                continue
+            why = {
+                "jsonPatches": "kustomize patches are not supported; not carried over",
+                "strategicMergePatches": "kustomize patches are not supported; not carried over",
+                "transformers": "kustomize transformers are not supported; not carried over",
+                "dependencies": WHY_DEPENDENCIES,
+                "condition": "conditions are not supported; the release is imported as always enabled",
+                "apiVersions": (
+                    "deployer's apiVersions are per environment; not carried over: write them under "
+                    "environments.<env>.apiVersions (every release of the environment gets them)"
+                ),
+            }.get(key, WHY_NONE)
+            note(key, why)
+
     def _without_skipped(self, state: State, releases: list[_Release], skipped: set[str]) -> None:
         """A release the import skipped leaves the `needs:` of the others (deployer would refuse a need
         of a release that is not in the spec), each with a report line."""
@@ -336,7 +351,12 @@ class Converter:
                 try:
                     data = vals.read_values_file(path)
                 except vals.EntryProblem as exc:
-                    note(key, f"{text}: {exc.message}; not carried over")
+                    fix = (
+                        ": create it, then list it under the release's values: in deployer.yaml"
+                        if exc.message == "file not found"
+                        else ": fix the file, then list it under the release's values: in deployer.yaml"
+                    )
+                    note(key, f"{text}: {exc.message}; not carried over{fix}")
                     continue
                 kind_of: vals.Kind = "secret" if kind == "secret" or vals.is_sops(data) else "file"
                 duplicates = vals.duplicate_keys(path) if kind_of == "file" else []
@@ -410,10 +430,8 @@ class Converter:
             note("chart", problem)
         if version:
             spec["version"] = version
-        for attr in ("namespace", "needs", "labels", "settings"):
-            if any(getattr(r, attr) != getattr(first, attr) for r in present.values()):
-                shown = ", ".join(f"{e}: {getattr(r, attr)}" for e, r in present.items())
-                note(attr, f"differs between environments ({shown}); deployer takes the first")
+        for attr, why in _differing(present):
+            note(attr, why)
         if first.namespace:
             spec["namespace"] = first.namespace
         if first.needs:
@@ -499,3 +517,23 @@ def _escape_interpolation(value: Any) -> Any:
 
 def _label(value: Any) -> str:
     return vals.go_string(value)
+
+
+def _differing(present: Mapping[str, _Release]) -> list[tuple[str, str]]:
+    """(attribute, report text) for each setting that differs between environments, which deployer
+    has once per release."""
+    first_env, first = next(iter(present.items()))
+    out = []
+    for attr in ("namespace", "needs", "labels", "settings"):
+        if any(getattr(r, attr) != getattr(first, attr) for r in present.values()):
+            shown = ", ".join(f"{e}: {getattr(r, attr)}" for e, r in present.items())
+            out.append(
+                (
+                    attr,
+                    f"differs between environments ({shown}); deployer has one {attr} per release (an "
+                    "environment overrides only version, chart, installed and values): imported with "
+                    f"{first_env}'s; if the others must keep theirs, import each environment on its own "
+                    "(deployer import helmfile -e ENV) into its own directory",
+                )
+            )
+    return out

@@ -51,6 +51,20 @@ WHY = {
         "deployer always passes a release's complete merged values (--reset-values); write every value "
         "the release needs in its values"
     ),
+    "syncArgs": (
+        "extra arguments helmfile passes to helm upgrade; deployer passes no arguments of yours: where a "
+        "release setting says the same (wait, timeout, atomic, force, createNamespace: README, Release "
+        "settings) write that; otherwise it is not carried over"
+    ),
+    "diffArgs": (
+        "arguments of helmfile's diff (the helm-diff plugin), which only change what the diff shows; "
+        "deployer's diff is its own (`deployer diff`) and never shows Secret data: nothing to write, "
+        "not carried over"
+    ),
+    "templateArgs": (
+        "extra arguments helmfile passes to helm template; not carried over: write --api-versions X as "
+        "environments.<env>.apiVersions: [X] and --kube-version V as environments.<env>.kubeVersion: V"
+    ),
     "skipCRDs": "",  # set below: defaults get crds: skip
 }
 

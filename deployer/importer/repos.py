@@ -22,26 +22,72 @@ def repositories(state: State, report: Report) -> list[dict[str, Any]]:
         if earlier is None:
             out.append(entry)
             continue
-        same = earlier["url"].rstrip("/") == entry["url"].rstrip("/")
-        report(
-            ("repositories", i, "name"),
-            f"repositories[{entry['name']}]",
-            "declared a second time"
-            + ("" if same else f" with url {entry['url']}, which helm keeps (the last `helm repo add` wins)")
-            + ": written once",
-        )
+        if earlier["url"].rstrip("/") != entry["url"].rstrip("/"):  # the same URL twice loses nothing
+            report(
+                ("repositories", i, "name"),
+                f"repositories[{entry['name']}]",
+                f"declared a second time with url {entry['url']}, which helm keeps (the last `helm repo "
+                f"add` wins): written once with that url; check that {earlier['url']} was not the one meant",
+            )
         earlier.update(entry)
     return out
+
+
+def unusable(state: State) -> dict[str, str]:
+    """The repositories deployer cannot install from (name -> why), which _each leaves out: a
+    release whose chart names one is skipped (importer/charts.py says how to vendor its chart)."""
+    out: dict[str, str] = {}
+    for repo in state.data.get("repositories") or []:
+        if isinstance(repo, dict):
+            why = _why_unusable(repo)
+            if why:
+                out[str(repo.get("name", ""))] = why
+    # A name declared again with a usable URL is the one helm keeps (the last `helm repo add`).
+    for repo in state.data.get("repositories") or []:
+        if isinstance(repo, dict) and not _why_unusable(repo):
+            out.pop(str(repo.get("name", "")), None)
+    return out
+
+
+def _url(repo: dict[str, Any]) -> str:
+    url = str(repo.get("url") or "")
+    return "oci://" + url if repo.get("oci") and url and not url.startswith("oci://") else url
+
+
+def _why_unusable(repo: dict[str, Any]) -> str | None:
+    url = _url(repo)
+    if not url:
+        if {"chart", "values", "namespace"} & set(repo):
+            return (
+                "has no url: it reads like a release (chart:, values:) written under repositories:, "
+                "which helmfile v1 refuses (a repository has no chart:, namespace: or values:); not "
+                "carried over: move it under releases:"
+            )
+        return "has no url; not carried over: give it the url of its chart repository, or remove it"
+    if url.startswith("git+"):
+        return (
+            f"url {url} is a git source of the helm-git plugin, which deployer does not read; not "
+            "carried over: vendor the chart into this repository (write chart: ./path/to/chart), or "
+            "publish it to a chart repository (https://...) or an OCI registry (oci://...)"
+        )
+    if not re.match(r"^(https?|oci)://", url):
+        return (
+            f"url {url} is neither https://... (a chart repository) nor oci://... (an OCI registry), "
+            "which is all deployer installs from; not carried over: write one of those"
+        )
+    return None
 
 
 def _each(state: State, report: Report) -> list[dict[str, Any]]:
     out = []
     for i, repo in enumerate(state.data.get("repositories") or []):
         name = str(repo.get("name", ""))
-        url = str(repo.get("url", ""))
+        url = _url(repo)
+        why = _why_unusable(repo)
+        if why:
+            report(("repositories", i, "url" if "url" in repo else "name"), f"repositories[{name}]", why)
+            continue
         entry: dict[str, Any] = {"name": name}
-        if repo.get("oci") and not url.startswith("oci://"):
-            url = "oci://" + url
         entry["url"] = url
         if repo.get("plainHttp") and url.startswith("oci://"):
             entry["plainHttp"] = True
