@@ -94,6 +94,7 @@ def test_helmdefaults_and_release_flags_become_the_typed_flags(
         "historyMax": 5,
         "force": True,
         "devel": True,
+        "verify": True,
         "crds": "skip",
     }
     api, worker = spec["releases"]
@@ -105,7 +106,6 @@ def test_helmdefaults_and_release_flags_become_the_typed_flags(
     }
     assert worker["createNamespace"] is True
     for where, what, why in [
-        (10, "helmDefaults.verify", "deployer does not check provenance (.prov) files: `deployer lock`"),
         (11, "helmDefaults.recreatePods", "helm 3 removed --recreate-pods, and deployer has no equivalent"),
         (24, "releases[api].disableOpenAPIValidation", "deployer passes --disable-openapi-validation itself"),
     ]:

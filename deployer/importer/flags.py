@@ -23,8 +23,11 @@ CARRIED = {
     "skipSchemaValidation": "skipSchemaValidation",
     "takeOwnership": "takeOwnership",
     "devel": "devel",
+    "verify": "verify",
+    "keyring": "keyring",
 }
 _INTEGERS = {"timeout", "historyMax"}
+_STRINGS = {"keyring"}
 
 # What deployer already does where helmfile needs a flag: nothing to write, so no report line.
 # disableValidation(OnInstall): helmfile passes --disable-validation to `helm template`/`helm diff`,
@@ -38,10 +41,6 @@ WHY = {
         "helm 3 removed --recreate-pods, and deployer has no equivalent: have the chart roll its pods "
         "when their config changes (a checksum/config annotation on the pod template), or run "
         "[kubectl, rollout, restart, deployment/NAME] as a postsync hook"
-    ),
-    "verify": (
-        "deployer does not check provenance (.prov) files: `deployer lock` records each chart archive's "
-        "sha256 digest in deployer.lock.yaml, and an archive that differs is refused before any render"
     ),
     "disableOpenAPIValidation": (
         "deployer passes --disable-openapi-validation itself when the API server validates fields "
@@ -92,6 +91,8 @@ def handled(key: str) -> bool:
 def _typed(key: str, value: Any) -> Any:
     if key in _INTEGERS:
         return int(value)
+    if key in _STRINGS:
+        return str(value)
     return _true(value)
 
 
