@@ -68,7 +68,11 @@ def test_templated_children_are_resolved_with_the_values_their_parent_hands_them
               api: {namespace: api, replicas: 2}
             """,
             "apps/web/helmfile-child.yaml.gotmpl": CHILD.format(name="web"),
-            "apps/api/helmfile-child.yaml.gotmpl": CHILD.format(name="api"),
+            # api's values in a template of its own, as the corpus' children have them
+            "apps/api/helmfile-child.yaml.gotmpl": CHILD.format(name="api").replace(
+                "- replicas: {{ .Values.application.api.replicas }}", "- values.yaml.gotmpl"
+            ),
+            "apps/api/values.yaml.gotmpl": "replicas: {{ .Values.application.api.replicas }}\n",
         },
         chart="web",
     )

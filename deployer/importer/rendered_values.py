@@ -37,6 +37,7 @@ import yaml
 from deployer.errors import Mark
 from deployer.importer import values as vals
 from deployer.importer.conceal import looks_secret
+from deployer.importer.parts import text_locator
 from deployer.merge import merge_values
 from deployer.yamlsource import display_path
 
@@ -127,11 +128,13 @@ def render(
     base_dir: Path,
     texts: Mapping[Path, str],
     locate: Callable[[str], tuple[str, int]],
+    result: Rendered | None = None,
 ) -> Rendered:
     """Each templated release's values rendered by helmfile in every environment (`run`), carried
     into the states; `explain` turns helmfile's stderr into the file:line it names and its message,
-    `locate(release name)` is where a release is written."""
-    result = Rendered()
+    `locate(release name)` is where a release is written; `result`: added to (one numbering of the
+    secret-looking values' markers for several states)."""
+    result = Rendered() if result is None else result
     rendered: dict[str, dict[Key, Any]] = {}
     done = each(lambda env: write_values(run, env, states[env], out_dir), list(states))
     for env, (rendered[env], problem) in zip(states, done, strict=True):
@@ -148,6 +151,35 @@ def render(
             )
     carry(states, rendered, base_dir=base_dir, texts=texts, locate=locate, result=result)
     return result
+
+
+def render_nested(
+    run: Run,
+    explain: Callable[[str], tuple[Mark, str]],
+    sub: Path,
+    per_env: Mapping[str, dict[str, Any]],
+    *,
+    out_dir: Path,
+    texts: Mapping[Path, str],
+    into: Rendered,
+) -> None:
+    """A nested state file's `.gotmpl` values, rendered by helmfile from the top file (`run`: so with
+    the values the top file hands it; helmfile's selectors reach nested releases), carried into the
+    states helmfile printed for it, as the top file's are."""
+    try:
+        text = sub.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    locate = text_locator(text, display_path(sub))
+    first = next(iter(per_env.values()), {})
+    releases = [r for r in first.get("releases") or [] if isinstance(r, Mapping)]
+
+    def where(release: str) -> tuple[str, int]:
+        index = next((i for i, r in enumerate(releases) if r.get("name") == release), 0)
+        return locate(("releases", index), release)
+
+    base_dir = sub.parent
+    render(run, explain, per_env, out_dir=out_dir, base_dir=base_dir, texts=texts, locate=where, result=into)
 
 
 def carry(

@@ -232,6 +232,20 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
             texts=box.texts,
             locate=where,
         )
+        for n, (sub, per_env) in enumerate(sorted(source.printed.items())):
+
+            def explain(stderr: str, sub: Path = sub) -> tuple[Mark, str]:
+                return _explain(box, stderr, display_path(sub), sub.parent)
+
+            rendered_values.render_nested(
+                run,
+                explain,
+                sub,
+                per_env,
+                out_dir=box.root / f"values-nested-{n}",
+                texts=box.texts,
+                into=carried,
+            )
         source.notes += [
             (display_path(f), n, what, why) for f, n, what, why in frozen_notes(markers, box.texts)
         ]
