@@ -169,3 +169,44 @@ def test_a_nested_file_with_one_environment_that_does_not_resolve_keeps_the_othe
     assert "not imported: helmfile could not resolve helmfile-core" not in text, text
     lines = [line for line in text.splitlines() if "environment load" in line]
     assert len(lines) == 1 and "-e load" in lines[0] and "environments/load.yaml" in lines[0], text
+
+
+def test_a_nested_template_named_yaml_under_a_templated_parent_is_resolved_and_the_rename_reported(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    project = project_with_chart(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            environments:
+              default:
+                values:
+                  - core: {namespace: core}
+            ---
+            helmfiles:
+              - path: apps/helmfile-core.yaml
+                values:
+                  - {{ toYaml .Values | nindent 8 }}
+            """,
+            # helmfile v0 rendered every state file as a template; v1 only .gotmpl ones
+            "apps/helmfile-core.yaml": """\
+            releases:
+              - name: core
+                namespace: {{ .Values.core.namespace }}
+                chart: ../charts/web
+            """,
+        },
+        chart="web",
+    )
+    before = tree_state(project)
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    assert result.code == 0, result.err
+    [release] = included(project, "apps-helmfile-core.yaml")["releases"]
+    assert release == {"name": "core", "chart": "./charts/web", "namespace": "core"}, release
+    lines = [line for line in report(project).splitlines() if "a template named" in line]
+    assert len(lines) == 1 and "apps/helmfile-core.yaml:1" in lines[0], report(project)
+    assert "helmfile-core.yaml.gotmpl" in lines[0] and "helmfiles: entry" in lines[0], lines[0]
+    after = tree_state(project)
+    files = [k for k in before if k.endswith((".yaml", ".gotmpl"))]
+    assert {k: after.get(k) for k in files} == {k: before[k] for k in files}  # renamed in the copy only
+    assert not (project / "apps" / "helmfile-core.yaml.gotmpl").exists()

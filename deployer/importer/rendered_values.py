@@ -37,7 +37,7 @@ import yaml
 from deployer.errors import Mark
 from deployer.importer import values as vals
 from deployer.importer.conceal import looks_secret
-from deployer.importer.parts import text_locator
+from deployer.importer.parts import Locator, text_locator
 from deployer.merge import merge_values
 from deployer.yamlsource import display_path
 
@@ -156,30 +156,42 @@ def render(
 def render_nested(
     run: Run,
     explain: Callable[[str], tuple[Mark, str]],
-    sub: Path,
-    per_env: Mapping[str, dict[str, Any]],
+    subs: Mapping[Path, Mapping[str, dict[str, Any]]],
     *,
     out_dir: Path,
     texts: Mapping[Path, str],
     into: Rendered,
 ) -> None:
-    """A nested state file's `.gotmpl` values, rendered by helmfile from the top file (`run`: so with
-    the values the top file hands it; helmfile's selectors reach nested releases), carried into the
-    states helmfile printed for it, as the top file's are."""
-    try:
-        text = sub.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return
-    locate = text_locator(text, display_path(sub))
-    first = next(iter(per_env.values()), {})
-    releases = [r for r in first.get("releases") or [] if isinstance(r, Mapping)]
+    """The nested state files' `.gotmpl` values (`subs`: each file's printed state per environment),
+    rendered by helmfile from the top file (`run`: so with the values the top file hands them;
+    helmfile's selectors reach nested releases), one `write-values` per environment for all of them,
+    then carried into each file's states as the top file's are."""
+    envs = sorted({env for per_env in subs.values() for env in per_env})
 
-    def where(release: str) -> tuple[str, int]:
-        index = next((i for i, r in enumerate(releases) if r.get("name") == release), 0)
-        return locate(("releases", index), release)
+    def each_env(env: str) -> tuple[dict[Key, Any], str]:
+        releases = [r for per_env in subs.values() for r in (per_env.get(env) or {}).get("releases") or []]
+        return write_values(run, env, {"releases": releases}, out_dir)
 
-    base_dir = sub.parent
-    render(run, explain, per_env, out_dir=out_dir, base_dir=base_dir, texts=texts, locate=where, result=into)
+    rendered: dict[str, dict[Key, Any]] = {}
+    for env, (rendered[env], problem) in zip(envs, each(each_env, envs), strict=True):
+        if problem:
+            mark, message = explain(problem)
+            why = f"helmfile could not render them ({message}); the .gotmpl values files are not carried over"
+            into.notes.append((mark.file, mark.line, f"nested values of environment '{env}'", why))
+    for sub, per_env in sorted(subs.items()):
+        try:
+            text = texts.get(sub) or sub.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        locate = text_locator(text, display_path(sub))
+        first = next(iter(per_env.values()), {})
+        releases = [r for r in first.get("releases") or [] if isinstance(r, Mapping)]
+
+        def where(release: str, releases: list[Any] = releases, locate: Locator = locate) -> tuple[str, int]:
+            index = next((i for i, r in enumerate(releases) if r.get("name") == release), 0)
+            return locate(("releases", index), release)
+
+        carry(per_env, rendered, base_dir=sub.parent, texts=texts, locate=where, result=into)
 
 
 def carry(

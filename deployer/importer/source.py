@@ -38,11 +38,14 @@ from deployer.importer.sandbox import (
     EXEC_DISABLED,
     Sandbox,
     Stripped,
+    nested_template,
+    rename_template,
     sandbox,
 )
 from deployer.yamlsource import display_path
 
 BUILD_TIMEOUT = 300.0
+_MAX_RENAMES = 10
 _PART = messages.PART
 _helmfile_message = messages.helmfile_message
 _message_mark = messages.message_mark
@@ -194,10 +197,19 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
             source.environments = _environment_names_of(box, binary, path, shown, helm) or ["default"]
         if build:
             printed: dict[Path, dict[str, dict[str, Any]]] = {}
-            built = rendered_values.each(
-                lambda name: _build_or_error(run, box, path, shown, name, printed=printed),
-                source.environments,
-            )
+            for _ in range(_MAX_RENAMES):  # each nested template named .yaml: its copy renamed, again
+                printed.clear()
+                built = rendered_values.each(
+                    lambda name: _build_or_error(run, box, path, shown, name, printed=printed),
+                    source.environments,
+                )
+                renames = {b.renames for b in built if isinstance(b, _Unresolved) and b.renames}
+                for referencing, nested, written in sorted(renames):
+                    rename_template(box, referencing, nested, written)
+                    what, why = GOTMPL_WHAT.format(name=nested.name), GOTMPL_WHY.format(name=nested.name)
+                    source.notes.append((display_path(nested), 1, what, f"{why}, and the helmfiles: entry"))
+                if not renames:
+                    break
             source.printed = printed
             failed = [b for b in built if isinstance(b, _Unresolved)]
             if failed and (source.named or len(failed) == len(built)):
@@ -232,17 +244,12 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
             texts=box.texts,
             locate=where,
         )
-        for n, (sub, per_env) in enumerate(sorted(source.printed.items())):
-
-            def explain(stderr: str, sub: Path = sub) -> tuple[Mark, str]:
-                return _explain(box, stderr, display_path(sub), sub.parent)
-
+        if source.printed:
             rendered_values.render_nested(
                 run,
-                explain,
-                sub,
-                per_env,
-                out_dir=box.root / f"values-nested-{n}",
+                lambda stderr: _explain(box, stderr, shown, path.parent),
+                source.printed,
+                out_dir=box.root / "values-nested",
                 texts=box.texts,
                 into=carried,
             )
@@ -297,6 +304,8 @@ class _Unresolved(SpecError):
     def __init__(self, message: str, *, env_name: str, reason: str, mark: Mark, hint: str) -> None:
         super().__init__(message, mark=mark, hint=hint)
         self.env_name, self.reason = env_name, reason
+        # a nested template named .yaml, that its copy named .gotmpl resolves: (names it, it, as named)
+        self.renames: tuple[Path, Path, str] | None = None
 
 
 def _build_or_error(*args: Any, **kwargs: Any) -> dict[str, Any] | _Unresolved:
@@ -341,7 +350,11 @@ def _build(
     ):
         raise _NeedsGotmpl(shown)
     if proc.returncode != 0:
-        raise _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
+        error = _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
+        nested = nested_template(box, view, proc.stderr) if _ADD_GOTMPL.search(proc.stderr) else None
+        if nested is not None and isinstance(error, _Unresolved):
+            error.renames = nested
+        raise error
     docs = _documents(proc.stdout)
     mine = docs.get(str(box.view(path))) or (next(iter(docs.values())) if docs else {})
     for name, data in docs.items():
