@@ -40,6 +40,22 @@ helmfiles:
     values: *appvalues
 """
 
+
+def parent_of(child: str, name: str) -> str:
+    """A parent with one child, handed its environment's values (`NAME.namespace: NAME`)."""
+    return f"""\
+environments:
+  default:
+    values:
+      - {name}: {{namespace: {name}}}
+---
+helmfiles:
+  - path: {child}
+    values:
+      - {{{{ toYaml .Values | nindent 8 }}}}
+"""
+
+
 CHILD = """\
 releases:
   - name: {name}
@@ -177,17 +193,7 @@ def test_a_nested_template_named_yaml_under_a_templated_parent_is_resolved_and_t
     project = project_with_chart(
         tmp_path,
         {
-            "helmfile.yaml.gotmpl": """\
-            environments:
-              default:
-                values:
-                  - core: {namespace: core}
-            ---
-            helmfiles:
-              - path: apps/helmfile-core.yaml
-                values:
-                  - {{ toYaml .Values | nindent 8 }}
-            """,
+            "helmfile.yaml.gotmpl": parent_of("apps/helmfile-core.yaml", "core"),
             # helmfile v0 rendered every state file as a template; v1 only .gotmpl ones
             "apps/helmfile-core.yaml": """\
             releases:
@@ -210,3 +216,33 @@ def test_a_nested_template_named_yaml_under_a_templated_parent_is_resolved_and_t
     files = [k for k in before if k.endswith((".yaml", ".gotmpl"))]
     assert {k: after.get(k) for k in files} == {k: before[k] for k in files}  # renamed in the copy only
     assert not (project / "apps" / "helmfile-core.yaml.gotmpl").exists()
+
+
+def test_the_hooks_of_a_child_resolved_by_its_parent_are_carried_and_not_run(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    project = project_with_chart(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": parent_of("apps/helmfile-child.yaml.gotmpl", "web"),
+            "apps/helmfile-child.yaml.gotmpl": f"""\
+            releases:
+              - name: web
+                namespace: {{{{ .Values.web.namespace }}}}
+                chart: ../charts/web
+                hooks:
+                  - events: ["presync"]
+                    command: touch
+                    args: ["{marks}/presync"]
+            """,
+        },
+        chart="web",
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    assert result.code == 0, result.err
+    [release] = included(project, "apps-helmfile-child.yaml")["releases"]
+    assert release["namespace"] == "web"
+    assert release["hooks"] == [{"events": ["presync"], "command": ["touch", f"{marks}/presync"]}], release
+    assert list(marks.iterdir()) == []  # the import ran nothing

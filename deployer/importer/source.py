@@ -158,7 +158,17 @@ def from_printed(path: Path, printed: Mapping[str, dict[str, Any]], parent: Sour
     locate = text_locator(text, shown)
     names = [e for e in parent.environments if e in printed]  # in the parent's order
     states = {e: State(e, copy.deepcopy(printed[e]), locate) for e in names}
-    return Source(path, shown, text, True, list(states), states, markers=parent.markers, named=parent.named)
+    return Source(
+        path,
+        shown,
+        text,
+        True,
+        list(states),
+        states,
+        markers=parent.markers,
+        stripped=parent.stripped,  # the hooks the sandbox emptied: the converter takes this file's
+        named=parent.named,
+    )
 
 
 class _NeedsGotmpl(DeployerError):
