@@ -26,7 +26,7 @@ from deployer.importer.findings import Finding
 from deployer.importer.parts import merge_parts as layered  # helmfile's merge of parts, as of bases
 from deployer.importer.parts import template_environment_names
 from deployer.importer.repos import new_repositories
-from deployer.importer.source import EnvMarkers, Source, State, read
+from deployer.importer.source import EnvMarkers, Source, State, from_printed, is_templated, read
 from deployer.yamlsource import PathKey, display_path
 
 _STATE_SUFFIXES = (".yaml", ".yml", ".yaml.gotmpl", ".yml.gotmpl", ".gotmpl")
@@ -86,7 +86,7 @@ def read_tree(
         units: list[Unit] = []
         names = list(environments) or _environment_names(files)
         for file in files:
-            reader = _Reader(state_dir.parent, names, helmfile, helm, findings)
+            reader = _Reader(state_dir.parent, names, helmfile, helm, findings, bool(environments))
             units += reader.units(file, 0, display_path(file))
         if not units:
             shown = display_path(state_dir)
@@ -100,8 +100,8 @@ def read_tree(
     main = read(path, environments=environments, helmfile=helmfile, helm=helm)
     main, bases = _with_bases(main, environments, helmfile, helm, findings)
     units = [Unit(main, "deployer.yaml", bases)]
-    reader = _Reader(main.base_dir, main.environments, helmfile, helm, findings)
-    for sub, shown in _nested(main, findings):
+    reader = _Reader(main.base_dir, main.environments, helmfile, helm, findings, bool(environments), main)
+    for sub, shown in _nested(main, findings, main.printed):
         units += reader.units(sub, 1, shown)
     return Tree(_distinct(units, findings), main.shown, list(main.environments), findings)
 
@@ -113,17 +113,34 @@ class _Reader:
     helmfile: str | None
     helm: str | None
     findings: list[Finding]
+    named: bool  # the environments were named with -e: one that does not resolve is an error
+    top: Source | None = None  # the top state file: its `helmfile build` printed the nested ones
 
     def units(self, path: Path, depth: int, where: str) -> list[Unit]:
         """The nested state file at `path` (named at `where`, file:line) and its own nested ones."""
+        printed = self.top.printed if self.top else {}
+        file, _, line = where.rpartition(":")
+        at = (file or where, int(line) if file and line.isdigit() else 1)
+        if not path.is_file():
+            why = "not imported: the file does not exist (helmfile stops on it too); add it, or remove it"
+            self.findings.append(Finding(*at, f"helmfiles: {display_path(path)}", why))
+            return []
         try:
-            source = read(path, environments=self.environments, helmfile=self.helmfile, helm=self.helm)
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if self.top is not None and path.resolve() in printed and is_templated(path, text):
+                source = from_printed(path, printed[path.resolve()], self.top)
+            else:
+                source = read(
+                    path,
+                    environments=self.environments,
+                    helmfile=self.helmfile,
+                    helm=self.helm,
+                    named=self.named,
+                )
         except DeployerError as exc:
-            file, _, line = where.rpartition(":")
             self.findings.append(
                 Finding(
-                    file or where,
-                    int(line) if file and line.isdigit() else 1,
+                    *at,
                     f"helmfiles: {display_path(path)}",
                     f"not imported: {_message(exc)}; import it on its own "
                     f"(deployer import helmfile {display_path(path)}), then move its releases into an "
@@ -134,7 +151,7 @@ class _Reader:
         source, bases = _with_bases(source, self.environments, self.helmfile, self.helm, self.findings)
         out = [Unit(source, _target(path, self.root), bases)]
         if depth < _MAX_DEPTH:
-            for sub, shown in _nested(source, self.findings):
+            for sub, shown in _nested(source, self.findings, printed):
                 out += self.units(sub, depth + 1, shown)
         return out
 
@@ -224,12 +241,18 @@ _NESTED_WHY = {
 }
 
 
-def _nested(source: Source, findings: list[Finding]) -> Iterator[tuple[Path, str]]:
+def _nested(
+    source: Source, findings: list[Finding], printed: Mapping[Path, Any]
+) -> Iterator[tuple[Path, str]]:
     for text, line, item in _references(source, "helmfiles"):
-        for path in _expand(source.base_dir, text):
+        paths = _expand(source.base_dir, text)
+        for path in paths:
             yield path, f"{source.shown}:{line}"
+        # the values handed to them reached them when the top file's helmfile build printed them
+        handed = bool(paths) and all(p.resolve() in printed for p in paths)
         if isinstance(item, Mapping):
-            for key in sorted(k for k in item if k in _NESTED_WHY and item[k] not in (None, [], {}, False)):
+            keys = [k for k in item if k in _NESTED_WHY and item[k] not in (None, [], {}, False)]
+            for key in sorted(k for k in keys if not (handed and k == "values")):
                 findings.append(Finding(source.shown, line, f"helmfiles[{text}].{key}", _NESTED_WHY[key]))
 
 

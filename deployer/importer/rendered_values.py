@@ -37,6 +37,7 @@ import yaml
 from deployer.errors import Mark
 from deployer.importer import values as vals
 from deployer.importer.conceal import looks_secret
+from deployer.importer.parts import Locator, text_locator
 from deployer.merge import merge_values
 from deployer.yamlsource import display_path
 
@@ -127,11 +128,13 @@ def render(
     base_dir: Path,
     texts: Mapping[Path, str],
     locate: Callable[[str], tuple[str, int]],
+    result: Rendered | None = None,
 ) -> Rendered:
     """Each templated release's values rendered by helmfile in every environment (`run`), carried
     into the states; `explain` turns helmfile's stderr into the file:line it names and its message,
-    `locate(release name)` is where a release is written."""
-    result = Rendered()
+    `locate(release name)` is where a release is written; `result`: added to (one numbering of the
+    secret-looking values' markers for several states)."""
+    result = Rendered() if result is None else result
     rendered: dict[str, dict[Key, Any]] = {}
     done = each(lambda env: write_values(run, env, states[env], out_dir), list(states))
     for env, (rendered[env], problem) in zip(states, done, strict=True):
@@ -148,6 +151,47 @@ def render(
             )
     carry(states, rendered, base_dir=base_dir, texts=texts, locate=locate, result=result)
     return result
+
+
+def render_nested(
+    run: Run,
+    explain: Callable[[str], tuple[Mark, str]],
+    subs: Mapping[Path, Mapping[str, dict[str, Any]]],
+    *,
+    out_dir: Path,
+    texts: Mapping[Path, str],
+    into: Rendered,
+) -> None:
+    """The nested state files' `.gotmpl` values (`subs`: each file's printed state per environment),
+    rendered by helmfile from the top file (`run`: so with the values the top file hands them;
+    helmfile's selectors reach nested releases), one `write-values` per environment for all of them,
+    then carried into each file's states as the top file's are."""
+    envs = sorted({env for per_env in subs.values() for env in per_env})
+
+    def each_env(env: str) -> tuple[dict[Key, Any], str]:
+        releases = [r for per_env in subs.values() for r in (per_env.get(env) or {}).get("releases") or []]
+        return write_values(run, env, {"releases": releases}, out_dir)
+
+    rendered: dict[str, dict[Key, Any]] = {}
+    for env, (rendered[env], problem) in zip(envs, each(each_env, envs), strict=True):
+        if problem:
+            mark, message = explain(problem)
+            why = f"helmfile could not render them ({message}); the .gotmpl values files are not carried over"
+            into.notes.append((mark.file, mark.line, f"nested values of environment '{env}'", why))
+    for sub, per_env in sorted(subs.items()):
+        try:
+            text = texts.get(sub) or sub.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        locate = text_locator(text, display_path(sub))
+        first = next(iter(per_env.values()), {})
+        releases = [r for r in first.get("releases") or [] if isinstance(r, Mapping)]
+
+        def where(release: str, releases: list[Any] = releases, locate: Locator = locate) -> tuple[str, int]:
+            index = next((i for i, r in enumerate(releases) if r.get("name") == release), 0)
+            return locate(("releases", index), release)
+
+        carry(per_env, rendered, base_dir=sub.parent, texts=texts, locate=where, result=into)
 
 
 def carry(

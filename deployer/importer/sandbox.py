@@ -442,3 +442,34 @@ def _materialise(box: Sandbox, path: Path, text: str | None) -> None:
         if view.is_symlink() or view.exists():
             view.unlink()
         view.write_text(text, encoding="utf-8")
+
+
+_NESTED_IN = re.compile(r"in \.helmfiles\[\d+\]: in ([^:\s]+):")
+
+
+def nested_template(box: Sandbox, top: Path, stderr: str) -> tuple[Path, Path, str] | None:
+    """The nested state file helmfile v1 read as plain YAML though it is a template ("Add the
+    .gotmpl file extension", after `in .helmfiles[N]: in PATH:`), from the copy of the top state file
+    at `top`: (the user's file that names it, the user's nested file, the path as that file writes it)."""
+    found = _NESTED_IN.findall(stderr)
+    if not found:
+        return None
+    referencing, directory = top, top.parent
+    for written in found[:-1]:
+        referencing = directory / written
+        directory = referencing.parent
+    nested = directory / found[-1]
+    if not nested.is_file() or nested.name.endswith(".gotmpl"):
+        return None
+    return box.original(str(referencing)), box.original(str(nested)), found[-1]
+
+
+def rename_template(box: Sandbox, referencing: Path, nested: Path, written: str) -> None:
+    """The copy of `nested` named NAME.gotmpl, and the copy of the file that names it naming that."""
+    text = box.view(nested).read_text(encoding="utf-8")
+    plain = box.view(nested)
+    box.renamed[nested.resolve()] = plain.with_name(plain.name + ".gotmpl")
+    _materialise(box, nested.resolve(), text)
+    parent = box.view(referencing).read_text(encoding="utf-8")
+    renamed = re.sub(re.escape(written) + r"(?![\w.-])", written + ".gotmpl", parent)
+    _materialise(box, referencing.resolve(), renamed)

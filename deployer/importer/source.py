@@ -38,11 +38,14 @@ from deployer.importer.sandbox import (
     EXEC_DISABLED,
     Sandbox,
     Stripped,
+    nested_template,
+    rename_template,
     sandbox,
 )
 from deployer.yamlsource import display_path
 
 BUILD_TIMEOUT = 300.0
+_MAX_RENAMES = 10
 _PART = messages.PART
 _helmfile_message = messages.helmfile_message
 _message_mark = messages.message_mark
@@ -74,6 +77,9 @@ class Source:
     notes: list[tuple[str, int, str, str]] = field(default_factory=list)  # (file, line, what, why)
     vars: dict[str, Any] = field(default_factory=dict)  # defaults.vars: the sensitive ones the import made
     named: bool = False  # the environments were named with -e (else each that fails is left out)
+    # each nested state file's states as helmfile resolved them with this file's values (`helmfile
+    # build` prints every sub-helmfile's): its resolved path -> environment -> state
+    printed: dict[Path, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -91,7 +97,11 @@ def read(
     helmfile: str | None = None,
     helm: str | None = None,
     environ: Mapping[str, str] | None = None,
+    named: bool | None = None,
 ) -> Source:
+    """`named`: an environment that does not resolve is an error (default: when `environments` are
+    given); else it is left out with a report line."""
+    named = bool(environments) if named is None else named
     env = dict(os.environ if environ is None else environ)
     shown = display_path(path)
     if path.is_dir():
@@ -126,17 +136,39 @@ def read(
     if not names and not _ENVIRONMENTS.search(text):
         names = ["default"]
     binary = find_helmfile(helmfile, env, shown)
-    source = Source(path, shown, text, True, names, {}, named=bool(environments))
+    source = Source(path, shown, text, True, names, {}, named=named)
     helm = helm or env.get("DEPLOYER_HELM")  # else helm on PATH
     try:
         _resolve(source, binary, helm, build=True)
     except _NeedsGotmpl:  # a template named .yaml: helmfile v0 rendered it, v1 does not
-        source = Source(path, shown, text, True, names, {}, named=bool(environments))
+        source = Source(path, shown, text, True, names, {}, named=named)
         _resolve(source, binary, helm, build=True, gotmpl=True)
         source.notes.insert(
             0, (shown, 1, GOTMPL_WHAT.format(name=path.name), GOTMPL_WHY.format(name=path.name))
         )
     return source
+
+
+def from_printed(path: Path, printed: Mapping[str, dict[str, Any]], parent: Source) -> Source:
+    """A nested state file as its parent's `helmfile build` printed it: resolved with the values the
+    parent hands it (its `helmfiles:` entry's, its environment's), as helmfile deploys it. Its paths
+    stay relative to its own directory; the parent's markers stand for the same variables."""
+    shown = display_path(path)
+    text = path.read_text(encoding="utf-8")
+    locate = text_locator(text, shown)
+    names = [e for e in parent.environments if e in printed]  # in the parent's order
+    states = {e: State(e, copy.deepcopy(printed[e]), locate) for e in names}
+    return Source(
+        path,
+        shown,
+        text,
+        True,
+        list(states),
+        states,
+        markers=parent.markers,
+        stripped=parent.stripped,  # the hooks the sandbox emptied: the converter takes this file's
+        named=parent.named,
+    )
 
 
 class _NeedsGotmpl(DeployerError):
@@ -174,9 +206,21 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
         if not source.environments:  # environments: made by a template: helmfile names them
             source.environments = _environment_names_of(box, binary, path, shown, helm) or ["default"]
         if build:
-            built = rendered_values.each(
-                lambda name: _build_or_error(run, box, path, shown, name), source.environments
-            )
+            printed: dict[Path, dict[str, dict[str, Any]]] = {}
+            for _ in range(_MAX_RENAMES):  # each nested template named .yaml: its copy renamed, again
+                printed.clear()
+                built = rendered_values.each(
+                    lambda name: _build_or_error(run, box, path, shown, name, printed=printed),
+                    source.environments,
+                )
+                renames = {b.renames for b in built if isinstance(b, _Unresolved) and b.renames}
+                for referencing, nested, written in sorted(renames):
+                    rename_template(box, referencing, nested, written)
+                    what, why = GOTMPL_WHAT.format(name=nested.name), GOTMPL_WHY.format(name=nested.name)
+                    source.notes.append((display_path(nested), 1, what, f"{why}, and the helmfiles: entry"))
+                if not renames:
+                    break
+            source.printed = printed
             failed = [b for b in built if isinstance(b, _Unresolved)]
             if failed and (source.named or len(failed) == len(built)):
                 if len(failed) > 1:
@@ -210,6 +254,15 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
             texts=box.texts,
             locate=where,
         )
+        if source.printed:
+            rendered_values.render_nested(
+                run,
+                lambda stderr: _explain(box, stderr, shown, path.parent),
+                source.printed,
+                out_dir=box.root / "values-nested",
+                texts=box.texts,
+                into=carried,
+            )
         source.notes += [
             (display_path(f), n, what, why) for f, n, what, why in frozen_notes(markers, box.texts)
         ]
@@ -261,13 +314,14 @@ class _Unresolved(SpecError):
     def __init__(self, message: str, *, env_name: str, reason: str, mark: Mark, hint: str) -> None:
         super().__init__(message, mark=mark, hint=hint)
         self.env_name, self.reason = env_name, reason
+        # a nested template named .yaml, that its copy named .gotmpl resolves: (names it, it, as named)
+        self.renames: tuple[Path, Path, str] | None = None
 
 
-def _build_or_error(
-    run: rendered_values.Run, box: Sandbox, path: Path, shown: str, env_name: str
-) -> dict[str, Any] | _Unresolved:
+def _build_or_error(*args: Any, **kwargs: Any) -> dict[str, Any] | _Unresolved:
+    """`_build`'s state, or the environment's error when helmfile could not resolve it."""
     try:
-        return _build(run, box, path, shown, env_name)
+        return _build(*args, **kwargs)
     except _Unresolved as exc:
         return exc
 
@@ -284,8 +338,17 @@ def _left_out(error: _Unresolved, locate: Locator) -> tuple[str, int, str, str]:
     return file, line, f"environment {error.env_name}", why
 
 
-def _build(run: rendered_values.Run, box: Sandbox, path: Path, shown: str, env_name: str) -> dict[str, Any]:
-    """This environment's state of the file, resolved by `helmfile build` in the sandbox."""
+def _build(
+    run: rendered_values.Run,
+    box: Sandbox,
+    path: Path,
+    shown: str,
+    env_name: str,
+    *,
+    printed: dict[Path, dict[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """This environment's state of the file, resolved by `helmfile build` in the sandbox; the nested
+    state files' states it printed go into `printed`."""
     proc = run(env_name, ["build"])
     view = box.view(path)
     failed_to_read = f"failed to read {view.name}:" in proc.stderr or f"failed to read {view}:" in proc.stderr
@@ -297,9 +360,17 @@ def _build(run: rendered_values.Run, box: Sandbox, path: Path, shown: str, env_n
     ):
         raise _NeedsGotmpl(shown)
     if proc.returncode != 0:
-        raise _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
+        error = _build_error(box, proc.stderr or proc.stdout, shown, env_name, path.parent)
+        nested = nested_template(box, view, proc.stderr) if _ADD_GOTMPL.search(proc.stderr) else None
+        if nested is not None and isinstance(error, _Unresolved):
+            error.renames = nested
+        raise error
     docs = _documents(proc.stdout)
     mine = docs.get(str(box.view(path))) or (next(iter(docs.values())) if docs else {})
+    for name, data in docs.items():
+        if name and name != str(box.view(path)):
+            original = box.original(name).resolve()
+            printed.setdefault(original, {})[env_name] = _without_build_defaults(data)
     return _without_build_defaults(mine)
 
 
@@ -437,4 +508,13 @@ def _without_build_defaults(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["EnvMarkers", "HelmfileNotFound", "Source", "State", "display_path", "find_helmfile", "read"]
+__all__ = [
+    "EnvMarkers",
+    "HelmfileNotFound",
+    "Source",
+    "State",
+    "display_path",
+    "find_helmfile",
+    "from_printed",
+    "read",
+]
