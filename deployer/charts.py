@@ -113,9 +113,7 @@ class ChartStore:
                 self.log(f"pulling {ref.ref} {ref.version}")
                 try:
                     await self._pull_once(ref, args)
-                except provenance.ProvenanceFailed:
-                    raise
-                except HelmError:
+                except HelmError:  # (a provenance failure is not one: it is raised as it is)
                     if self.repos.refresh:
                         raise
                     # The version may be newer than our cached index: refresh it once and retry.
