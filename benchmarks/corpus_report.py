@@ -16,6 +16,8 @@ class Result(Protocol):
     import_why: str
     report_lines: int
     report_causes: list[str]
+    report_notes: int
+    note_causes: list[str]
     validate_ok: bool | None
     validate_why: str
     validate_lock_only: bool
@@ -135,7 +137,9 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
         f"- Complete (imported, nothing in the report): {_pct(counts['complete'], n)}; carried with report"
         f" lines: {_pct(counts['carried'], n)}; failed: {_pct(counts['failed'], n)} (a repository counts"
         " as its worst state file).",
-        f"- Report lines: {sum(r.report_lines for r in imported)} over {len(imported)} imported state files.",
+        f"- Report lines: {sum(r.report_lines for r in imported)} over {len(imported)} imported state files"
+        f" (and {sum(r.report_notes for r in imported)} notes: carried over as it was, advice or a next"
+        " step).",
         f"- `deployer validate` passes: {_pct(passed, len(imported))} of imported state files;"
         f" repositories whose every state file imports and validates: {_pct(valid_repos, n)}.",
         f"- `deployer validate` fails only for want of `deployer lock` (every error is an unpinned chart"
@@ -190,6 +194,7 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
     invalid: dict[str, set[str]] = defaultdict(set)
     needs_lock: dict[str, set[str]] = defaultdict(set)
     carried: dict[str, set[str]] = defaultdict(set)
+    noted: dict[str, set[str]] = defaultdict(set)
     render: dict[str, set[str]] = defaultdict(set)
     for r in results:
         if r.import_why:
@@ -200,6 +205,8 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
             invalid[r.validate_why].add(r.repo)
         for c in r.report_causes:
             carried[c].add(r.repo)
+        for c in r.note_causes:
+            noted[c].add(r.repo)
         for _, verdict, detail in r.renders:
             kind = verdict.split(" (", 1)[0]
             if not kind.startswith("equal"):
@@ -210,6 +217,7 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
         "Imported, then `deployer validate` needs `deployer lock` (network) and nothing else", needs_lock
     )
     lines += _ranked("Report lines (what was not carried over as it was)", carried)
+    lines += _ranked("Notes (carried over as it was: advice about the source, or a next step)", noted)
     lines += _ranked("Renders not equal", render)
     lines += ["## Render differences in full", ""]
     for r in results:

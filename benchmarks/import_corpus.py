@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -66,6 +67,8 @@ class StateResult:
     import_why: str = ""
     report_lines: int = 0
     report_causes: list[str] = field(default_factory=list)
+    report_notes: int = 0
+    note_causes: list[str] = field(default_factory=list)
     environments: list[str] = field(default_factory=list)
     validate_ok: bool | None = None
     validate_why: str = ""
@@ -140,9 +143,11 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def report_rows(report: str) -> list[tuple[str, str, str]]:
+def report_rows(report: str, notes: bool = False) -> list[tuple[str, str, str]]:
+    """The report's rows: its losses, or (notes=True) the rows under "## Notes"."""
     rows = []
-    for line in report.splitlines():
+    losses, _, noted = report.partition("\n## Notes\n")
+    for line in (noted if notes else losses).splitlines():
         if line.startswith("| `"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if len(cells) >= 3:
@@ -219,10 +224,18 @@ def import_one(repo: Path, label: str, state: Path, tools: argparse.Namespace) -
             result.import_why = normalise(first_error(proc.err or proc.out), repo, out, tmp)
             return result
         result.import_ok = True
+        if tools.keep is not None:
+            repo_dir = label.split("@", maxsplit=1)[0].replace("/", "+")
+            kept = tools.keep / repo_dir / result.state.replace("/", "+")
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(out, kept)
         report = (out / "IMPORT-REPORT.md").read_text() if (out / "IMPORT-REPORT.md").exists() else ""
         rows = report_rows(report)
         result.report_lines = len(rows)
         result.report_causes = sorted({row_cause(what, happened) for _, what, happened in rows})
+        notes = report_rows(report, notes=True)
+        result.report_notes = len(notes)
+        result.note_causes = sorted({row_cause(what, happened) for _, what, happened in notes})
         # The variables the written spec asks for (${VAR}) get placeholders, as a user sets them;
         # encrypted values files are not decrypted (nobody's keys are here).
         asked = sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", "\n".join(t for _, t in files))))
@@ -269,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         "--max-envs", type=int, default=3, help="environments rendered per state (default: 3)"
     )
     parser.add_argument("--no-render", dest="render", action="store_false", help="skip the render comparison")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="copy each import's output (spec, IMPORT-REPORT.md) to KEEP/OWNER+NAME/STATE",
+    )
     common_arguments(parser)
     args = parser.parse_args(argv)
     args.deployer = deployer_binary(args.deployer)

@@ -156,6 +156,12 @@ def test_helmfile_v0_layout_environments_and_releases_in_one_part_imports_with_a
         "v0 read it; helmfile v1 refuses this file: if you keep using helmfile, put a `---` line between "
         "the environments: section and the rest\n"
     ) in result.err
+    # Nothing was lost: the import is complete, and the advice is a note, apart from losses.
+    assert result.err.startswith("import: everything was carried over\nimport: 1 note(s)"), result.err
+    report = (project / "IMPORT-REPORT.md").read_text()
+    losses, _, notes = report.partition("## Notes")
+    assert "Everything was carried over." in losses and "|" not in losses
+    assert "| `helmfile.yaml:3` | `environments and releases in one YAML part` | helmfile v0's" in notes
     spec = yaml.safe_load((project / "deployer.yaml").read_text())
     assert [r["name"] for r in spec["releases"]] == ["a"]
     assert run(["validate"], project).code == 0

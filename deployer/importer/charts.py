@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from deployer.importer.findings import Kept
 from deployer.semver import is_exact
 
 _GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
@@ -73,14 +74,14 @@ def version(name: str, versions: Mapping[str, str | None], overlay_key: str) -> 
     if unversioned and not name.startswith((".", "/")):
         where = "" if len(unversioned) == len(versions) else f" in environment(s) {', '.join(unversioned)}"
         also = f" or under environments.<env>.releases.{overlay_key}" if where else ""
-        problem = (
+        problem = Kept(
             f"no chart version{where} (helmfile installs the latest there): so does deployer; run "
             f"`deployer lock` to pin it in deployer.lock.yaml, or write version: in deployer.yaml{also}"
         )
     ranges = sorted({v for v in versions.values() if v and not is_exact(v)})
     if ranges and not name.startswith((".", "/")) and not problem:
         shown = ", ".join(f"'{r}'" for r in ranges)
-        problem = (
+        problem = Kept(
             f"chart version {shown} is a range: carried over as it is (deployer reads ranges as helm "
             "does); run `deployer lock` to resolve it into deployer.lock.yaml, which validate, diff and "
             "apply then read"

@@ -20,7 +20,7 @@ from deployer.importer import charts, flags, losses
 from deployer.importer import hooks as hookconv
 from deployer.importer import values as vals
 from deployer.importer.conceal import Concealer
-from deployer.importer.findings import WHY_DEPENDENCIES, WHY_NONE, Finding
+from deployer.importer.findings import WHY_DEPENDENCIES, WHY_NONE, Finding, Kept
 from deployer.importer.repos import repositories, unusable
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
@@ -364,9 +364,11 @@ class Converter:
                     line, dup = duplicates[0]
                     note(
                         key,
-                        f"{display_path(path)}:{line} repeats the key '{dup}' (helm keeps the last, deployer "
-                        "refuses the file): its values are written inline, as helm reads them; remove the "
-                        "first occurrence, then list the file again",
+                        Kept(
+                            f"{display_path(path)}:{line} repeats the key '{dup}' (helm keeps the last, "
+                            "deployer refuses the file): its values are written inline, as helm reads them; "
+                            "remove the first occurrence, then list the file again"
+                        ),
                     )
                     entries.append(vals.Entry("inline", inline=data))
                     continue

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deployer.importer.findings import Kept
+
 # helmfile key -> deployer key, same meaning (wait, timeout and atomic included).
 CARRIED = {
     "wait": "wait",
@@ -37,12 +39,13 @@ _STRINGS = {"keyring"}
 EQUIVALENT = {"disableValidation", "disableValidationOnInstall", "skipDeps", "skipRefresh"}
 
 WHY = {
-    "recreatePods": (
-        "helm 3 removed --recreate-pods, and deployer has no equivalent: have the chart roll its pods "
-        "when their config changes (a checksum/config annotation on the pod template), or run "
-        "[kubectl, rollout, restart, deployment/NAME] as a postsync hook"
+    "recreatePods": Kept(
+        "helmfile passes --recreate-pods, which helm 3 and 4 refuse (unknown flag), so it has no effect "
+        "deployer could keep: to roll pods when their config changes, give the pod template a "
+        "checksum/config annotation in the chart, or run [kubectl, rollout, restart, deployment/NAME] "
+        "as a postsync hook"
     ),
-    "disableOpenAPIValidation": (
+    "disableOpenAPIValidation": Kept(
         "deployer passes --disable-openapi-validation itself when the API server validates fields "
         "(Kubernetes 1.27+); on an older cluster, fix the objects helm's OpenAPI check refuses"
     ),
@@ -55,7 +58,7 @@ WHY = {
         "release setting says the same (wait, timeout, atomic, force, createNamespace: README, Release "
         "settings) write that; otherwise it is not carried over"
     ),
-    "diffArgs": (
+    "diffArgs": Kept(
         "arguments of helmfile's diff (the helm-diff plugin), which only change what the diff shows; "
         "deployer's diff is its own (`deployer diff`) and never shows Secret data: nothing to write, "
         "not carried over"

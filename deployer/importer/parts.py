@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from deployer.errors import Mark, SpecError
+from deployer.importer.findings import Kept
 from deployer.importer.messages import PART as _PART
 from deployer.importer.sandbox import split_v0
 from deployer.yamlsource import Document, PathKey, load_text
@@ -18,7 +19,7 @@ from deployer.yamlsource import Document, PathKey, load_text
 Locator = Callable[[PathKey, str | None], tuple[str, int]]
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 V0_WHAT = "environments and releases in one YAML part"
-V0_WHY = (
+V0_WHY = Kept(
     "helmfile v0's layout, imported as v0 read it; helmfile v1 refuses this file: if you keep using "
     "helmfile, put a `---` line between the environments: section and the rest"
 )

@@ -24,6 +24,7 @@ import yaml
 
 from deployer.errors import DeployerError, Mark, SpecError, UsageError
 from deployer.importer import messages, rendered_values
+from deployer.importer.findings import Kept
 from deployer.importer.markers import EnvMarkers, frozen_notes, markers_for
 from deployer.importer.parts import (
     V0_WHAT,
@@ -144,7 +145,7 @@ def read(
         source = Source(path, shown, text, True, names, {}, named=named)
         _resolve(source, binary, helm, build=True, gotmpl=True)
         source.notes.insert(
-            0, (shown, 1, GOTMPL_WHAT.format(name=path.name), GOTMPL_WHY.format(name=path.name))
+            0, (shown, 1, GOTMPL_WHAT.format(name=path.name), Kept(GOTMPL_WHY.format(name=path.name)))
         )
     return source
 
