@@ -117,6 +117,14 @@ def test_exec_in_a_template_action_is_renamed_and_a_values_field_named_exec_is_n
         ("digest", "sha256:5401817b653c4eeb186cbfbb8d77dda6b72f84a548fc9cd128cbd478d5b2e705", False),
         ("host", "postgres-primary.data.svc.cluster.local", False),
         ("enabled", True, False),
+        # A camelCase ...Secret key holding an object name names a Secret (seen in real charts' values).
+        ("credentialSecret", "backup-longhorn-auth", False),
+        ("extraEnvVarsSecret", "keycloak-env", False),
+        ("jwtSecret", "Zx8Qp2Lm7Rt4Vb9Nc3Kd6Wf1", True),
+        ("rpcSecret", "rpcSecret", True),
+        ("client_secret", "my-client-secret", True),
+        # A routing rule is not a token, however varied its characters.
+        ("match", "Host(`automation-n8n.example.com`)", False),
     ],
 )
 def test_what_looks_secret(key: str, value: object, secret: bool) -> None:

@@ -17,6 +17,11 @@ _SECRET_KEY = re.compile(
 )
 # Keys that name a secret rather than hold one: existingSecret, secretName, tokenRef, passwordFile...
 _NAMES_ONE = re.compile(r"^(existing|use|create)|(name|ref|file|path|enabled|keyref|mountpath)$", re.I)
+# A camelCase key ending in Secret whose value is a Kubernetes object name names a Secret object
+# (credentialSecret: backup-auth, extraEnvVarsSecret: app-env), as secretName does.
+_SECRET_OBJECT_KEY = re.compile(r"[a-z0-9]Secret$")
+_OBJECT_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]+")
 _MARKER = "zzdeployersecret{}zz"
 
 
@@ -24,14 +29,15 @@ def looks_secret(key: str, value: Any) -> bool:
     if not isinstance(value, str) or not value.strip() or "${" in value or "zzdeployer" in value.lower():
         return False
     if _SECRET_KEY.search(key) and not _NAMES_ONE.search(key):
-        return True
+        names_object = _SECRET_OBJECT_KEY.search(key) and _OBJECT_NAME.fullmatch(value) and "-" in value
+        return not names_object
     return high_entropy(value)
 
 
 def high_entropy(value: str) -> bool:
     """A long string of mixed upper case, lower case and digits with no pattern: a generated token.
-    Hex digests (two classes), names and URLs are not."""
-    if len(value) < 20 or any(c.isspace() for c in value) or "://" in value or value.startswith(("/", ".")):
+    Hex digests (two classes), names, URLs and expressions (Host(`a.example.com`)) are not."""
+    if len(value) < 20 or not _TOKEN.fullmatch(value) or value.startswith(("/", ".")):
         return False
     if not (
         any(c.islower() for c in value)
