@@ -122,6 +122,9 @@ def test_exec_in_a_template_action_is_renamed_and_a_values_field_named_exec_is_n
         ("extraEnvVarsSecret", "keycloak-env", False),
         ("jwtSecret", "Zx8Qp2Lm7Rt4Vb9Nc3Kd6Wf1", True),
         ("rpcSecret", "rpcSecret", True),
+        ("passwordSecretKey", "password", False),
+        ("secretKey", "key.json", False),
+        ("secretKey", "minio-Secret-123", True),
         ("client_secret", "my-client-secret", True),
         # A routing rule is not a token, however varied its characters.
         ("match", "Host(`automation-n8n.example.com`)", False),

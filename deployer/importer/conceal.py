@@ -17,9 +17,11 @@ _SECRET_KEY = re.compile(
 )
 # Keys that name a secret rather than hold one: existingSecret, secretName, tokenRef, passwordFile...
 _NAMES_ONE = re.compile(r"^(existing|use|create)|(name|ref|file|path|enabled|keyref|mountpath)$", re.I)
-# A camelCase key ending in Secret whose value is a Kubernetes object name names a Secret object
-# (credentialSecret: backup-auth, extraEnvVarsSecret: app-env), as secretName does.
-_SECRET_OBJECT_KEY = re.compile(r"[a-z0-9]Secret$")
+# A camelCase key ending in Secret (or SecretKey) whose value is a Kubernetes object name names a
+# Secret object or a key in one (credentialSecret: backup-auth, passwordSecretKey: password), as
+# secretName does; a value that is a file name (secretKey: key.json) names a key too.
+_SECRET_OBJECT_KEY = re.compile(r"[a-z0-9]Secret(Key)?$")
+_FILE_NAME = re.compile(r"[\w.-]+\.(json|ya?ml|pem|crt|cert|key|txt|p12|jks|env)")
 _OBJECT_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]+")
 _MARKER = "zzdeployersecret{}zz"
@@ -29,8 +31,8 @@ def looks_secret(key: str, value: Any) -> bool:
     if not isinstance(value, str) or not value.strip() or "${" in value or "zzdeployer" in value.lower():
         return False
     if _SECRET_KEY.search(key) and not _NAMES_ONE.search(key):
-        names_object = _SECRET_OBJECT_KEY.search(key) and _OBJECT_NAME.fullmatch(value) and "-" in value
-        return not names_object
+        names_object = _SECRET_OBJECT_KEY.search(key) and _OBJECT_NAME.fullmatch(value)
+        return not (names_object or _FILE_NAME.fullmatch(value))
     return high_entropy(value)
 
 
