@@ -2,8 +2,9 @@
 again and applies only if the fresh plan is the saved one (docs/diff.md, "Saved plans").
 
 A plan file holds, per release, the action, the chart (name, version, reference and content digest),
-the observed revision and status it was planned against, and HMAC-SHA256 digests, keyed by a random
-salt stored in the file, of the exact merged values and of the rendered manifest and hooks. It never
+the observed revision and status it was planned against, the release's settings (helm's flags, as
+written: no values), and HMAC-SHA256 digests, keyed by a random salt stored in the file, of the exact
+merged values, of the rendered manifest and hooks, and of the commands its `hooks:` run. It never
 holds a value, and no unsalted hash of one: a guess at a secret cannot be checked against it without
 the salt and a full values document. The file's own `digest` (SHA-256 of its canonical JSON) detects
 an edit; it is not a signature (whoever can write the file can recompute it).
@@ -27,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from deployer.errors import UsageError
 from deployer.observed import ObservedRelease
 from deployer.plan import CHANGING, PRUNE, DesiredState, Plan, canonical
+from deployer.project import DesiredRelease
 
 FORMAT = "deployer-plan"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: settings and hooksDigest per release
 if TYPE_CHECKING:
     from deployer.charts import ChartStore
     from deployer.planner import EnvironmentPlan
@@ -125,12 +127,31 @@ def release_records(
             "observed": None if seen is None else {"revision": seen.revision, "status": str(seen.status)},
             "valuesDigest": "",
             "manifestDigest": "",
+            "settings": {},
+            # what apply runs around it (a command may hold a secret: a digest, as for values)
+            "hooksDigest": keyed_digest(
+                salt, [[list(h.events), list(h.command), h.timeout, h.show_logs] for h in rel.commands]
+            ),
         }
         if state is not None:
             record["valuesDigest"] = keyed_digest(salt, canonical(state.values))
             record["manifestDigest"] = keyed_digest(salt, [state.manifest, state.hooks])
+            record["settings"] = settings_of(state.release)
         out[rel.key] = record
     return out
+
+
+def settings_of(release: DesiredRelease) -> dict[str, Any]:
+    """The release's settings that change how helm runs it (its flags), by their spec names."""
+    from deployer.releaseflags import FIELDS
+
+    return {
+        "timeout": release.timeout,
+        "wait": release.wait,
+        "atomic": release.atomic,
+        "crds": release.crds,
+        **{name: getattr(release.flags, attr) for name, attr in FIELDS.items()},
+    }
 
 
 def _chart_ref(state: DesiredState | None, root: Path) -> str:
@@ -321,6 +342,16 @@ def _release_moved(old: Mapping[str, Any], new: Mapping[str, Any], seen: Observe
         out.append(f"chart {a.get('name')} {a.get('version')} is now {b.get('name')} {b.get('version')}")
     elif a.get("digest") != b.get("digest"):
         out.append(f"chart {a.get('name')} {a.get('version')} digest changed")
+    s, t = old.get("settings") or {}, new.get("settings") or {}
+    changed = [
+        f"{k} {json.dumps(s.get(k))} -> {json.dumps(t.get(k))}"
+        for k in sorted({*s, *t})
+        if s.get(k) != t.get(k)
+    ]
+    if changed:
+        out.append(f"settings changed: {', '.join(changed)}")
+    if old.get("hooksDigest") != new.get("hooksDigest"):
+        out.append("its hooks changed (the commands apply runs around it)")
     if old.get("valuesDigest") != new.get("valuesDigest"):
         out.append("values differ")
     elif a == b and old.get("manifestDigest") != new.get("manifestDigest"):

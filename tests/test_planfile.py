@@ -46,6 +46,8 @@ def record(key: str, action: str = "upgrade", revision: int | None = 3, **change
         "observed": None if revision is None else {"revision": revision, "status": "deployed"},
         "valuesDigest": "hmac-sha256:v1",
         "manifestDigest": "hmac-sha256:m1",
+        "settings": {"timeout": 300, "wait": True, "atomic": False, "force": False},
+        "hooksDigest": "hmac-sha256:h1",
         **changes,
     }
 
@@ -86,8 +88,8 @@ def test_a_file_that_is_not_json_names_the_line_and_touches_nothing(project: Pat
         ),
         ("[1, 2]", 'is not a deployer plan file (no "format": "deployer-plan")'),
         (
-            '{"format": "deployer-plan", "formatVersion": 2}',
-            "is a plan file of format version 2; this deployer",
+            '{"format": "deployer-plan", "formatVersion": 1}',
+            "is a plan file of format version 1; this deployer reads version 2",
         ),
     ],
 )
@@ -283,6 +285,17 @@ def test_a_manifest_that_moved_alone_is_said_and_never_beside_its_cause(tmp_path
     ]
     both = {"shop/api": record("shop/api", manifestDigest="hmac-sha256:m2", valuesDigest="hmac-sha256:v2")}
     assert moved(read(path), both, {}) == ["shop/api: values differ"]
+
+
+def test_settings_and_hooks_that_moved_are_named_one_line_each(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write(path, build(header(), {"shop/api": record("shop/api")}, new_salt(), datetime.now(UTC)))
+    settings = {"timeout": 600, "wait": True, "atomic": True, "force": False}
+    fresh = {"shop/api": record("shop/api", settings=settings, hooksDigest="hmac-sha256:h2")}
+    assert moved(read(path), fresh, {}) == [
+        "shop/api: settings changed: atomic false -> true, timeout 300 -> 600",
+        "shop/api: its hooks changed (the commands apply runs around it)",
+    ]
 
 
 def test_save_plan_into_a_missing_directory_is_refused_before_planning(project: Path, tmp_path: Path) -> None:

@@ -222,3 +222,31 @@ def test_a_live_plan_is_applied_with_its_drift_repairs(
     assert applied.code == 0, applied.err
     assert revisions(deployer, namespace) == {"platform-config": 1, "api": 2, "worker": 1}
     assert deployer("diff", "-e", e, "--live", "--detailed-exitcode").code == 0
+
+
+def test_a_release_setting_or_hook_changed_since_the_plan_is_named(
+    deployer: Deployer, namespace: str, tmp_path: Path
+) -> None:
+    """A reviewed plan is also how helm runs each release and which commands run around it: a
+    timeout or hook edited after the review refuses the plan, named, and changes nothing."""
+    e, plan = env(namespace), str(tmp_path / "plan.json")
+    spec = deployer.project / "deployer.yaml"
+    assert deployer("apply", "-e", e).code == 0
+    edit(deployer.project / "environments" / e / "values.yaml", "api:\n", "api:\n  replicaCount: 2\n")
+    assert deployer("diff", "-e", e, "--save-plan", plan).code == 0
+    doc = json.loads(Path(plan).read_text())
+    api = next(r for r in doc["releases"] if r["key"] == f"{namespace}/api")
+    assert api["settings"]["timeout"] == 120 and api["settings"]["atomic"] is True
+    edit(
+        spec,
+        "  - name: api\n    chart: ./charts/web\n",
+        "  - name: api\n    chart: ./charts/web\n    timeout: 600\n",
+    )
+    edit(spec, "is up in $DEPLOYER_NAMESPACE", "is up (edited) in $DEPLOYER_NAMESPACE")
+    refused = deployer("apply", "-e", e, "--plan", plan)
+    assert refused.code == 1
+    lines = [line.strip() for line in refused.err.splitlines()]
+    assert f"{namespace}/api: settings changed: timeout 120 -> 600" in lines, refused.err
+    assert f"{namespace}/api: its hooks changed (the commands apply runs around it)" in lines, refused.err
+    assert not any(line.startswith(f"{namespace}/worker:") for line in lines), refused.err
+    assert revisions(deployer, namespace) == dict.fromkeys(RELEASES, 1)
