@@ -78,6 +78,7 @@ def text_lines(plan: Plan) -> list[Line]:
             (f"No changes: {len(plan.releases)} release(s) in {plan.environment} are up to date.", "green"),
             *((f"Ignored: {r.key}: {_ignored_list(r)}", "dim") for r in plan.releases if r.ignored),
             *((f"Note: {r.key}: {note}", "yellow") for r in plan.releases for note in r.notes),
+            *((f"Note: {note}", "yellow") for note in plan.notes),
             *([(f"{ignored_text(plan.ignored)}.", "dim")] if plan.ignored else []),
         ]
     lines: list[Line] = []
@@ -431,6 +432,7 @@ def _head(plan: Plan, budget: int | None) -> str:
     title = f"### deployer plan for `{plan.environment}`\n\n"
     if not plan.has_changes:
         found = [f"\n> **Note:** `{r.key}`: {note}\n" for r in plan.releases for note in r.notes]
+        found += [f"\n> **Note:** {note}\n" for note in plan.notes]
         kept = len(found) if budget is None else _fitting(found, budget)
         more = f"\n> {CUT} {len(found) - kept} more note(s) not shown.\n" if kept < len(found) else ""
         ignored = (

@@ -33,7 +33,10 @@ def test_unchanged_working_tree_has_no_changes(repo: Path, helm: Path, cache: Pa
         {**OFFLINE, "DEPLOYER_HELM": str(helm)},
     )
     assert result.code == 0, result.err
-    assert result.out == "No changes: 3 release(s) in prod are up to date.\n"
+    # ... and says what it compared with, as a plan with changes does.
+    assert result.out == (
+        "No changes: 3 release(s) in prod are up to date.\nNote: compared with HEAD (no cluster access)\n"
+    )
 
 
 def test_a_committed_overlay_change_shows_exactly_that_field(repo: Path, helm: Path, cache: Path) -> None:

@@ -56,6 +56,9 @@ def apply(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             plan = without_prunes(plan)
+        if not plan.has_changes or not (session.env.protected and not args.yes):  # else: in the plan
+            for note in plan.notes:
+                print(f"note: {note}", file=sys.stderr)
         if not plan.has_changes:
             if args.output == "json":
                 _emit(RunReport(args.environment, run_id), "json")

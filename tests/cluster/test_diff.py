@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import signal
@@ -305,4 +306,51 @@ def test_without_a_cluster_wide_secret_list_it_reads_each_namespace(
     assert (
         "in 2 API request(s) (per-namespace lists: cluster-wide list forbidden)" in result.err
     )  # one forbidden, one namespace
-    assert result.out == f"No changes: 3 release(s) in {e} are up to date.\n"
+    # Nothing to change, but what was not checked is said, in text and in the PR comment.
+    assert result.out == (
+        f"No changes: 3 release(s) in {e} are up to date.\n"
+        "Note: cluster-wide Secret list forbidden: releases outside the spec's namespaces were not checked\n"
+    )
+    comment = deployer("diff", "-e", e, "--output", "markdown", env={"KUBECONFIG": str(limited)})
+    assert "> **Note:** cluster-wide Secret list forbidden: releases outside" in comment.out, comment.out
+
+
+def test_a_release_record_no_helm_wrote_is_left_out_and_said_by_diff_and_apply(
+    deployer: Deployer, namespace: str, kubeconfig: Path
+) -> None:
+    """Another tool's Secret labelled owner=helm must not stop the plan, and must not be skipped
+    silently either: diff and apply (with nothing else to do) both say it was left out."""
+    e = env(namespace)
+    assert deployer("apply", "-e", e).code == 0
+    name = "sh.helm.release.v1.stray.v1"
+    stray = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"owner": "helm", "name": "stray", "version": "1", "status": "deployed"},
+        },
+        "data": {"release": base64.b64encode(b"not a helm release").decode()},
+    }
+    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
+    subprocess.run(
+        [*kubectl, "apply", "-f", "-"], input=json.dumps(stray), text=True, check=True, capture_output=True
+    )
+    try:
+        note = f"Note: helm release record {namespace}/stray (revision 1: "
+        diffed = deployer("diff", "-e", e, "--detailed-exitcode")
+        assert diffed.code == 0, diffed.err
+        assert diffed.out.startswith(f"No changes: 3 release(s) in {e} are up to date.\n"), diffed.out
+        assert note in diffed.out, diffed.out
+        assert "cannot be read (not written by helm): left out of the plan" in diffed.out
+        applied = deployer("apply", "-e", e)
+        assert applied.code == 0, applied.err
+        assert applied.out == f"No changes: 3 release(s) in {e} are up to date.\n"
+        assert f"note: helm release record {namespace}/stray (revision 1: " in applied.err, applied.err
+    finally:  # the cluster-wide list would show it to the tests that follow
+        subprocess.run(
+            [*kubectl, "-n", namespace, "delete", "secret", name, "--wait"],
+            check=True,
+            capture_output=True,
+        )
