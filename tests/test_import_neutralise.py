@@ -123,6 +123,8 @@ def test_exec_in_a_template_action_is_renamed_and_a_values_field_named_exec_is_n
         ("jwtSecret", "Zx8Qp2Lm7Rt4Vb9Nc3Kd6Wf1", True),
         ("rpcSecret", "rpcSecret", True),
         ("passwordSecretKey", "password", False),
+        ("s3SecretKey", "dev-secret", True),
+        ("nginx.ingress.kubernetes.io/cors-allow-credentials", "true", False),
         ("secretKey", "key.json", False),
         ("secretKey", "minio-Secret-123", True),
         ("client_secret", "my-client-secret", True),
@@ -163,9 +165,11 @@ def test_helmfile_gets_a_path_with_only_helmfile_and_helm_and_none_of_the_caller
         assert not Path(environ["KUBECONFIG"]).exists()
         assert sorted(os.listdir(environ["HOME"])) == ["cache", "config", "data", "plugins", "tmp"]
         assert sorted(environ) == [
-            "DB_PASSWORD", "HELMFILE_TEMPDIR", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME",
-            "HELM_PLUGINS", "HOME", "KUBECONFIG", "PATH", "TMPDIR",
+            "DB_PASSWORD", "DEPLOYER_IMPORT_SOPS_LOG", "HELMFILE_TEMPDIR", "HELM_CACHE_HOME",
+            "HELM_CONFIG_HOME", "HELM_DATA_HOME", "HELM_PLUGINS", "HOME", "KUBECONFIG", "PATH", "TMPDIR",
         ]  # fmt: skip
+        # The only plugin: helm-secrets, answered by the sandbox's helm without decrypting anything.
+        assert os.listdir(environ["HELM_PLUGINS"]) == ["helm-secrets"]
         assert box.view(state).read_text() == "releases: []\n"
         assert box.view(state).parent.is_dir() and not box.view(state).parent.is_symlink()
     assert not box.root.exists()

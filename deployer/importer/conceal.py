@@ -20,15 +20,21 @@ _NAMES_ONE = re.compile(r"^(existing|use|create)|(name|ref|file|path|enabled|key
 # A camelCase key ending in Secret (or SecretKey) whose value is a Kubernetes object name names a
 # Secret object or a key in one (credentialSecret: backup-auth, passwordSecretKey: password), as
 # secretName does; a value that is a file name (secretKey: key.json) names a key too.
-_SECRET_OBJECT_KEY = re.compile(r"[a-z0-9]Secret(Key)?$")
+# (s3SecretKey, by contrast, holds a credential.)
+_SECRET_OBJECT_KEY = re.compile(
+    r"[a-z0-9]Secret$|(?i:password|passwords|user|username|token|cert|tls|ca)SecretKey$"
+)
 _FILE_NAME = re.compile(r"[\w.-]+\.(json|ya?ml|pem|crt|cert|key|txt|p12|jks|env)")
 _OBJECT_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]+")
+_NOT_SECRET = {"true", "false", "yes", "no", "on", "off", "null", "~", "none", ""}
 _MARKER = "zzdeployersecret{}zz"
 
 
 def looks_secret(key: str, value: Any) -> bool:
     if not isinstance(value, str) or not value.strip() or "${" in value or "zzdeployer" in value.lower():
+        return False
+    if value.strip().lower() in _NOT_SECRET:  # a flag written as text (cors-allow-credentials: "true")
         return False
     if _SECRET_KEY.search(key) and not _NAMES_ONE.search(key):
         names_object = _SECRET_OBJECT_KEY.search(key) and _OBJECT_NAME.fullmatch(value)

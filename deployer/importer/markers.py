@@ -4,13 +4,13 @@ each variable set to a marker, never its value, and the written text turns each 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deployer.importer.sandbox import DEFAULT_ENV, ENV_READ, env_name
+from deployer.importer.sops_standin import required_marker
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,7 @@ class EnvMarkers:
         return any(m.lower() in text.lower() for m in (*self.required, *self.optional))
 
     def with_required(self, var: str) -> EnvMarkers:
-        # Named after the variable: environments resolved side by side find the same marker.
-        marker = f"zzdeployerreq{hashlib.sha1(var.encode()).hexdigest()[:12]}zz"
-        return replace(self, required={**self.required, marker: var})
+        return replace(self, required={**self.required, required_marker(var): var})
 
 
 def _replace(text: str, marker: str, by: str) -> str:

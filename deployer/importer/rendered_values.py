@@ -55,6 +55,9 @@ class Rendered:
 
     notes: list[Note] = field(default_factory=list)
     hidden: dict[str, str] = field(default_factory=dict)  # marker -> VAR, for secret-looking literals
+    # markers of values read from encrypted environment secrets (sops_standin): secrets, whatever
+    # their key, so each value holding one becomes a sensitive variable
+    sops: frozenset[str] = frozenset()
 
 
 def templated(release: Mapping[str, Any]) -> bool:
@@ -312,9 +315,12 @@ class _Hider:
         out: dict[str, Any] = {}
         for k, value in node.items():
             here = (*path, str(k))
-            secret = looks_secret(str(k), value) or derived(value)
+            secret = looks_secret(str(k), value) or derived(value) or self._from_sops(value)
             out[k] = self._marker(here, str(k), value) if secret else self.hide(value, here)
         return out
+
+    def _from_sops(self, value: Any) -> bool:
+        return isinstance(value, str) and any(m in value.lower() for m in self.result.sops)
 
     def _marker(self, here: tuple[str, ...], key: str, value: Any) -> str:
         dotted = ".".join(here)
@@ -325,7 +331,11 @@ class _Hider:
             file, line = _where(key, str(value), self.sources) or self.locate(self.key[1])
             written = f"!var {var}, a sensitive variable (defaults.vars) whose value is ${{{var}}}"
             why = (
-                f"is computed by the template from a variable of the environment (b64enc...), which "
+                f"is read from encrypted environment secrets (sops), which the import never decrypts: "
+                f"written as {written}; set {var} where deployer runs (a CI secret), or move the value "
+                "to a sops-encrypted values file"
+                if self._from_sops(value)
+                else f"is computed by the template from a variable of the environment (b64enc...), which "
                 f"deployer does not compute: written as {written}; set {var} to the computed value where "
                 "deployer runs"
                 if derived(value)

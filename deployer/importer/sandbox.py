@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from deployer.importer.sops_standin import LOG_VARIABLE, PLUGIN_YAML
+
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$")
 _KEY = re.compile(
     r"""^(?P<dash>(?:-[ \t]+)*)(?P<key>[A-Za-z_][\w.-]*|"[^"\n]*"|'[^'\n]*')[ \t]*:(?:[ \t]|$)"""
@@ -98,6 +100,9 @@ class Sandbox:
         home = self.root / "home"
         for sub in ("config", "cache", "data", "plugins", "tmp"):
             (home / sub).mkdir(parents=True, exist_ok=True)
+        plugin = home / "plugins" / "helm-secrets"  # answered by the wrapper: see sops_standin
+        plugin.mkdir(exist_ok=True)
+        (plugin / "plugin.yaml").write_text(PLUGIN_YAML, encoding="utf-8")
         return {
             **variables,
             "PATH": str(bin_dir),
@@ -109,15 +114,25 @@ class Sandbox:
             "HELM_PLUGINS": str(home / "plugins"),
             "KUBECONFIG": str(home / "no-kubeconfig"),
             "HELMFILE_TEMPDIR": str(home / "tmp"),
+            LOG_VARIABLE: str(self.sops_log),
         }
+
+    @property
+    def sops_log(self) -> Path:
+        """The sops files helmfile asked the sandbox's helm to decrypt (see sops_standin)."""
+        return self.root / "sops.log"
 
 
 # The helm helmfile runs in the sandbox: the real one, except `helm pull` (helmfile pulls each OCI
 # chart before `build` or `write-values`, neither of which reads it), which leaves a stub chart where
-# helmfile looks for the pulled one: resolving a state never reaches a registry.
+# helmfile looks for the pulled one: resolving a state never reaches a registry; and `helm secrets
+# decrypt|view FILE` (environment secrets), answered without decrypting (sops_standin).
 _HELM_WRAPPER = """#!{python} -I
 import json, os, sys
 args = sys.argv[1:]
+if args[:2] in (["secrets", "decrypt"], ["secrets", "view"]):
+    from deployer.importer.sops_standin import main
+    sys.exit(main(args))
 if args[:1] != ["pull"]:
     os.execv({helm!r}, [{helm!r}, *args])
 def flag(name, default):

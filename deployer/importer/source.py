@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from deployer.errors import DeployerError, Mark, SpecError, UsageError
-from deployer.importer import messages, rendered_values
+from deployer.importer import messages, rendered_values, sops_standin
 from deployer.importer.findings import Kept
 from deployer.importer.markers import EnvMarkers, frozen_notes, markers_for
 from deployer.importer.parts import (
@@ -202,6 +202,8 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
             with lock:
                 frozen = {**markers.frozen, **found.frozen}
                 markers = replace(markers, required={**markers.required, **found.required}, frozen=frozen)
+                for var in sops_standin.logged_variables(box.sops_log):  # its values' markers
+                    markers = markers.with_required(var)
             return proc
 
         if not source.environments:  # environments: made by a template: helmfile names them
@@ -254,7 +256,11 @@ def _resolve(source: Source, binary: str, helm: str | None, *, build: bool, gotm
             base_dir=path.parent,
             texts=box.texts,
             locate=where,
+            result=rendered_values.Rendered(
+                sops=frozenset(map(sops_standin.required_marker, sops_standin.logged_variables(box.sops_log)))
+            ),
         )
+        source.notes += sops_standin.notes(box.sops_log, lambda view: display_path(box.original(view)))
         if source.printed:
             rendered_values.render_nested(
                 run,
