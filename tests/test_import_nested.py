@@ -246,3 +246,42 @@ def test_the_hooks_of_a_child_resolved_by_its_parent_are_carried_and_not_run(
     assert release["namespace"] == "web"
     assert release["hooks"] == [{"events": ["presync"], "command": ["touch", f"{marks}/presync"]}], release
     assert list(marks.iterdir()) == []  # the import ran nothing
+
+
+def test_children_named_by_a_glob_without_an_extension_are_all_imported(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """`path: releases/*` (a corpus repository's layout: numbered children, `.gotmpl` or not) names
+    every file there; the values listed under an item are not children. Before: no child was
+    imported, and the report said everything was carried over."""
+    child = "releases:\n  - name: {name}\n    namespace: apps\n    chart: ../charts/web\n"
+    project = project_with_chart(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            environments:
+              default:
+                values: [environments/default.yaml]
+            ---
+            helmfiles:
+              - path: releases/*
+                values:
+                  - environments/default.yaml
+                  - {{ toYaml .Values | nindent 8 }}
+            """,
+            "environments/default.yaml": "domain: example.com\n",
+            "releases/001-crds.helmfile.yaml.gotmpl": child.format(name="crds"),
+            "releases/002-apps.helmfile.yaml": child.format(name="apps"),
+        },
+        chart="web",
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    assert result.code == 0, result.err
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    assert spec["include"] == [
+        "deployer.d/releases-001-crds.helmfile.yaml",
+        "deployer.d/releases-002-apps.helmfile.yaml",
+    ]
+    names = [r["name"] for n in spec["include"] for r in included(project, n.split("/", 1)[1])["releases"]]
+    assert names == ["crds", "apps"]
+    assert "environments/default.yaml" not in "".join(spec["include"])

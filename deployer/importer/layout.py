@@ -27,6 +27,7 @@ from deployer.importer.parts import merge_parts as layered  # helmfile's merge o
 from deployer.importer.parts import template_environment_names
 from deployer.importer.repos import new_repositories
 from deployer.importer.source import EnvMarkers, Source, State, from_printed, is_templated, read
+from deployer.importer.statelists import listed
 from deployer.yamlsource import PathKey, display_path
 
 _STATE_SUFFIXES = (".yaml", ".yml", ".yaml.gotmpl", ".yml.gotmpl", ".gotmpl")
@@ -213,18 +214,7 @@ def _references(source: Source, key: str) -> list[tuple[str, int, Any]]:
             if isinstance(text, str):
                 out.append((text, state.locate((key, i), None)[1], item))
         return out
-    found: list[tuple[str, int, Any]] = []
-    top = ""
-    for number, line in enumerate(source.text.splitlines(), 1):
-        if line and not line.startswith((" ", "-", "#")):
-            top = line.split(":", 1)[0].strip()
-            continue
-        if top != key:
-            continue
-        item = re.match(r"""^\s*(?:-\s+)?(?:path:\s*)?["']?([^\s"'#{}]+\.(?:ya?ml|gotmpl))["']?\s*$""", line)
-        if item:
-            found.append((item.group(1), number, item.group(1)))
-    return found
+    return listed(source.text, key)
 
 
 def _expand(base: Path, pattern: str) -> list[Path]:
