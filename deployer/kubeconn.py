@@ -71,12 +71,8 @@ class Connection:
                 kube = KubeConfig.from_dict(_lightkube_config(self.target))
                 self._client = Client(kube, timeout=httpx2.Timeout(self.timeout), field_manager="deployer")
             except Exception as exc:  # TLS material that does not load, a field lightkube rejects
-                name, _ = self.target.entry("cluster")
-                raise KubeconfigError(
-                    file=self.target.file_of("cluster"),
-                    kind="cluster",
-                    entry=name,
-                    problem=f"cannot set up the connection: {_one_line(exc)}",
+                raise self._entry_error(
+                    "cluster", f"cannot set up the connection: {_one_line(exc)}"
                 ) from None
             http = self._client._client._client  # lightkube keeps its httpx client here
             http.event_hooks["request"].append(self._count)
@@ -104,12 +100,8 @@ class Connection:
                 if isinstance(exc, httpx2.HTTPStatusError):  # lightkube's ApiError is one too
                     raise self._refused(what, exc) from None
                 if isinstance(exc, ConfigError):  # while authenticating: an exec plugin failed, ...
-                    name, _ = self.target.entry("user")
-                    raise KubeconfigError(
-                        file=self.target.file_of("user"),
-                        kind="user",
-                        entry=name,
-                        problem=f"cannot authenticate to {what}: {_one_line(exc)}",
+                    raise self._entry_error(
+                        "user", f"cannot authenticate to {what}: {_one_line(exc)}"
                     ) from None
             if type(exc).__module__.startswith(("httpx", "httpcore", "ssl")) or isinstance(exc, OSError):
                 raise KubeError(
@@ -118,6 +110,11 @@ class Connection:
                     hint="check that the cluster is up and the kubeconfig/context are right",
                 ) from None
             raise
+
+    def _entry_error(self, kind: str, problem: str) -> KubeconfigError:
+        """An error in the kubeconfig's `kind` entry (cluster or user) of the target's context."""
+        name, _ = self.target.entry(kind)
+        return KubeconfigError(file=self.target.file_of(kind), kind=kind, entry=name, problem=problem)
 
     def _refused(self, what: str, exc: Any) -> KubeError:
         code, reason = exc.response.status_code, exc.response.reason_phrase
