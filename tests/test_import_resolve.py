@@ -264,3 +264,59 @@ def test_helmfile_v0s_layout_with_template_lines_keeps_its_environment_names(
     lines = [line for line in report(project).splitlines() if "environment default" in line]
     assert len(lines) == 1 and "-e default" in lines[0] and "default.yaml" in lines[0], report(project)
     assert "helmfile.yaml.gotmpl" not in lines[0]  # the user's file name, not the sandbox copy's
+
+
+def test_paths_built_from_pwd_and_hook_definitions_kept_as_values_resolve(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """Shaped like a corpus repository: environment values under `{{ requiredEnv "PWD" }}/etc/...`
+    (PWD is where helmfile runs, not a setting: the sandbox gives helmfile its directory there), and
+    a values file that keeps hook definitions as data (`hooks: {app: {...}}`) for the state file's
+    template to place in a release. Before: the path held a marker and the values file's `hooks:` was
+    emptied as if it were a state file's, so no environment resolved. The hook never runs."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    project = project_with_chart(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            environments:
+              dev:
+                values:
+                  - {{ requiredEnv "PWD" }}/etc/dev/globals.yaml
+            ---
+            releases:
+              - name: app
+                namespace: apps
+                chart: ./charts/web
+                values:
+                  - replicas: {{ .Values.replicas }}
+                {{- with .Values | get "hooks.app" "" }}
+                hooks:
+                  {{- range $name, $hook := . }}
+                  - name: {{ $name }}
+                    {{- toYaml $hook | nindent 4 }}
+                  {{- end }}
+                {{- end }}
+            """,
+            "etc/dev/globals.yaml": f"""\
+            replicas: 2
+            hooks:
+              app:
+                touch-it:
+                  events: [prepare, presync]
+                  command: touch
+                  args: [{marks}/hook-ran]
+            """,
+        },
+        chart="web",
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    assert result.code == 0, result.err
+    assert "deployer-import-" not in result.err + report(project)  # no sandbox path shown
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    [app] = spec["releases"]
+    assert app["values"] == [{"replicas": 2}]
+    # Hooks a template builds from values are reported, not guessed; and never run.
+    assert "helmfile.yaml.gotmpl:13: releases[app].hooks: these hooks use template actions" in result.err
+    assert not list(marks.iterdir())

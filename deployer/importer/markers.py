@@ -61,6 +61,11 @@ def _replace(text: str, marker: str, by: str) -> str:
     return re.compile(re.escape(marker), re.I).sub(lambda _: by, text)
 
 
+# Variables a shell sets for the process itself, not the user's settings: helmfile gets their real
+# value in the sandbox (PWD: the directory it runs in), so a path built from one stays a path.
+PROCESS = {"PWD"}
+
+
 def markers_for(texts: Iterable[str]) -> EnvMarkers:
     """A marker for each variable any of the files reads with requiredEnv or env, and one for each
     default a variable is read with (`env "VAR" | default "x"`: helmfile reads it under a name of
@@ -69,6 +74,8 @@ def markers_for(texts: Iterable[str]) -> EnvMarkers:
     optional: set[tuple[str, str]] = set()
     for text in texts:
         for func, var, default in ENV_READ.findall(text):
+            if var in PROCESS:
+                continue
             if func == "requiredEnv":
                 required.add(var)
             else:

@@ -34,7 +34,12 @@ _KEY = re.compile(
     r"""^(?P<dash>(?:-[ \t]+)*)(?P<key>[A-Za-z_][\w.-]*|"[^"\n]*"|'[^'\n]*')[ \t]*:(?:[ \t]|$)"""
 )
 _CONTROL = re.compile(r"^\{\{-?\s*(?:if|else|end|range|with|define|block|/\*)\b")
-_STATE_KEYS = re.compile(r"^(?:releases|repositories|helmDefaults|helmfiles|bases|templates|hooks)\s*:", re.M)
+# A state file's keys; `hooks:` only as helmfile's list of hooks (a values file may hold hook
+# definitions as data, in a map its templates read: `hooks: {aws-cluster: {...}}`).
+_STATE_KEYS = re.compile(
+    r"^(?:(?:releases|repositories|helmDefaults|helmfiles|bases|templates)\s*:|hooks\s*:\s*(?:\[|\n\s*-))",
+    re.M,
+)
 # Release keys that hold chart values: a `hooks:` or `dependencies:` under them is the chart's own.
 _VALUE_KEYS = {"values", "set", "setString", "secrets", "valuesTemplate", "setTemplate", "jsonPatches",
                "strategicMergePatches", "transformers"}  # fmt: skip

@@ -372,7 +372,8 @@ def _build(
         if nested is not None and isinstance(error, _Unresolved):
             error.renames = nested
         raise error
-    docs = _documents(proc.stdout)
+    # A path the templates built from PWD (the sandbox's directory) is the user's path again.
+    docs = {name: _unviewed(data, f"{box.root / 'tree'}/") for name, data in _documents(proc.stdout).items()}
     mine = docs.get(str(box.view(path))) or (next(iter(docs.values())) if docs else {})
     for name, data in docs.items():
         if name and name != str(box.view(path)):
@@ -409,7 +410,12 @@ def _helmfile(
                 capture_output=True,
                 text=True,
                 check=False,
-                env={**box.environ(binary, helm, markers.environ()), "TMPDIR": tmp, "HELMFILE_TEMPDIR": tmp},
+                env={
+                    **box.environ(binary, helm, markers.environ()),
+                    "TMPDIR": tmp,
+                    "HELMFILE_TEMPDIR": tmp,
+                    "PWD": str(view.parent),  # where helmfile runs, as a shell would set it (not a marker)
+                },
                 cwd=view.parent,
                 timeout=BUILD_TIMEOUT,
             )
@@ -439,6 +445,16 @@ def _explain(box: Sandbox, stderr: str, shown: str, base: Path) -> tuple[Mark, s
     for view, original in _paths_in(box, message):
         message = message.replace(view, display_path(original))
     return _message_mark(message, shown, box, base), message
+
+
+def _unviewed(data: Any, tree: str) -> Any:
+    if isinstance(data, str):
+        return data.replace(tree, "/")
+    if isinstance(data, list):
+        return [_unviewed(v, tree) for v in data]
+    if isinstance(data, dict):
+        return {k: _unviewed(v, tree) for k, v in data.items()}
+    return data
 
 
 def _documents(stdout: str) -> dict[str, dict[str, Any]]:
