@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer.errors import DeployerError
+from deployer.importer import selectors
 from deployer.importer.bases import expand, message_of, read_with_bases, references
 from deployer.importer.conceal import Concealer
 from deployer.importer.convert import Converter, Output
@@ -102,8 +103,8 @@ def read_tree(
     )
     units = [Unit(main, "deployer.yaml", bases)]
     reader = _Reader(main.base_dir, main.environments, helmfile, helm, findings, bool(environments), main)
-    for sub, shown in _nested(main, findings, main.printed):
-        units += reader.units(sub, 1, shown)
+    for sub, shown, entry in _nested(main, findings, main.printed):
+        units += reader.units(sub, 1, shown, selectors.effective(entry, None))
     return Tree(_distinct(units, findings), main.shown, list(main.environments), findings)
 
 
@@ -117,8 +118,9 @@ class _Reader:
     named: bool  # the environments were named with -e: one that does not resolve is an error
     top: Source | None = None  # the top state file: its `helmfile build` printed the nested ones
 
-    def units(self, path: Path, depth: int, where: str) -> list[Unit]:
-        """The nested state file at `path` (named at `where`, file:line) and its own nested ones."""
+    def units(self, path: Path, depth: int, where: str, chosen: Sequence[str] | None = None) -> list[Unit]:
+        """The nested state file at `path` (named at `where`, file:line) and its own nested ones;
+        `chosen`: the selectors it is read with (only the releases they select are imported)."""
         printed = self.top.printed if self.top else {}
         file, _, line = where.rpartition(":")
         at = (file or where, int(line) if file and line.isdigit() else 1)
@@ -151,10 +153,11 @@ class _Reader:
                 )
             )
             return []
+        self.findings += selectors.select(source, chosen, at, f"helmfiles: {display_path(path)} selectors")
         out = [Unit(source, _target(path, self.root), bases)]
         if depth < _MAX_DEPTH:
-            for sub, shown in _nested(source, self.findings, printed):
-                out += self.units(sub, depth + 1, shown)
+            for sub, shown, entry in _nested(source, self.findings, printed):
+                out += self.units(sub, depth + 1, shown, selectors.effective(entry, chosen))
         return out
 
 
@@ -202,18 +205,18 @@ def _target(path: Path, root: Path) -> str:
 _NESTED_WHY = {
     "values": "values handed to a nested helmfile only reach its templates, and this import resolves each "
     "state file on its own: check the releases of its file, or put the values in its environments",
-    "selectors": "deployer includes every release of the file: select with -l when you run deployer",
-    "selectorsInherited": "deployer includes every release of the file: select with -l when you run deployer",
 }
 
 
 def _nested(
     source: Source, findings: list[Finding], printed: Mapping[Path, Any]
-) -> Iterator[tuple[Path, str]]:
+) -> Iterator[tuple[Path, str, Any]]:
+    """Each nested state file: its path, where it is named (file:line) and its helmfiles: entry."""
     for text, line, item in references(source, "helmfiles"):
         paths = expand(source.base_dir, text)
+        entry = selectors.entry(source, text, item)
         for path in paths:
-            yield path, f"{source.shown}:{line}"
+            yield path, f"{source.shown}:{line}", entry
         # the values handed to them reached them when the top file's helmfile build printed them
         handed = bool(paths) and all(p.resolve() in printed for p in paths)
         if isinstance(item, Mapping):
