@@ -183,3 +183,39 @@ def test_the_users_helm_config_is_found_where_helm_looks_for_it(tmp_path: Path) 
         assert spec["repositories"] == [{"name": "mine", "url": url}], env
         for name in ("deployer.yaml", "IMPORT-REPORT.md"):
             (project / name).unlink()
+
+
+def test_a_repository_only_one_environments_release_names_is_written_for_the_spec(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            environments:
+              development: {}
+              production: {}
+            ---
+            releases:
+              - name: web
+                namespace: apps
+                chart: ./charts/echo
+            {{- if eq .Environment.Name "production" }}
+              - name: prometheus
+                namespace: monitoring
+                chart: prometheus-community/prometheus
+                version: 27.1.0
+            {{- end }}
+            """
+        },
+    )
+    env = helm_env(tmp_path, {"HELM_REPOSITORY_CONFIG": str(tmp_path / "none.yaml")})
+    result = run(["import", "helmfile", "--helmfile", str(helmfile), "--helm", str(helm3)], project, env)
+    assert result.code == 0, result.err
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    assert spec["repositories"] == [
+        {"name": "prometheus-community", "url": "https://prometheus-community.github.io/helm-charts"}
+    ]
+    assert spec["environments"]["development"]["releases"] == {"prometheus": {"installed": False}}
+    checked = run(["validate"], project)
+    assert checked.code == 0, checked.err

@@ -96,6 +96,7 @@ def supply(sources: Sequence[Source], environ: Mapping[str, str] | None = None) 
     config: tuple[Path, dict[str, dict[str, Any]]] | None = None
     findings: list[Finding] = []
     for source in sources:
+        added: dict[str, str] = {}  # a release of one environment only needs it too: every state gets it
         for state in source.states.values():
             own = {str(r.get("name", "")) for r in _repos(state)}
             for i, release in enumerate(state.data.get("releases") or []):
@@ -111,10 +112,14 @@ def supply(sources: Sequence[Source], environ: Mapping[str, str] | None = None) 
                 if found is None:
                     continue  # a loss, as importer/charts.py reports it
                 url, whence, entry = found
-                state.data["repositories"] = [*_repos(state), {"name": prefix, "url": url}]
-                own.add(prefix)
+                added.setdefault(prefix, url)
                 at = state.locate(("releases", i, "chart"), str(release.get("name", "")))
                 findings += _lines(at, str(release.get("name", "")), chart, prefix, url, whence, entry)
+        for state in source.states.values():
+            own = {str(r.get("name", "")) for r in _repos(state)}
+            extra = [{"name": n, "url": u} for n, u in added.items() if n not in own]
+            if extra:
+                state.data["repositories"] = [*_repos(state), *extra]
     return sorted(set(findings))
 
 

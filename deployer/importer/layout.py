@@ -98,6 +98,8 @@ def read_tree(
             )
         all_envs = names or sorted({e for u in units for e in u.source.environments}) or ["default"]
         return Tree(_distinct(units, findings), display_path(state_dir), all_envs, findings)
+    if not path.exists() and path.name == "helmfile.yaml" and path.with_suffix(".yaml.gotmpl").is_file():
+        path = path.with_suffix(".yaml.gotmpl")  # helmfile's default files: helmfile.yaml, then this one
     main, bases = read_with_bases(
         path, environments=environments, helmfile=helmfile, helm=helm, findings=findings
     )
