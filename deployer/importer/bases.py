@@ -18,7 +18,7 @@ from deployer.errors import DeployerError
 from deployer.importer.findings import Finding
 from deployer.importer.parts import merge_parts as layered  # helmfile's merge of parts, as of bases
 from deployer.importer.parts import template_environment_names
-from deployer.importer.source import HelmfileNotFound, Source, State, is_templated, read
+from deployer.importer.source import Source, State, is_templated, read
 from deployer.yamlsource import PathKey
 
 
@@ -48,7 +48,7 @@ def read_with_bases(
         built = read(
             path, environments=names, helmfile=helmfile, helm=helm, named=bool(environments), built=True
         )
-    except HelmfileNotFound:  # each base is read on its own, as far as it can be
+    except DeployerError:  # no helmfile, or it cannot build the file: each base read on its own
         return with_bases(source, environments, helmfile, helm, findings)
     return built, paths
 
