@@ -63,7 +63,7 @@ def test_chart_sources_deployer_cannot_take_are_named_for_what_they_are(tmp_path
             releases:
               - name: db
                 namespace: data
-                chart: bitnami/postgresql
+                chart: acme/postgresql
                 version: 16.4.0
               - name: tool
                 namespace: data
@@ -75,11 +75,12 @@ def test_chart_sources_deployer_cannot_take_are_named_for_what_they_are(tmp_path
             """
         },
     )
-    result = run(["import", "helmfile"], project)
+    # (no helm repository config that could name 'acme')
+    result = run(["import", "helmfile"], project, {"HELM_REPOSITORY_CONFIG": str(tmp_path / "none.yaml")})
     assert result.code == 0, result.err
     assert (
-        "helmfile.yaml:4: releases[db].chart: chart bitnami/postgresql names the repository 'bitnami', which "
-        "is not declared under repositories:; release skipped: add - name: bitnami with its url under "
+        "helmfile.yaml:4: releases[db].chart: chart acme/postgresql names the repository 'acme', which "
+        "is not declared under repositories:; release skipped: add - name: acme with its url under "
         "repositories: in deployer.yaml"
     ) in result.err
     assert "local chart" not in result.err

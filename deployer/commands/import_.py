@@ -9,6 +9,7 @@ from pathlib import Path
 
 from deployer.errors import UsageError
 from deployer.importer.findings import REPORT_FILE, render_markdown, render_text
+from deployer.importer.helm_repos import supply
 from deployer.importer.layout import convert_tree, read_tree
 
 
@@ -20,6 +21,7 @@ def import_(args: argparse.Namespace) -> int:
         helmfile=args.helmfile,
         helm=args.helm,
     )
+    tree.findings += supply([unit.source for unit in tree.units])  # before convert_tree reads them
     output = convert_tree(tree, out_dir)
     files = {
         **output.files,

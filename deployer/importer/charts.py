@@ -65,6 +65,17 @@ def chart(
     return name, None
 
 
+def repository_of(name: str, base_dir: Path) -> str | None:
+    """The repository a chart names as REPO/NAME (helm looks REPO up in its repository config), or
+    None when the chart is something else: a local directory, oci://, a URL, a go-getter source."""
+    if name.count("/") != 1 or name.startswith(("./", "../", "/")) or (base_dir / name).exists():
+        return None
+    if _PACKAGED_URL.match(name) or _GO_GETTER.search(name):
+        return None
+    prefix = name.split("/", maxsplit=1)[0]
+    return prefix or None
+
+
 def version(name: str, versions: Mapping[str, str | None], overlay_key: str) -> tuple[str | None, str | None]:
     """(the version every environment shares, or None when one has none; the report's text). A
     version differs per environment when it comes from a lock file per environment (helmfile build

@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from deployer.errors import DeployerError
+from deployer.importer import selectors
+from deployer.importer.bases import expand, message_of, read_with_bases, references
 from deployer.importer.conceal import Concealer
 from deployer.importer.convert import Converter, Output
 from deployer.importer.findings import Finding
-from deployer.importer.parts import merge_parts as layered  # helmfile's merge of parts, as of bases
 from deployer.importer.parts import template_environment_names
 from deployer.importer.repos import new_repositories
-from deployer.importer.source import EnvMarkers, Source, State, from_printed, is_templated, read
-from deployer.importer.statelists import listed
-from deployer.yamlsource import PathKey, display_path
+from deployer.importer.source import EnvMarkers, Source, from_printed, is_templated
+from deployer.yamlsource import display_path
 
 _STATE_SUFFIXES = (".yaml", ".yml", ".yaml.gotmpl", ".yml.gotmpl", ".gotmpl")
 _MAX_DEPTH = 10
@@ -98,12 +98,15 @@ def read_tree(
             )
         all_envs = names or sorted({e for u in units for e in u.source.environments}) or ["default"]
         return Tree(_distinct(units, findings), display_path(state_dir), all_envs, findings)
-    main = read(path, environments=environments, helmfile=helmfile, helm=helm)
-    main, bases = _with_bases(main, environments, helmfile, helm, findings)
+    if not path.exists() and path.name == "helmfile.yaml" and path.with_suffix(".yaml.gotmpl").is_file():
+        path = path.with_suffix(".yaml.gotmpl")  # helmfile's default files: helmfile.yaml, then this one
+    main, bases = read_with_bases(
+        path, environments=environments, helmfile=helmfile, helm=helm, findings=findings
+    )
     units = [Unit(main, "deployer.yaml", bases)]
     reader = _Reader(main.base_dir, main.environments, helmfile, helm, findings, bool(environments), main)
-    for sub, shown in _nested(main, findings, main.printed):
-        units += reader.units(sub, 1, shown)
+    for sub, shown, entry in _nested(main, findings, main.printed):
+        units += reader.units(sub, 1, shown, selectors.effective(entry, None))
     return Tree(_distinct(units, findings), main.shown, list(main.environments), findings)
 
 
@@ -117,8 +120,9 @@ class _Reader:
     named: bool  # the environments were named with -e: one that does not resolve is an error
     top: Source | None = None  # the top state file: its `helmfile build` printed the nested ones
 
-    def units(self, path: Path, depth: int, where: str) -> list[Unit]:
-        """The nested state file at `path` (named at `where`, file:line) and its own nested ones."""
+    def units(self, path: Path, depth: int, where: str, chosen: Sequence[str] | None = None) -> list[Unit]:
+        """The nested state file at `path` (named at `where`, file:line) and its own nested ones;
+        `chosen`: the selectors it is read with (only the releases they select are imported)."""
         printed = self.top.printed if self.top else {}
         file, _, line = where.rpartition(":")
         at = (file or where, int(line) if file and line.isdigit() else 1)
@@ -130,12 +134,14 @@ class _Reader:
             text = path.read_text(encoding="utf-8", errors="replace")
             if self.top is not None and path.resolve() in printed and is_templated(path, text):
                 source = from_printed(path, printed[path.resolve()], self.top)
+                bases = [p for t, _n, _i in references(source, "bases") for p in expand(source.base_dir, t)]
             else:
-                source = read(
+                source, bases = read_with_bases(
                     path,
                     environments=self.environments,
                     helmfile=self.helmfile,
                     helm=self.helm,
+                    findings=self.findings,
                     named=self.named,
                 )
         except DeployerError as exc:
@@ -143,22 +149,18 @@ class _Reader:
                 Finding(
                     *at,
                     f"helmfiles: {display_path(path)}",
-                    f"not imported: {_message(exc)}; import it on its own "
+                    f"not imported: {message_of(exc)}; import it on its own "
                     f"(deployer import helmfile {display_path(path)}), then move its releases into an "
                     "included file",
                 )
             )
             return []
-        source, bases = _with_bases(source, self.environments, self.helmfile, self.helm, self.findings)
+        self.findings += selectors.select(source, chosen, at, f"helmfiles: {display_path(path)} selectors")
         out = [Unit(source, _target(path, self.root), bases)]
         if depth < _MAX_DEPTH:
-            for sub, shown in _nested(source, self.findings, printed):
-                out += self.units(sub, depth + 1, shown)
+            for sub, shown, entry in _nested(source, self.findings, printed):
+                out += self.units(sub, depth + 1, shown, selectors.effective(entry, chosen))
         return out
-
-
-def _message(exc: DeployerError) -> str:
-    return f"{exc.mark}: {exc.message}" if exc.mark else exc.message
 
 
 def _distinct(units: list[Unit], findings: list[Finding]) -> list[Unit]:
@@ -202,96 +204,27 @@ def _target(path: Path, root: Path) -> str:
     return f"deployer.d/{name}.yaml"
 
 
-def _references(source: Source, key: str) -> list[tuple[str, int, Any]]:
-    """(text, line, the entry) of each item under the top-level `key` of a state file: from its data
-    for a plain file, from its text for a templated one (helmfile consumed the key)."""
-    if not source.templated:
-        state = next(iter(source.states.values()))
-        items = state.data.get(key) or []
-        out = []
-        for i, item in enumerate(items if isinstance(items, list) else []):
-            text = item.get("path") if isinstance(item, Mapping) else item
-            if isinstance(text, str):
-                out.append((text, state.locate((key, i), None)[1], item))
-        return out
-    return listed(source.text, key)
-
-
-def _expand(base: Path, pattern: str) -> list[Path]:
-    if any(c in pattern for c in "*?["):
-        return sorted(p for p in base.glob(pattern) if p.is_file()) if not pattern.startswith("/") else []
-    return [(base / pattern).resolve()]
-
-
 _NESTED_WHY = {
     "values": "values handed to a nested helmfile only reach its templates, and this import resolves each "
     "state file on its own: check the releases of its file, or put the values in its environments",
-    "selectors": "deployer includes every release of the file: select with -l when you run deployer",
-    "selectorsInherited": "deployer includes every release of the file: select with -l when you run deployer",
 }
 
 
 def _nested(
     source: Source, findings: list[Finding], printed: Mapping[Path, Any]
-) -> Iterator[tuple[Path, str]]:
-    for text, line, item in _references(source, "helmfiles"):
-        paths = _expand(source.base_dir, text)
+) -> Iterator[tuple[Path, str, Any]]:
+    """Each nested state file: its path, where it is named (file:line) and its helmfiles: entry."""
+    for text, line, item in references(source, "helmfiles"):
+        paths = expand(source.base_dir, text)
+        entry = selectors.entry(source, text, item)
         for path in paths:
-            yield path, f"{source.shown}:{line}"
+            yield path, f"{source.shown}:{line}", entry
         # the values handed to them reached them when the top file's helmfile build printed them
         handed = bool(paths) and all(p.resolve() in printed for p in paths)
         if isinstance(item, Mapping):
             keys = [k for k in item if k in _NESTED_WHY and item[k] not in (None, [], {}, False)]
             for key in sorted(k for k in keys if not (handed and k == "values")):
                 findings.append(Finding(source.shown, line, f"helmfiles[{text}].{key}", _NESTED_WHY[key]))
-
-
-def _with_bases(
-    source: Source,
-    chosen: Sequence[str],
-    helmfile: str | None,
-    helm: str | None,
-    findings: list[Finding],
-) -> tuple[Source, list[Path]]:
-    """A plain source with its bases layered under it (a templated one: helmfile did it); and the
-    base files."""
-    paths = [p for text, _line, _item in _references(source, "bases") for p in _expand(source.base_dir, text)]
-    if source.templated or not paths:
-        return source, paths
-    layers: list[State] = []
-    for i, (text, line, _item) in enumerate(_references(source, "bases")):
-        for path in _expand(source.base_dir, text):
-            try:
-                base = read(path, environments=source.environments, helmfile=helmfile, helm=helm)
-            except DeployerError as exc:
-                why = f"not read: {_message(exc)}; not carried over: copy what it holds into deployer.yaml"
-                findings.append(Finding(source.shown, line, f"bases[{i}]", why))
-                continue
-            layers.append(next(iter(base.states.values())))
-    own = next(iter(source.states.values()))
-    stack = [*layers, own]
-    merged: dict[str, Any] = {}
-    for layer in stack:
-        merged = layered(merged, {k: v for k, v in layer.data.items() if k != "bases"})
-
-    def locate(key_path: PathKey, release: str | None = None) -> tuple[str, int]:
-        if len(key_path) >= 2 and isinstance(key_path[1], int):
-            index = key_path[1]
-            for layer in stack:
-                items = layer.data.get(str(key_path[0]))
-                count = len(items) if isinstance(items, list) else 0
-                if index < count:
-                    return layer.locate((key_path[0], index, *key_path[2:]), release)
-                index -= count
-        for layer in reversed(stack):
-            if _has(layer.data, key_path):
-                return layer.locate(key_path, release)
-        return own.locate(key_path, release)
-
-    envs = merged.get("environments")
-    names = list(chosen) or ([str(e) for e in envs] if isinstance(envs, dict) and envs else ["default"])
-    states = {e: State(e, merged, locate) for e in names}
-    return replace(source, environments=names, states=states), paths
 
 
 def _environment_names(files: Sequence[Path]) -> list[str]:
@@ -305,16 +238,6 @@ def _environment_names(files: Sequence[Path]) -> list[str]:
             continue
         names += [n for n in template_environment_names(text, display_path(file)) if n not in names]
     return names
-
-
-def _has(data: Any, key_path: PathKey) -> bool:
-    for key in key_path:
-        listed = isinstance(data, list) and isinstance(key, int) and key < len(data)
-        if (isinstance(data, Mapping) and key in data) or listed:
-            data = data[key]
-        else:
-            return False
-    return True
 
 
 # -------------------------------------------------------------------------------------------------

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deployer.errors import DeployerError, Mark, SpecError, UsageError
 from deployer.importer import messages, rendered_values, sops_standin
+from deployer.importer.build_output import documents, unviewed, without_build_defaults
 from deployer.importer.findings import Kept
 from deployer.importer.markers import EnvMarkers, frozen_notes, markers_for
 from deployer.importer.parts import (
@@ -99,9 +98,11 @@ def read(
     helm: str | None = None,
     environ: Mapping[str, str] | None = None,
     named: bool | None = None,
+    built: bool = False,
 ) -> Source:
     """`named`: an environment that does not resolve is an error (default: when `environments` are
-    given); else it is left out with a report line."""
+    given); else it is left out with a report line. `built`: resolved by `helmfile build` even when
+    plain (its bases are templates, which helmfile renders with it, not on their own)."""
     named = bool(environments) if named is None else named
     env = dict(os.environ if environ is None else environ)
     shown = display_path(path)
@@ -119,7 +120,7 @@ def read(
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"{shown} is not UTF-8 text ({exc.reason})", mark=Mark(shown, 1, 1)) from None
-    if not is_templated(path, text):
+    if not built and not is_templated(path, text):
         notes: list[tuple[str, int, str, str]] = []
         data, locate = parse_parts(text, shown, notes)
         names = list(environments) or environment_names(data) or ["default"]
@@ -290,7 +291,6 @@ def find_helmfile(flag: str | None, environ: Mapping[str, str], shown: str) -> s
     )
 
 
-_SOURCE = re.compile(r"^---\n#  Source: (.*)$", re.M)
 _ADD_GOTMPL = re.compile(r"Add the \.gotmpl file extension")
 _REQUIRED_ENV = re.compile(r"required env var `([A-Za-z_][A-Za-z0-9_]*)` is not set")
 
@@ -311,7 +311,7 @@ def _environment_names_of(box: Sandbox, binary: str, path: Path, shown: str, hel
         binary, box, user, shown, "default", command=["build"], helm=helm, markers=EnvMarkers()
     )
     # (it exits non-zero for "no releases found", having printed the state)
-    envs = next(iter(_documents(proc.stdout).values()), {}).get("environments")
+    envs = next(iter(documents(proc.stdout).values()), {}).get("environments")
     return sorted(str(name) for name in envs) if isinstance(envs, dict) else []
 
 
@@ -373,13 +373,13 @@ def _build(
             error.renames = nested
         raise error
     # A path the templates built from PWD (the sandbox's directory) is the user's path again.
-    docs = {name: _unviewed(data, f"{box.root / 'tree'}/") for name, data in _documents(proc.stdout).items()}
+    docs = {name: unviewed(data, f"{box.root / 'tree'}/") for name, data in documents(proc.stdout).items()}
     mine = docs.get(str(box.view(path))) or (next(iter(docs.values())) if docs else {})
     for name, data in docs.items():
         if name and name != str(box.view(path)):
             original = box.original(name).resolve()
-            printed.setdefault(original, {})[env_name] = _without_build_defaults(data)
-    return _without_build_defaults(mine)
+            printed.setdefault(original, {})[env_name] = without_build_defaults(data)
+    return without_build_defaults(mine)
 
 
 def _helmfile(
@@ -447,33 +447,6 @@ def _explain(box: Sandbox, stderr: str, shown: str, base: Path) -> tuple[Mark, s
     return _message_mark(message, shown, box, base), message
 
 
-def _unviewed(data: Any, tree: str) -> Any:
-    if isinstance(data, str):
-        return data.replace(tree, "/")
-    if isinstance(data, list):
-        return [_unviewed(v, tree) for v in data]
-    if isinstance(data, dict):
-        return {k: _unviewed(v, tree) for k, v in data.items()}
-    return data
-
-
-def _documents(stdout: str) -> dict[str, dict[str, Any]]:
-    """helmfile build's output, one state per `#  Source:` file; each sub-helmfile's state is printed
-    before its parent's."""
-    out: dict[str, dict[str, Any]] = {}
-    found = list(_SOURCE.finditer(stdout))
-    for i, match in enumerate(found):
-        end = found[i + 1].start() if i + 1 < len(found) else len(stdout)
-        data = yaml.safe_load(stdout[match.end() : end])
-        if isinstance(data, dict):
-            out.setdefault(match.group(1).strip(), data)
-    if not found:
-        for data in yaml.safe_load_all(stdout):
-            if isinstance(data, dict):
-                return {"": data}
-    return out
-
-
 def _build_error(box: Sandbox, stderr: str, shown: str, env_name: str, base: Path) -> DeployerError:
     if EXEC_DISABLED in stderr and box.execs:
         file, line = box.execs[0]
@@ -500,35 +473,6 @@ def _paths_in(box: Sandbox, message: str) -> list[tuple[str, Path]]:
     prefix = str(box.root / "tree")
     found = re.findall(re.escape(prefix) + r"[^\s\"':,]*", message)
     return sorted(((p, box.original(p)) for p in set(found)), key=lambda x: -len(x[0]))
-
-
-# What `helmfile build` adds to every state it prints: its own bookkeeping, and each release's
-# automatic labels (deployer selects on name, namespace and chart without them).
-_BUILD_KEYS = ("filepath", "helmBinary", "kustomizeBinary", "renderedvalues")
-# helmDefaults keys helmfile prints only when the file sets them (pointers in its HelmSpec): false
-# and 0 are the user's (createNamespace: false, historyMax: 0).
-_SET_ONLY = {"createNamespace", "historyMax", "skipSchemaValidation", "takeOwnership", "disableValidation"}
-
-
-def _without_build_defaults(state: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in state.items() if k not in _BUILD_KEYS and not (k == "templates" and not v)}
-    if isinstance(out.get("helmDefaults"), dict):  # Go's zero values, printed for every unset key
-        out["helmDefaults"] = {
-            k: v for k, v in out["helmDefaults"].items() if v not in (False, 0, "", None) or k in _SET_ONLY
-        }
-    for release in out.get("releases") or []:
-        if isinstance(release, dict):
-            release.pop("chartPath", None)  # where helmfile prepared the chart for this run
-        if not isinstance(release, dict) or not isinstance(release.get("labels"), dict):
-            continue
-        chart = str(release.get("chart", "")).rstrip("/").rsplit("/", 1)[-1]
-        automatic = {"chart": chart, "name": release.get("name"), "namespace": release.get("namespace", "")}
-        labels = {k: v for k, v in release["labels"].items() if automatic.get(k, object()) != v}
-        if labels:
-            release["labels"] = labels
-        else:
-            del release["labels"]
-    return out
 
 
 __all__ = [
