@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +101,23 @@ class Converter:
     def report(
         self, state: State, path: tuple[str | int, ...], what: str, why: str, release: str = ""
     ) -> None:
-        self.findings.add(Finding(*state.locate(path, release or None), what, why))
+        self.findings.add(self._shown(Finding(*state.locate(path, release or None), what, why)))
+
+    def _shown(self, finding: Finding) -> Finding:
+        """The finding with each marker (a helmfile message may hold one: a path made of a
+        namespace read from a variable) written as the ${VAR} it stands for."""
+        if not self.markers.found_in(finding.what + finding.why):
+            return finding
+        why = self.markers.restore(finding.why)
+        return replace(
+            finding, what=self.markers.restore(finding.what), why=Kept(why) if finding.note else why
+        )
 
     # ---------------------------------------------------------------------------------------------
 
     def part(self) -> Part:
         states = [self.source.states[e] for e in self.source.environments]
-        self.findings.update(Finding(*note) for note in self.source.notes)
+        self.findings.update(self._shown(Finding(*note)) for note in self.source.notes)
         self.text_hooks = self._stripped_hooks()
         first = states[0]
         head: dict[str, Any] = {}
@@ -136,10 +146,26 @@ class Converter:
     # ---------------------------------------------------------------------------------------------
 
     def _defaults(self, state: State) -> dict[str, Any]:
-        helm_defaults = state.data.get("helmDefaults") or {}
+        helm_defaults = dict(state.data.get("helmDefaults") or {})
 
         def note(key: str, why: str) -> None:
             self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", why)
+
+        if "templateArgs" in helm_defaults:
+            apis, kube, rest = flags.template_args(helm_defaults.pop("templateArgs"))
+            carried = [f"--api-versions {a}" for a in apis] + ([f"--kube-version {kube}"] if kube else [])
+            fields = ["apiVersions"] * bool(apis) + ["kubeVersion"] * bool(kube)
+            if carried:
+                note(
+                    "templateArgs",
+                    Kept(
+                        flags.TEMPLATE_ARGS_KEPT.format(
+                            carried=", ".join(carried), fields=" and ".join(fields)
+                        )
+                    ),
+                )
+            if rest:
+                note("templateArgs", flags.TEMPLATE_ARGS_LOST.format(args=" ".join(rest)))
 
         out = flags.settings(helm_defaults, note)
         for key in sorted(set(helm_defaults) - {"kubeContext"}):
@@ -198,11 +224,25 @@ class Converter:
         context = env.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
         if context:
             out["kubeContext"] = str(context)
-        if state.data.get("kubeVersion"):
-            out["kubeVersion"] = str(state.data["kubeVersion"])
+        arg_apis, arg_kube, _ = flags.template_args(
+            (state.data.get("helmDefaults") or {}).get("templateArgs")
+        )
+        kube = state.data.get("kubeVersion") or arg_kube
+        if kube:
+            out["kubeVersion"] = str(kube)
+        if arg_kube and str(kube) != arg_kube:
+            self.report(
+                state,
+                ("helmDefaults", "templateArgs"),
+                "helmDefaults.templateArgs",
+                f"--kube-version {arg_kube} differs from kubeVersion: {kube}, which is carried over; "
+                "not carried over",
+            )
         apis = state.data.get("apiVersions")
-        if isinstance(apis, list) and apis:  # helmfile passes them to every render, as --api-versions
-            out["apiVersions"] = [str(a) for a in apis]
+        apis = [str(a) for a in apis] if isinstance(apis, list) else []
+        apis += [a for a in arg_apis if a not in apis]
+        if apis:  # helmfile passes them to every render, as --api-versions
+            out["apiVersions"] = apis
         for key in sorted(set(env) - _ENV_KEYS):
             self.report(
                 state,
@@ -243,9 +283,7 @@ class Converter:
             if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
                 note("kubeContext", "deployer's kube context is per environment, not per release")
             repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
-            chart, problem = charts.chart(
-                str(raw.get("chart") or ""), self.source.base_dir, self.out_dir, repos, left_out
-            )
+            chart, problem = self._chart(str(raw.get("chart") or ""), repos, left_out)
             if problem:
                 note("chart", problem)
             if chart is None:
@@ -284,6 +322,36 @@ class Converter:
             out.append(rel)
         self._without_skipped(state, out, skipped)
         return out
+
+    def _chart(
+        self, written: str, repos: set[str], left_out: Mapping[str, str]
+    ) -> tuple[str | None, str | None]:
+        """charts.chart of the release's chart; one read from a variable (a marker) is checked as
+        helmfile resolves it with the variable unset, and written as ${VAR:-default} when deployer
+        names it the same way (a repository's or an OCI chart), else frozen at that value."""
+        if not self.markers.found_in(written):
+            return charts.chart(written, self.source.base_dir, self.out_dir, repos, left_out)
+        shown = self.markers.restore(written)
+        unset = self.markers.unset(written)
+        if unset is None:  # requiredEnv: no value to check; deployer reads it when it reads the spec
+            return written, Kept(
+                f"the chart is read from {shown}: carried over as it is, unchecked (the import has no "
+                "value for it); a chart it names from a repository needs that repository under "
+                "repositories:"
+            )
+        chart, problem = charts.chart(unset, self.source.base_dir, self.out_dir, repos, left_out)
+        if chart is None or problem:
+            return chart, problem
+        if chart == unset:
+            return written, Kept(
+                f"the chart is read from {shown}: carried over as it is (deployer interpolates chart:); "
+                "a chart it names from another repository needs that repository under repositories:"
+            )
+        return chart, (
+            f"the chart is read from {shown}, a local chart: deployer.yaml names it relative to "
+            f"itself ({chart}), so it is frozen at that value; to change it, edit chart: (per "
+            "environment under environments.<env>.releases)"
+        )
 
     def _release_keys(self, raw: Mapping[str, Any], note: Callable[[str, str], None]) -> None:
         """A line for each key of a release the spec cannot say, where it loses something."""
@@ -425,9 +493,7 @@ class Converter:
             self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
 
         spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
-        version, problem = charts.version(
-            str(first.chart), {e: r.version for e, r in present.items()}, overlay_key
-        )
+        version, problem = self._version(first, present, overlay_key)
         if problem:
             note("chart", problem)
         if version:
@@ -473,6 +539,20 @@ class Converter:
             if overlay:
                 overlays[env][overlay_key] = self._conceal(overlay, first, note)
         return spec
+
+    def _version(
+        self, first: _Release, present: Mapping[str, _Release], overlay_key: str
+    ) -> tuple[str | None, str | None]:
+        """charts.version; a version read from a variable (a marker) is checked as helmfile resolves
+        it with the variable unset, and written as ${VAR:-default} (deployer interpolates version:)."""
+        chart = str(self.markers.unset(str(first.chart)) or first.chart)
+        versions = {e: r.version for e, r in present.items()}
+        if not any(v and self.markers.found_in(v) for v in versions.values()):
+            return charts.version(chart, versions, overlay_key)
+        unset = {e: self.markers.unset(v) if v else v for e, v in versions.items()}
+        checked = {e: v for e, v in unset.items() if v is not None or not versions[e]}
+        _, problem = charts.version(chart, checked, overlay_key) if checked else (None, None)
+        return (None if any(not v for v in versions.values()) else first.version), problem
 
     def _conceal(self, values: Any, rel: _Release, note: Callable[[str, str], None]) -> Any:
         if not isinstance(values, Mapping):

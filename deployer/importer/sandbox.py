@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from deployer.importer import env_reads
+
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$")
 _KEY = re.compile(
     r"""^(?P<dash>(?:-[ \t]+)*)(?P<key>[A-Za-z_][\w.-]*|"[^"\n]*"|'[^'\n]*')[ \t]*:(?:[ \t]|$)"""
@@ -170,7 +172,7 @@ def _populate(box: Sandbox, state_file: Path) -> None:
             stripped += flow
             box.stripped += [Stripped(path, line, key, release) for line, key, release in stripped]
             queue += _references(path, text)
-        new = split_env_defaults(new)
+        new = split_env_defaults(env_reads.rewritten(new))
         new, lines = disable_exec(new)
         box.execs += [(path, line) for line in lines]
         if new != text or path == state_file:
