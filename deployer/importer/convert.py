@@ -20,17 +20,13 @@ from deployer.importer import charts, flags, losses
 from deployer.importer import hooks as hookconv
 from deployer.importer import values as vals
 from deployer.importer.conceal import Concealer
-from deployer.importer.findings import WHY_DEPENDENCIES, WHY_NONE, Finding, Kept
+from deployer.importer.entries import release_entries
+from deployer.importer.findings import WHY_NONE, Finding, Kept
 from deployer.importer.repos import repositories, unusable
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
-from deployer.yamlsource import HelmDumper, display_path
+from deployer.yamlsource import HelmDumper
 
-# Release keys carried over (the rest is reported); helm's flags are importer/flags.py's.
-_RELEASE_KEYS = {
-    "name", "chart", "version", "namespace", "needs", "labels", "installed", "values", "secrets",
-    "set", "setString", "kubeContext", "hooks",
-}  # fmt: skip
 _TOP_KEYS = {
     "repositories",
     "releases",
@@ -41,9 +37,6 @@ _TOP_KEYS = {
     "apiVersions",
 }
 _ENV_KEYS = {"values", "secrets", "kubeContext", "missingFileHandler", "missingFileHandlerConfig"}
-# Carried by the import of a templated file: helmfile build renders valuesTemplate/setTemplate into
-# values/set, and applies the lock file's versions (per environment) to the releases it prints.
-_RENDERED_BY_HELMFILE = {"valuesTemplate", "setTemplate", "lockFilePath"}
 
 
 @dataclass
@@ -201,7 +194,7 @@ class Converter:
 
     def _top_level(self, state: State) -> None:
         for key in sorted(set(state.data) - _TOP_KEYS - {"values", "templates"}):
-            if self.source.templated and key in _RENDERED_BY_HELMFILE:
+            if self.source.templated and key in losses.RENDERED_BY_HELMFILE:
                 continue
             if key in ("helmfiles", "bases", "hooks"):
                 continue  # importer/layout.py includes and layers files; hooks go to defaults.hooks
@@ -279,11 +272,18 @@ class Converter:
             def note(key: str, why: str, name: str = name, at: tuple[str | int, ...] = at) -> None:
                 self.report(state, (*at, key), f"releases[{name}].{key}", why, name)
 
-            self._release_keys(raw, note)
+            losses.release_keys(raw, self.source.base_dir, self.source.templated, note)
             if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
                 note("kubeContext", "deployer's kube context is per environment, not per release")
             repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
-            chart, problem = self._chart(str(raw.get("chart") or ""), repos, left_out)
+            chart, problem = charts.chart_from(
+                self.markers,
+                str(raw.get("chart") or ""),
+                base_dir=self.source.base_dir,
+                out_dir=self.out_dir,
+                repos=repos,
+                unusable=left_out,
+            )
             if problem:
                 note("chart", problem)
             if chart is None:
@@ -302,7 +302,7 @@ class Converter:
             hooks = self._hooks(state, raw.get("hooks"), (*at, "hooks"), f"releases[{name}].hooks", name)
             if hooks:
                 settings["hooks"] = hooks
-            entries = self._entries(state, raw, note)
+            entries = release_entries(raw, self.source.base_dir, note)
             rel = _Release(
                 i,
                 name,
@@ -323,63 +323,6 @@ class Converter:
         self._without_skipped(state, out, skipped)
         return out
 
-    def _chart(
-        self, written: str, repos: set[str], left_out: Mapping[str, str]
-    ) -> tuple[str | None, str | None]:
-        """charts.chart of the release's chart; one read from a variable (a marker) is checked as
-        helmfile resolves it with the variable unset, and written as ${VAR:-default} when deployer
-        names it the same way (a repository's or an OCI chart), else frozen at that value."""
-        if not self.markers.found_in(written):
-            return charts.chart(written, self.source.base_dir, self.out_dir, repos, left_out)
-        shown = self.markers.restore(written)
-        unset = self.markers.unset(written)
-        if unset is None:  # requiredEnv: no value to check; deployer reads it when it reads the spec
-            return written, Kept(
-                f"the chart is read from {shown}: carried over as it is, unchecked (the import has no "
-                "value for it); a chart it names from a repository needs that repository under "
-                "repositories:"
-            )
-        chart, problem = charts.chart(unset, self.source.base_dir, self.out_dir, repos, left_out)
-        if chart is None or problem:
-            return chart, problem
-        if chart == unset:
-            return written, Kept(
-                f"the chart is read from {shown}: carried over as it is (deployer interpolates chart:); "
-                "a chart it names from another repository needs that repository under repositories:"
-            )
-        return chart, (
-            f"the chart is read from {shown}, a local chart: deployer.yaml names it relative to "
-            f"itself ({chart}), so it is frozen at that value; to change it, edit chart: (per "
-            "environment under environments.<env>.releases)"
-        )
-
-    def _release_keys(self, raw: Mapping[str, Any], note: Callable[[str, str], None]) -> None:
-        """A line for each key of a release the spec cannot say, where it loses something."""
-        for key in sorted(set(raw) - _RELEASE_KEYS):
-            if flags.handled(key):
-                continue
-            if key in losses.MISSING_FILE_KEYS:
-                why = losses.missing_file_handler(losses.missing_files([raw], self.source.base_dir))
-                if why:
-                    note(key, why)
-                continue
-            if raw[key] in (None, [], {}, ""):  # e.g. hooks emptied before helmfile read the file
-                continue
-            if self.source.templated and key in _RENDERED_BY_HELMFILE:
-                continue
-            why = {
-                "jsonPatches": "kustomize patches are not supported; not carried over",
-                "strategicMergePatches": "kustomize patches are not supported; not carried over",
-                "transformers": "kustomize transformers are not supported; not carried over",
-                "dependencies": WHY_DEPENDENCIES,
-                "condition": "conditions are not supported; the release is imported as always enabled",
-                "apiVersions": (
-                    "deployer's apiVersions are per environment; not carried over: write them under "
-                    "environments.<env>.apiVersions (every release of the environment gets them)"
-                ),
-            }.get(key, WHY_NONE)
-            note(key, why)
-
     def _without_skipped(self, state: State, releases: list[_Release], skipped: set[str]) -> None:
         """A release the import skipped leaves the `needs:` of the others (deployer would refuse a need
         of a release that is not in the spec), each with a report line."""
@@ -397,59 +340,6 @@ class Converter:
                         "add it back once that release is in deployer.yaml",
                         rel.name,
                     )
-
-    def _entries(self, state: State, raw: Mapping[str, Any], note: Any) -> list[vals.Entry]:
-        entries: list[vals.Entry] = []
-        for kind, key in (("file", "values"), ("secret", "secrets")):
-            for item in raw.get(key) or []:
-                if isinstance(item, Mapping):
-                    entries.append(vals.Entry("inline", inline=dict(item)))
-                    continue
-                text = str(item)
-                if text.endswith(".gotmpl"):
-                    note(
-                        key,
-                        f"values template {text} is rendered by helmfile at deploy time; not carried over",
-                    )
-                    continue
-                if "://" in text or "::" in text:
-                    note(key, f"remote values file {text} is not supported; not carried over")
-                    continue
-                path = (self.source.base_dir / text).resolve()
-                try:
-                    data = vals.read_values_file(path)
-                except vals.EntryProblem as exc:
-                    fix = (
-                        ": create it, then list it under the release's values: in deployer.yaml"
-                        if exc.message == "file not found"
-                        else ": fix the file, then list it under the release's values: in deployer.yaml"
-                    )
-                    note(key, f"{text}: {exc.message}; not carried over{fix}")
-                    continue
-                kind_of: vals.Kind = "secret" if kind == "secret" or vals.is_sops(data) else "file"
-                duplicates = vals.duplicate_keys(path) if kind_of == "file" else []
-                if duplicates:
-                    line, dup = duplicates[0]
-                    note(
-                        key,
-                        Kept(
-                            f"{display_path(path)}:{line} repeats the key '{dup}' (helm keeps the last, "
-                            "deployer refuses the file): its values are written inline, as helm reads them; "
-                            "remove the first occurrence, then list the file again"
-                        ),
-                    )
-                    entries.append(vals.Entry("inline", inline=data))
-                    continue
-                entries.append(vals.Entry(kind_of, path))
-        try:
-            flags = vals.set_flags(raw.get("set") or [], raw.get("setString") or [])
-            extra = vals.set_entry(vals.merged(entries), flags, self.source.base_dir)
-        except vals.EntryProblem as exc:
-            note("set", f"{exc.message}; not carried over")
-            extra = None
-        if extra is not None:
-            entries.append(extra)
-        return entries
 
     # ---------------------------------------------------------------------------------------------
 
@@ -493,12 +383,14 @@ class Converter:
             self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
 
         spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
-        version, problem = self._version(first, present, overlay_key)
+        version, problem = charts.version_from(
+            self.markers, str(first.chart), {e: r.version for e, r in present.items()}, overlay_key
+        )
         if problem:
             note("chart", problem)
         if version:
             spec["version"] = version
-        for attr, why in _differing(present):
+        for attr, why in losses.differing(present):
             note(attr, why)
         if first.namespace:
             spec["namespace"] = first.namespace
@@ -539,20 +431,6 @@ class Converter:
             if overlay:
                 overlays[env][overlay_key] = self._conceal(overlay, first, note)
         return spec
-
-    def _version(
-        self, first: _Release, present: Mapping[str, _Release], overlay_key: str
-    ) -> tuple[str | None, str | None]:
-        """charts.version; a version read from a variable (a marker) is checked as helmfile resolves
-        it with the variable unset, and written as ${VAR:-default} (deployer interpolates version:)."""
-        chart = str(self.markers.unset(str(first.chart)) or first.chart)
-        versions = {e: r.version for e, r in present.items()}
-        if not any(v and self.markers.found_in(v) for v in versions.values()):
-            return charts.version(chart, versions, overlay_key)
-        unset = {e: self.markers.unset(v) if v else v for e, v in versions.items()}
-        checked = {e: v for e, v in unset.items() if v is not None or not versions[e]}
-        _, problem = charts.version(chart, checked, overlay_key) if checked else (None, None)
-        return (None if any(not v for v in versions.values()) else first.version), problem
 
     def _conceal(self, values: Any, rel: _Release, note: Callable[[str, str], None]) -> Any:
         if not isinstance(values, Mapping):
@@ -599,23 +477,3 @@ def _escape_interpolation(value: Any) -> Any:
 
 def _label(value: Any) -> str:
     return vals.go_string(value)
-
-
-def _differing(present: Mapping[str, _Release]) -> list[tuple[str, str]]:
-    """(attribute, report text) for each setting that differs between environments, which deployer
-    has once per release."""
-    first_env, first = next(iter(present.items()))
-    out = []
-    for attr in ("namespace", "needs", "labels", "settings"):
-        if any(getattr(r, attr) != getattr(first, attr) for r in present.values()):
-            shown = ", ".join(f"{e}: {getattr(r, attr)}" for e, r in present.items())
-            out.append(
-                (
-                    attr,
-                    f"differs between environments ({shown}); deployer has one {attr} per release (an "
-                    "environment overrides only version, chart, installed and values): imported with "
-                    f"{first_env}'s; if the others must keep theirs, import each environment on its own "
-                    "(deployer import helmfile -e ENV) into its own directory",
-                )
-            )
-    return out
