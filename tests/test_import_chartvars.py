@@ -64,12 +64,12 @@ releases:
 
 
 def test_a_chart_and_version_read_from_a_variable_are_written_as_interpolations_with_their_default(
-    tmp_path: Path, helm3: Path, helmfile: Path
+    tmp_path: Path, helm: Path, helmfile: Path
 ) -> None:
     project = project_with(
         tmp_path, {"helmfile.yaml.gotmpl": _STATE, "environments/common.yaml.gotmpl": _COMMON}
     )
-    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm)
     assert result.code == 0, result.err
     spec = yaml.safe_load(written(project)["deployer.yaml"])
     app = next(r for r in spec["releases"] if r["name"] == "app")
@@ -86,7 +86,7 @@ def test_a_chart_and_version_read_from_a_variable_are_written_as_interpolations_
 
 
 def test_a_default_computed_by_the_template_is_frozen_with_a_loss_at_the_read(
-    tmp_path: Path, helm3: Path, helmfile: Path
+    tmp_path: Path, helm: Path, helmfile: Path
 ) -> None:
     project = project_with(
         tmp_path,
@@ -109,7 +109,7 @@ def test_a_default_computed_by_the_template_is_frozen_with_a_loss_at_the_read(
             """,
         },
     )
-    result = imported(project, "deploy/helmfile.yaml.gotmpl", helmfile, helm3)
+    result = imported(project, "deploy/helmfile.yaml.gotmpl", helmfile, helm)
     assert result.code == 0, result.err
     web = yaml.safe_load(written(project)["deployer.yaml"])["releases"][0]
     assert web["namespace"] == "web-ns"
@@ -123,7 +123,7 @@ def test_a_default_computed_by_the_template_is_frozen_with_a_loss_at_the_read(
 
 
 def test_a_value_decoded_with_b64dec_leaves_the_environments_values_imported(
-    tmp_path: Path, helm3: Path, helmfile: Path
+    tmp_path: Path, helm: Path, helmfile: Path
 ) -> None:
     project = project_with(
         tmp_path,
@@ -155,7 +155,7 @@ def test_a_value_decoded_with_b64dec_leaves_the_environments_values_imported(
             """,
         },
     )
-    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm)
     assert result.code == 0, result.err
     assert "helmfile could not render them" not in result.err
     web = yaml.safe_load(written(project)["deployer.yaml"])["releases"][0]
@@ -207,3 +207,18 @@ def test_template_args_api_and_kube_versions_go_to_every_environment(tmp_path: P
     assert "carried into every environment's apiVersions and kubeVersion" in notes
     assert "diff and apply against a cluster render with the API versions" in notes
     assert run(["validate"], project).code == 0
+
+
+def test_a_version_read_from_a_variable_stays_a_text_when_its_default_looks_like_a_number(
+    tmp_path: Path, helm: Path, helmfile: Path
+) -> None:
+    common = _COMMON.replace('"3.0.0"', '"1.10"')
+    project = project_with(
+        tmp_path, {"helmfile.yaml.gotmpl": _STATE, "environments/common.yaml.gotmpl": common}
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm)
+    assert result.code == 0, result.err
+    checked = run(["validate"], project)
+    # helmfile reads version: as a text: 1.10, a range deployer lock resolves, never the number 1.1
+    assert "must be a string" not in checked.err
+    assert "version '1.10', which deployer.lock.yaml does not lock" in checked.err

@@ -382,18 +382,18 @@ class Converter:
             at = ("releases", first.index, what)
             self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
 
-        spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
+        spec: dict[str, Any] = {"name": first.name, "chart": self._text(first.chart)}
         version, problem = charts.version_from(
             self.markers, str(first.chart), {e: r.version for e, r in present.items()}, overlay_key
         )
         if problem:
             note("chart", problem)
         if version:
-            spec["version"] = version
+            spec["version"] = self._text(version)
         for attr, why in losses.differing(present):
             note(attr, why)
         if first.namespace:
-            spec["namespace"] = first.namespace
+            spec["namespace"] = self._text(first.namespace)
         if first.needs:
             spec["needs"] = first.needs
         if first.labels:
@@ -409,9 +409,9 @@ class Converter:
                 note("name", f"not in environment '{env}': imported there as installed: false")
             else:
                 if other.chart != first.chart:
-                    override["chart"] = other.chart
+                    override["chart"] = self._text(other.chart)
                 if other.version and other.version != version:
-                    override["version"] = other.version
+                    override["version"] = self._text(other.version)
                 if other.installed != first.installed:
                     override["installed"] = other.installed
             if override:
@@ -431,6 +431,11 @@ class Converter:
             if overlay:
                 overlays[env][overlay_key] = self._conceal(overlay, first, note)
         return spec
+
+    def _text(self, value: Any) -> Any:
+        """A release's chart, version or namespace; one read from a variable is written quoted, so
+        that ${VAR:-1.10} stays a text when deployer reads it (helmfile reads these as text)."""
+        return _Text(value) if isinstance(value, str) and self.markers.found_in(value) else value
 
     def _conceal(self, values: Any, rel: _Release, note: Callable[[str, str], None]) -> Any:
         if not isinstance(values, Mapping):
@@ -461,13 +466,24 @@ class Converter:
 
     def dump(self, data: Any) -> str:
         data = _escape_interpolation(data)  # deployer.yaml and overlays are interpolated: keep ${ literal
-        text = yaml.dump(data, Dumper=HelmDumper, sort_keys=False, default_flow_style=False, width=120)
+        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
         return self.concealer.restore(self.markers.restore(text))
+
+
+class _Text(str):
+    __slots__ = ()
+
+
+class _Dumper(HelmDumper):
+    """HelmDumper, with a _Text always quoted."""
+
+
+_Dumper.add_representer(_Text, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style="'"))
 
 
 def _escape_interpolation(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("${", "$${")
+        return type(value)(value.replace("${", "$${"))
     if isinstance(value, Mapping):
         return {_escape_interpolation(k): _escape_interpolation(v) for k, v in value.items()}
     if isinstance(value, list):
