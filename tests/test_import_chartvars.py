@@ -222,3 +222,41 @@ def test_a_version_read_from_a_variable_stays_a_text_when_its_default_looks_like
     # helmfile reads version: as a text: 1.10, a range deployer lock resolves, never the number 1.1
     assert "must be a string" not in checked.err
     assert "version '1.10', which deployer.lock.yaml does not lock" in checked.err
+
+
+def test_a_base_a_nested_state_file_names_with_dotdot_is_read_from_the_neutralised_copy(
+    tmp_path: Path, helm: Path, helmfile: Path
+) -> None:
+    proof = tmp_path / "hook-ran"
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            helmfiles:
+              - apps/web/helmfile.yaml.gotmpl
+            """,
+            # nothing in it for the sandbox to rewrite: before the fix its directory was reached
+            # through a link to the user's tree, and helmfile read ../../bases from there, hooks and
+            # all (the hook ran)
+            "apps/web/helmfile.yaml.gotmpl": """\
+            bases:
+              - ../../bases/default.yaml.gotmpl
+            ---
+            releases:
+              - name: web
+                namespace: apps
+                chart: ../../charts/echo
+            """,
+            "bases/default.yaml.gotmpl": f"""\
+            hooks:
+              - events: [prepare, cleanup]
+                showlogs: true
+                command: /bin/sh
+                args: [-c, "echo ran > {proof}"]
+            """,
+        },
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm)
+    assert result.code == 0, result.err
+    assert not proof.exists()
+    no_marker(project, result.err, result.out)

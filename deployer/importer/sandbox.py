@@ -175,7 +175,7 @@ def _populate(box: Sandbox, state_file: Path) -> None:
         new = split_env_defaults(env_reads.rewritten(new))
         new, lines = disable_exec(new)
         box.execs += [(path, line) for line in lines]
-        if new != text or path == state_file:
+        if new != text or is_state:  # a state file's directory real: its `..` stays in the copy
             _materialise(box, path, new)
     _materialise(box, state_file.parent, None)
 
