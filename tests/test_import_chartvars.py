@@ -260,3 +260,46 @@ def test_a_base_a_nested_state_file_names_with_dotdot_is_read_from_the_neutralis
     assert result.code == 0, result.err
     assert not proof.exists()
     no_marker(project, result.err, result.out)
+
+
+def test_a_number_or_boolean_default_is_kept_where_text_goes_and_frozen_where_helmfile_wants_the_type(
+    tmp_path: Path, helm: Path, helmfile: Path
+) -> None:
+    project = project_with(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            environments:
+              default:
+                values:
+                  - env.yaml.gotmpl
+            ---
+            helmDefaults:
+              createNamespace: {{ env "CREATE_NAMESPACES" | default false }}
+            releases:
+              - name: web
+                namespace: apps
+                chart: ./charts/echo
+                values:
+                  - web.yaml.gotmpl
+            """,
+            "env.yaml.gotmpl": """\
+            consumers: {{ env "MQ_NUM_CONSUMERS" | default 1 }}
+            """,
+            "web.yaml.gotmpl": """\
+            environment:
+              MQ_NUM_CONSUMERS: {{ .Values.consumers }}
+            """,
+        },
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm)
+    assert result.code == 0, result.err
+    spec = yaml.safe_load(written(project)["deployer.yaml"])
+    assert spec["releases"][0]["values"] == [{"environment": {"MQ_NUM_CONSUMERS": "${MQ_NUM_CONSUMERS:-1}"}}]
+    assert spec["defaults"]["createNamespace"] is False
+    assert "env CREATE_NAMESPACES: read where helmfile wants a boolean, a number or a list" in result.err
+    assert "env MQ_NUM_CONSUMERS" not in result.err
+    no_marker(project, result.err, result.out)
+    shown = run(["values", "-e", "default", "web"], project, {"MQ_NUM_CONSUMERS": "4"})
+    assert shown.code == 0, shown.err
+    assert yaml.safe_load(shown.out)["environment"]["MQ_NUM_CONSUMERS"] == 4

@@ -4,6 +4,9 @@ rewrites of the sandbox's copies, and the report lines of what they freeze. Pure
 - `env "X" | default $name`, where the file assigns `$name` one quoted text and nothing else
   (`{{ $name := "consensys/app" }}`): the text in its place, so the read becomes `env "X" | default
   "text"`, imported as `${X:-text}` (without it the default was lost: `${X:-}`);
+- `env "X" | default 1` (a number, true or false): read as `default "1"` is, under a name of its own
+  (`${X:-1}`); where helmfile wants a number or boolean the marker does not parse, and the variable
+  is frozen (markers.py);
 - a default the import cannot see as a text (`env "X" | default .Values.x`): the read renamed to a
   variable that is never set, so helmfile resolves it with its default: frozen at that value, with a
   loss at its line (deployer has no template to compute it from);
@@ -14,6 +17,7 @@ rewrites of the sandbox's copies, and the report lines of what they freeze. Pure
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -26,10 +30,15 @@ _LITERAL_ASSIGN = re.compile(r"\{\{-?\s*(" + _VAR + r")\s*:?=\s*(" + _QUOTED + r
 _ANY_ASSIGN = re.compile(r"(" + _VAR + r")\s*:?=")
 _DEFAULT_VAR = re.compile(r"\bdefault\s+(" + _VAR + r")(?![\w.])")
 _ENV_READ = re.compile(r'\benv\s+"')
-# `env "X" | default EXPR` and `default EXPR (env "X")` with EXPR no quoted text
-_UNTRACED = re.compile(r'\benv\s+"([A-Za-z_][A-Za-z0-9_]*)"(\s*\|\s*default\s+)(?!["\s])([^\s|)}]+)')
+_NAME = r'"([A-Za-z_][A-Za-z0-9_]*)"'
+_SCALAR = r"(?:true|false|-?\d+(?:\.\d+)?)(?=[\s|)}])"
+# `env "X" | default 1` and `default 1 (env "X")`: a number or boolean
+_TYPED = re.compile(r"\benv\s+" + _NAME + r"(\s*\|\s*default\s+)(" + _SCALAR + ")")
+_TYPED_BEFORE = re.compile(r"\bdefault\s+(" + _SCALAR + r")\s+\(\s*env\s+" + _NAME + r"\s*\)")
+# `env "X" | default EXPR` and `default EXPR (env "X")` with EXPR no quoted text, number or boolean
+_UNTRACED = re.compile(r"\benv\s+" + _NAME + r'(\s*\|\s*default\s+)(?!["\s]|' + _SCALAR + r")([^\s|)}]+)")
 _UNTRACED_BEFORE = re.compile(
-    r'\bdefault\s+(?!["(\s])([^\s|)}]+)\s+\(\s*env\s+"([A-Za-z_][A-Za-z0-9_]*)"\s*\)'
+    r'\bdefault\s+(?!["(\s]|' + _SCALAR + r")([^\s|)}]+)\s+\(\s*env\s+" + _NAME + r"\s*\)"
 )
 _DECODE = re.compile(r"\b(b64dec|b32dec)\b")
 _LITERAL_DECODE = re.compile(_QUOTED + r"\s*\|\s*(?:b64dec|b32dec)\b|\b(?:b64dec|b32dec)\s+" + _QUOTED)
@@ -57,6 +66,31 @@ def literal_defaults(text: str) -> str:
         )
 
     return _ACTION.sub(action, text)
+
+
+def env_name(var: str, default: str) -> str:
+    """The name helmfile reads `env "VAR" | default "x"` under in the copy: one per default, so that
+    each read gets its own marker (and its own `${VAR:-x}`)."""
+    return f"{var}__DEPLOYER_DEFAULT_{hashlib.sha1(default.encode()).hexdigest()[:10]}"
+
+
+def typed_reads(text: str) -> list[tuple[str, str]]:
+    """(VAR, default) of each `env "VAR"` read with a number or boolean default (after
+    literal_defaults): markers.py gives each a marker under env_name(VAR, default)."""
+    found = [(m.group(1), m.group(3)) for m in _TYPED.finditer(text)]
+    return found + [(m.group(2), m.group(1)) for m in _TYPED_BEFORE.finditer(text)]
+
+
+def split_typed(text: str) -> str:
+    """The text with each read of typed_reads renamed to env_name(VAR, default)."""
+
+    def after(m: re.Match[str]) -> str:
+        return f'env "{env_name(m.group(1), m.group(3))}"{m.group(2)}{m.group(3)}'
+
+    def before(m: re.Match[str]) -> str:
+        return m.group(0).replace(f'"{m.group(2)}"', f'"{env_name(m.group(2), m.group(1))}"')
+
+    return _ACTION.sub(lambda a: _TYPED_BEFORE.sub(before, _TYPED.sub(after, a.group(0))), text)
 
 
 def _untraced(action: str) -> list[tuple[str, str]]:
@@ -92,7 +126,7 @@ def undecoded(text: str) -> str:
 
 def rewritten(text: str) -> str:
     """A file's copy for the sandbox, as far as this module goes."""
-    return undecoded(freeze_untraced(literal_defaults(text)))
+    return undecoded(freeze_untraced(split_typed(literal_defaults(text))))
 
 
 FROZEN_DEFAULT_WHY = (

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deployer.importer import env_reads
-from deployer.importer.env_reads import literal_defaults
-from deployer.importer.sandbox import DEFAULT_ENV, ENV_READ, env_name
+from deployer.importer.env_reads import env_name, literal_defaults
+from deployer.importer.sandbox import DEFAULT_ENV, ENV_READ
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _replace(text: str, marker: str, by: str) -> str:
 def markers_for(texts: Iterable[str]) -> EnvMarkers:
     """A marker for each variable any of the files reads with requiredEnv or env, and one for each
     default a variable is read with (`env "VAR" | default "x"`: helmfile reads it under a name of
-    its own, see sandbox.env_name)."""
+    its own, see env_reads.env_name)."""
     required: set[str] = set()
     optional: set[tuple[str, str]] = set()
     for text in map(literal_defaults, texts):
@@ -88,6 +88,7 @@ def markers_for(texts: Iterable[str]) -> EnvMarkers:
                 optional.add((var, unquote(default)))
         for default, var in DEFAULT_ENV.findall(text):
             optional.add((var, unquote(default)))
+        optional.update(env_reads.typed_reads(text))
     optional -= {(var, "") for var in required}  # read under the same name: required wins
     reads = sorted([(var, None) for var in required] + sorted(optional), key=lambda r: (r[0], r[1] or ""))
     out = EnvMarkers()

@@ -14,7 +14,6 @@ Layers, each enough on its own for the common case:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from deployer.importer import env_reads
+from deployer.importer.env_reads import env_name
 
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$")
 _KEY = re.compile(
@@ -382,12 +382,6 @@ def _name_after(lines: list[str], start: int, col: int) -> str | None:
         if found and found.group("key") == "name" and indent == col:
             return body[found.end() :].strip().strip("\"'")
     return None
-
-
-def env_name(var: str, default: str) -> str:
-    """The name helmfile reads `env "VAR" | default "x"` under in the copy: one per default, so that
-    each read gets its own marker (and its own `${VAR:-x}`)."""
-    return f"{var}__DEPLOYER_DEFAULT_{hashlib.sha1(default.encode()).hexdigest()[:10]}"
 
 
 def split_env_defaults(text: str) -> str:
