@@ -115,6 +115,7 @@ def test_a_default_computed_by_the_template_is_frozen_with_a_loss_at_the_read(
     assert web["namespace"] == "web-ns"
     assert web["chart"] == "./charts/echo"
     assert "env.yaml.gotmpl:3: env WEB_NAMESPACE: read with a default the import cannot write" in result.err
+    assert '((printf "%s-ns" "web") is computed by the template)' in result.err
     assert "frozen at its default" in result.err
     lost = result.err.partition("note(s)")[0]
     assert "releases[web].chart: the chart is read from ${WEB_CHART:-../charts/echo}, a local chart" in lost

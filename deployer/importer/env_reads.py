@@ -94,8 +94,22 @@ def split_typed(text: str) -> str:
 
 
 def _untraced(action: str) -> list[tuple[str, str]]:
-    found = [(m.group(1), m.group(3)) for m in _UNTRACED.finditer(action)]
-    return found + [(m.group(2), m.group(1)) for m in _UNTRACED_BEFORE.finditer(action)]
+    """(VAR, the default's expression as written) of each read whose default is no text."""
+    found = [(m.group(1), _expression(action, m.start(3))) for m in _UNTRACED.finditer(action)]
+    return found + [(m.group(2), _expression(action, m.start(1))) for m in _UNTRACED_BEFORE.finditer(action)]
+
+
+def _expression(action: str, start: int) -> str:
+    """The term that starts at `start`: up to its closing parenthesis when it opens one."""
+    if action[start] != "(":
+        term = re.match(r"[^\s|)}]+", action[start:])
+        return term.group(0) if term else action[start:].strip()
+    depth = 0
+    for i in range(start, len(action)):
+        depth += {"(": 1, ")": -1}.get(action[i], 0)
+        if depth == 0:
+            return " ".join(action[start : i + 1].split())
+    return action[start:].strip()
 
 
 def freeze_untraced(text: str) -> str:
