@@ -238,8 +238,14 @@ def import_one(repo: Path, label: str, state: Path, tools: argparse.Namespace) -
         result.note_causes = sorted({row_cause(what, happened) for _, what, happened in notes})
         # The variables the written spec asks for (${VAR}) get placeholders, as a user sets them;
         # encrypted values files are not decrypted (nobody's keys are here).
-        asked = sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", "\n".join(t for _, t in files))))
+        text = "\n".join(t for _, t in files)
+        asked = sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text)))
         env = {**env, **{name: env.get(name, f"placeholder-{name.lower()}") for name in asked}}
+        # A variable the spec reads only with a default (${VAR:-x}) is left unset, as by a user who
+        # never sets it: the import's canary there would name a chart or repository that is not.
+        defaulted = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-", text))
+        defaulted -= set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
+        env = {k: v for k, v in env.items() if k not in defaulted}
         val = run([tools.deployer, "validate", "--no-color", "--no-decrypt"], out, env, tools.timeout)
         result.validate_ok = val.code == 0
         if val.code != 0:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from deployer.importer.findings import Kept
+from deployer.importer.markers import EnvMarkers
 from deployer.semver import is_exact
 
 _GO_GETTER = re.compile(r"^(git::|s3::|gcs::|hg::|https?::|git@|github\.com/|bitbucket\.org/)|\?ref=|//")
@@ -98,3 +99,55 @@ def version(name: str, versions: Mapping[str, str | None], overlay_key: str) -> 
             "apply then read"
         )
     return (None if unversioned else next(iter(versions.values()))), problem
+
+
+def chart_from(
+    markers: EnvMarkers,
+    written: str,
+    *,
+    base_dir: Path,
+    out_dir: Path,
+    repos: set[str],
+    unusable: Mapping[str, str] | None = None,
+) -> tuple[str | None, str | None]:
+    """`chart` of a release's chart as helmfile resolved it; one read from a variable (a marker) is
+    checked as helmfile resolves it with the variable unset, and written as ${VAR:-default} when
+    deployer names it the same way (a repository's or an OCI chart), else frozen at that value."""
+    if not markers.found_in(written):
+        return chart(written, base_dir, out_dir, repos, unusable)
+    shown = markers.restore(written)
+    unset = markers.unset(written)
+    if unset is None:  # requiredEnv: no value to check; deployer reads it when it reads the spec
+        return written, Kept(
+            f"the chart is read from {shown}: carried over as it is, unchecked (the import has no "
+            "value for it); a chart it names from a repository needs that repository under "
+            "repositories:"
+        )
+    found, problem = chart(unset, base_dir, out_dir, repos, unusable)
+    if found is None or problem:
+        return found, problem
+    if found == unset:
+        return written, Kept(
+            f"the chart is read from {shown}: carried over as it is (deployer interpolates chart:); "
+            "a chart it names from another repository needs that repository under repositories:"
+        )
+    return found, (
+        f"the chart is read from {shown}, a local chart: deployer.yaml names it relative to "
+        f"itself ({found}), so it is frozen at that value; to change it, edit chart: (per "
+        "environment under environments.<env>.releases)"
+    )
+
+
+def version_from(
+    markers: EnvMarkers, name: str, versions: Mapping[str, str | None], overlay_key: str
+) -> tuple[str | None, str | None]:
+    """`version` of a release's versions per environment as helmfile resolved them; one read from a
+    variable (a marker) is checked as helmfile resolves it with the variable unset, and written as
+    ${VAR:-default} (deployer interpolates version:)."""
+    chart = markers.unset(name) or name
+    if not any(v and markers.found_in(v) for v in versions.values()):
+        return version(chart, versions, overlay_key)
+    unset = {e: markers.unset(v) if v else v for e, v in versions.items()}
+    checked = {e: v for e, v in unset.items() if v is not None or not versions[e]}
+    _, problem = version(chart, checked, overlay_key) if checked else (None, None)
+    return (None if any(not v for v in versions.values()) else next(iter(versions.values()))), problem

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,13 @@ from deployer.importer import charts, flags, losses
 from deployer.importer import hooks as hookconv
 from deployer.importer import values as vals
 from deployer.importer.conceal import Concealer
-from deployer.importer.findings import WHY_DEPENDENCIES, WHY_NONE, Finding, Kept
+from deployer.importer.entries import release_entries
+from deployer.importer.findings import WHY_NONE, Finding, Kept
 from deployer.importer.repos import repositories, unusable
 from deployer.importer.source import Source, State
 from deployer.merge import merge_values
-from deployer.yamlsource import HelmDumper, display_path
+from deployer.yamlsource import HelmDumper
 
-# Release keys carried over (the rest is reported); helm's flags are importer/flags.py's.
-_RELEASE_KEYS = {
-    "name", "chart", "version", "namespace", "needs", "labels", "installed", "values", "secrets",
-    "set", "setString", "kubeContext", "hooks",
-}  # fmt: skip
 _TOP_KEYS = {
     "repositories",
     "releases",
@@ -41,9 +37,6 @@ _TOP_KEYS = {
     "apiVersions",
 }
 _ENV_KEYS = {"values", "secrets", "kubeContext", "missingFileHandler", "missingFileHandlerConfig"}
-# Carried by the import of a templated file: helmfile build renders valuesTemplate/setTemplate into
-# values/set, and applies the lock file's versions (per environment) to the releases it prints.
-_RENDERED_BY_HELMFILE = {"valuesTemplate", "setTemplate", "lockFilePath"}
 
 
 @dataclass
@@ -101,13 +94,23 @@ class Converter:
     def report(
         self, state: State, path: tuple[str | int, ...], what: str, why: str, release: str = ""
     ) -> None:
-        self.findings.add(Finding(*state.locate(path, release or None), what, why))
+        self.findings.add(self._shown(Finding(*state.locate(path, release or None), what, why)))
+
+    def _shown(self, finding: Finding) -> Finding:
+        """The finding with each marker (a helmfile message may hold one: a path made of a
+        namespace read from a variable) written as the ${VAR} it stands for."""
+        if not self.markers.found_in(finding.what + finding.why):
+            return finding
+        why = self.markers.restore(finding.why)
+        return replace(
+            finding, what=self.markers.restore(finding.what), why=Kept(why) if finding.note else why
+        )
 
     # ---------------------------------------------------------------------------------------------
 
     def part(self) -> Part:
         states = [self.source.states[e] for e in self.source.environments]
-        self.findings.update(Finding(*note) for note in self.source.notes)
+        self.findings.update(self._shown(Finding(*note)) for note in self.source.notes)
         self.text_hooks = self._stripped_hooks()
         first = states[0]
         head: dict[str, Any] = {}
@@ -136,10 +139,26 @@ class Converter:
     # ---------------------------------------------------------------------------------------------
 
     def _defaults(self, state: State) -> dict[str, Any]:
-        helm_defaults = state.data.get("helmDefaults") or {}
+        helm_defaults = dict(state.data.get("helmDefaults") or {})
 
         def note(key: str, why: str) -> None:
             self.report(state, ("helmDefaults", key), f"helmDefaults.{key}", why)
+
+        if "templateArgs" in helm_defaults:
+            apis, kube, rest = flags.template_args(helm_defaults.pop("templateArgs"))
+            carried = [f"--api-versions {a}" for a in apis] + ([f"--kube-version {kube}"] if kube else [])
+            fields = ["apiVersions"] * bool(apis) + ["kubeVersion"] * bool(kube)
+            if carried:
+                note(
+                    "templateArgs",
+                    Kept(
+                        flags.TEMPLATE_ARGS_KEPT.format(
+                            carried=", ".join(carried), fields=" and ".join(fields)
+                        )
+                    ),
+                )
+            if rest:
+                note("templateArgs", flags.TEMPLATE_ARGS_LOST.format(args=" ".join(rest)))
 
         out = flags.settings(helm_defaults, note)
         for key in sorted(set(helm_defaults) - {"kubeContext"}):
@@ -175,7 +194,7 @@ class Converter:
 
     def _top_level(self, state: State) -> None:
         for key in sorted(set(state.data) - _TOP_KEYS - {"values", "templates"}):
-            if self.source.templated and key in _RENDERED_BY_HELMFILE:
+            if self.source.templated and key in losses.RENDERED_BY_HELMFILE:
                 continue
             if key in ("helmfiles", "bases", "hooks"):
                 continue  # importer/layout.py includes and layers files; hooks go to defaults.hooks
@@ -198,11 +217,25 @@ class Converter:
         context = env.get("kubeContext") or (state.data.get("helmDefaults") or {}).get("kubeContext")
         if context:
             out["kubeContext"] = str(context)
-        if state.data.get("kubeVersion"):
-            out["kubeVersion"] = str(state.data["kubeVersion"])
+        arg_apis, arg_kube, _ = flags.template_args(
+            (state.data.get("helmDefaults") or {}).get("templateArgs")
+        )
+        kube = state.data.get("kubeVersion") or arg_kube
+        if kube:
+            out["kubeVersion"] = str(kube)
+        if arg_kube and str(kube) != arg_kube:
+            self.report(
+                state,
+                ("helmDefaults", "templateArgs"),
+                "helmDefaults.templateArgs",
+                f"--kube-version {arg_kube} differs from kubeVersion: {kube}, which is carried over; "
+                "not carried over",
+            )
         apis = state.data.get("apiVersions")
-        if isinstance(apis, list) and apis:  # helmfile passes them to every render, as --api-versions
-            out["apiVersions"] = [str(a) for a in apis]
+        apis = [str(a) for a in apis] if isinstance(apis, list) else []
+        apis += [a for a in arg_apis if a not in apis]
+        if apis:  # helmfile passes them to every render, as --api-versions
+            out["apiVersions"] = apis
         for key in sorted(set(env) - _ENV_KEYS):
             self.report(
                 state,
@@ -239,12 +272,17 @@ class Converter:
             def note(key: str, why: str, name: str = name, at: tuple[str | int, ...] = at) -> None:
                 self.report(state, (*at, key), f"releases[{name}].{key}", why, name)
 
-            self._release_keys(raw, note)
+            losses.release_keys(raw, self.source.base_dir, self.source.templated, note)
             if raw.get("kubeContext") and raw.get("kubeContext") != env_context:
                 note("kubeContext", "deployer's kube context is per environment, not per release")
             repos = {str(r.get("name")) for r in state.data.get("repositories") or []}
-            chart, problem = charts.chart(
-                str(raw.get("chart") or ""), self.source.base_dir, self.out_dir, repos, left_out
+            chart, problem = charts.chart_from(
+                self.markers,
+                str(raw.get("chart") or ""),
+                base_dir=self.source.base_dir,
+                out_dir=self.out_dir,
+                repos=repos,
+                unusable=left_out,
             )
             if problem:
                 note("chart", problem)
@@ -264,7 +302,7 @@ class Converter:
             hooks = self._hooks(state, raw.get("hooks"), (*at, "hooks"), f"releases[{name}].hooks", name)
             if hooks:
                 settings["hooks"] = hooks
-            entries = self._entries(state, raw, note)
+            entries = release_entries(raw, self.source.base_dir, note)
             rel = _Release(
                 i,
                 name,
@@ -285,33 +323,6 @@ class Converter:
         self._without_skipped(state, out, skipped)
         return out
 
-    def _release_keys(self, raw: Mapping[str, Any], note: Callable[[str, str], None]) -> None:
-        """A line for each key of a release the spec cannot say, where it loses something."""
-        for key in sorted(set(raw) - _RELEASE_KEYS):
-            if flags.handled(key):
-                continue
-            if key in losses.MISSING_FILE_KEYS:
-                why = losses.missing_file_handler(losses.missing_files([raw], self.source.base_dir))
-                if why:
-                    note(key, why)
-                continue
-            if raw[key] in (None, [], {}, ""):  # e.g. hooks emptied before helmfile read the file
-                continue
-            if self.source.templated and key in _RENDERED_BY_HELMFILE:
-                continue
-            why = {
-                "jsonPatches": "kustomize patches are not supported; not carried over",
-                "strategicMergePatches": "kustomize patches are not supported; not carried over",
-                "transformers": "kustomize transformers are not supported; not carried over",
-                "dependencies": WHY_DEPENDENCIES,
-                "condition": "conditions are not supported; the release is imported as always enabled",
-                "apiVersions": (
-                    "deployer's apiVersions are per environment; not carried over: write them under "
-                    "environments.<env>.apiVersions (every release of the environment gets them)"
-                ),
-            }.get(key, WHY_NONE)
-            note(key, why)
-
     def _without_skipped(self, state: State, releases: list[_Release], skipped: set[str]) -> None:
         """A release the import skipped leaves the `needs:` of the others (deployer would refuse a need
         of a release that is not in the spec), each with a report line."""
@@ -329,59 +340,6 @@ class Converter:
                         "add it back once that release is in deployer.yaml",
                         rel.name,
                     )
-
-    def _entries(self, state: State, raw: Mapping[str, Any], note: Any) -> list[vals.Entry]:
-        entries: list[vals.Entry] = []
-        for kind, key in (("file", "values"), ("secret", "secrets")):
-            for item in raw.get(key) or []:
-                if isinstance(item, Mapping):
-                    entries.append(vals.Entry("inline", inline=dict(item)))
-                    continue
-                text = str(item)
-                if text.endswith(".gotmpl"):
-                    note(
-                        key,
-                        f"values template {text} is rendered by helmfile at deploy time; not carried over",
-                    )
-                    continue
-                if "://" in text or "::" in text:
-                    note(key, f"remote values file {text} is not supported; not carried over")
-                    continue
-                path = (self.source.base_dir / text).resolve()
-                try:
-                    data = vals.read_values_file(path)
-                except vals.EntryProblem as exc:
-                    fix = (
-                        ": create it, then list it under the release's values: in deployer.yaml"
-                        if exc.message == "file not found"
-                        else ": fix the file, then list it under the release's values: in deployer.yaml"
-                    )
-                    note(key, f"{text}: {exc.message}; not carried over{fix}")
-                    continue
-                kind_of: vals.Kind = "secret" if kind == "secret" or vals.is_sops(data) else "file"
-                duplicates = vals.duplicate_keys(path) if kind_of == "file" else []
-                if duplicates:
-                    line, dup = duplicates[0]
-                    note(
-                        key,
-                        Kept(
-                            f"{display_path(path)}:{line} repeats the key '{dup}' (helm keeps the last, "
-                            "deployer refuses the file): its values are written inline, as helm reads them; "
-                            "remove the first occurrence, then list the file again"
-                        ),
-                    )
-                    entries.append(vals.Entry("inline", inline=data))
-                    continue
-                entries.append(vals.Entry(kind_of, path))
-        try:
-            flags = vals.set_flags(raw.get("set") or [], raw.get("setString") or [])
-            extra = vals.set_entry(vals.merged(entries), flags, self.source.base_dir)
-        except vals.EntryProblem as exc:
-            note("set", f"{exc.message}; not carried over")
-            extra = None
-        if extra is not None:
-            entries.append(extra)
-        return entries
 
     # ---------------------------------------------------------------------------------------------
 
@@ -424,18 +382,18 @@ class Converter:
             at = ("releases", first.index, what)
             self.report(state, at, f"releases[{first.name}].{what}", why, first.name)
 
-        spec: dict[str, Any] = {"name": first.name, "chart": first.chart}
-        version, problem = charts.version(
-            str(first.chart), {e: r.version for e, r in present.items()}, overlay_key
+        spec: dict[str, Any] = {"name": first.name, "chart": self._text(first.chart)}
+        version, problem = charts.version_from(
+            self.markers, str(first.chart), {e: r.version for e, r in present.items()}, overlay_key
         )
         if problem:
             note("chart", problem)
         if version:
-            spec["version"] = version
-        for attr, why in _differing(present):
+            spec["version"] = self._text(version)
+        for attr, why in losses.differing(present):
             note(attr, why)
         if first.namespace:
-            spec["namespace"] = first.namespace
+            spec["namespace"] = self._text(first.namespace)
         if first.needs:
             spec["needs"] = first.needs
         if first.labels:
@@ -451,9 +409,9 @@ class Converter:
                 note("name", f"not in environment '{env}': imported there as installed: false")
             else:
                 if other.chart != first.chart:
-                    override["chart"] = other.chart
+                    override["chart"] = self._text(other.chart)
                 if other.version and other.version != version:
-                    override["version"] = other.version
+                    override["version"] = self._text(other.version)
                 if other.installed != first.installed:
                     override["installed"] = other.installed
             if override:
@@ -473,6 +431,11 @@ class Converter:
             if overlay:
                 overlays[env][overlay_key] = self._conceal(overlay, first, note)
         return spec
+
+    def _text(self, value: Any) -> Any:
+        """A release's chart, version or namespace; one read from a variable is written quoted, so
+        that ${VAR:-1.10} stays a text when deployer reads it (helmfile reads these as text)."""
+        return _Text(value) if isinstance(value, str) and self.markers.found_in(value) else value
 
     def _conceal(self, values: Any, rel: _Release, note: Callable[[str, str], None]) -> Any:
         if not isinstance(values, Mapping):
@@ -503,13 +466,24 @@ class Converter:
 
     def dump(self, data: Any) -> str:
         data = _escape_interpolation(data)  # deployer.yaml and overlays are interpolated: keep ${ literal
-        text = yaml.dump(data, Dumper=HelmDumper, sort_keys=False, default_flow_style=False, width=120)
+        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
         return self.concealer.restore(self.markers.restore(text))
+
+
+class _Text(str):
+    __slots__ = ()
+
+
+class _Dumper(HelmDumper):
+    """HelmDumper, with a _Text always quoted."""
+
+
+_Dumper.add_representer(_Text, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style="'"))
 
 
 def _escape_interpolation(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("${", "$${")
+        return type(value)(value.replace("${", "$${"))
     if isinstance(value, Mapping):
         return {_escape_interpolation(k): _escape_interpolation(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -519,23 +493,3 @@ def _escape_interpolation(value: Any) -> Any:
 
 def _label(value: Any) -> str:
     return vals.go_string(value)
-
-
-def _differing(present: Mapping[str, _Release]) -> list[tuple[str, str]]:
-    """(attribute, report text) for each setting that differs between environments, which deployer
-    has once per release."""
-    first_env, first = next(iter(present.items()))
-    out = []
-    for attr in ("namespace", "needs", "labels", "settings"):
-        if any(getattr(r, attr) != getattr(first, attr) for r in present.values()):
-            shown = ", ".join(f"{e}: {getattr(r, attr)}" for e, r in present.items())
-            out.append(
-                (
-                    attr,
-                    f"differs between environments ({shown}); deployer has one {attr} per release (an "
-                    "environment overrides only version, chart, installed and values): imported with "
-                    f"{first_env}'s; if the others must keep theirs, import each environment on its own "
-                    "(deployer import helmfile -e ENV) into its own directory",
-                )
-            )
-    return out

@@ -7,6 +7,7 @@ those of deployer/model.py (ReleaseSettings), which deployer/releaseflags.py han
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,7 +67,7 @@ WHY = {
     "templateArgs": (
         "extra arguments helmfile passes to helm template; not carried over: write --api-versions X as "
         "environments.<env>.apiVersions: [X] and --kube-version V as environments.<env>.kubeVersion: V"
-    ),
+    ),  # a release's; helmDefaults' are carried by template_args
     "skipCRDs": "",  # set below: defaults get crds: skip
 }
 
@@ -101,3 +102,45 @@ def _typed(key: str, value: Any) -> Any:
 
 def _true(value: Any) -> bool:
     return value in (True, "true")
+
+
+TEMPLATE_ARGS_KEPT = (  # a note (Kept) once formatted
+    "{carried} carried into every environment's {fields} (merged with what is there): deployer passes "
+    "them to its offline renders (template, diff --base), as helmfile passes them to helm template; "
+    "diff and apply against a cluster render with the API versions and Kubernetes version that "
+    "cluster serves, as helmfile's sync does"
+)
+TEMPLATE_ARGS_LOST = (
+    "{args}: extra argument(s) helmfile passes to helm template, which deployer's renders do not take; "
+    "not carried over"
+)
+
+
+def template_args(raw: Any) -> tuple[list[str], str | None, list[str]]:
+    """helmDefaults.templateArgs: (the API versions of --api-versions / -a, the Kubernetes version of
+    --kube-version, every other argument)."""
+    items = [raw] if isinstance(raw, str) else list(raw or [])
+    tokens = [t for item in items for t in (shlex.split(str(item)) if str(item).strip() else [])]
+    apis: list[str] = []
+    kube: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name, eq, value = token.partition("=")
+        if name in ("--api-versions", "-a", "--kube-version"):
+            if not eq:
+                if i + 1 >= len(tokens):
+                    rest.append(token)
+                    break
+                value, i = tokens[i + 1], i + 1
+            if name == "--kube-version":
+                kube = value
+            else:
+                apis += [a.strip() for a in value.split(",") if a.strip() and a.strip() not in apis]
+        elif token.startswith("-a") and len(token) > 2 and not token.startswith("--"):
+            apis += [a for a in token[2:].split(",") if a and a not in apis]
+        else:
+            rest.append(token)
+        i += 1
+    return apis, kube, rest

@@ -9,7 +9,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from deployer.importer.sandbox import DEFAULT_ENV, ENV_READ, env_name
+from deployer.importer import env_reads
+from deployer.importer.env_reads import env_name, literal_defaults
+from deployer.importer.sandbox import DEFAULT_ENV, ENV_READ
 from deployer.importer.sops_standin import required_marker
 
 
@@ -50,6 +52,15 @@ class EnvMarkers:
             text = _replace(text, marker, by)
         return text
 
+    def unset(self, text: str) -> str | None:
+        """The text as helmfile resolves it with every variable it reads unset: each optional
+        marker its default; None when a required one is in it (helmfile would stop)."""
+        if any(m.lower() in text.lower() for m in self.required):
+            return None
+        for marker in self.optional:
+            text = _replace(text, marker, self.defaults.get(marker, ""))
+        return text
+
     def found_in(self, text: str) -> bool:
         return any(m.lower() in text.lower() for m in (*self.required, *self.optional))
 
@@ -69,10 +80,10 @@ PROCESS = {"PWD"}
 def markers_for(texts: Iterable[str]) -> EnvMarkers:
     """A marker for each variable any of the files reads with requiredEnv or env, and one for each
     default a variable is read with (`env "VAR" | default "x"`: helmfile reads it under a name of
-    its own, see sandbox.env_name)."""
+    its own, see env_reads.env_name)."""
     required: set[str] = set()
     optional: set[tuple[str, str]] = set()
-    for text in texts:
+    for text in map(literal_defaults, texts):
         for func, var, default in ENV_READ.findall(text):
             if var in PROCESS:
                 continue
@@ -82,6 +93,7 @@ def markers_for(texts: Iterable[str]) -> EnvMarkers:
                 optional.add((var, unquote(default)))
         for default, var in DEFAULT_ENV.findall(text):
             optional.add((var, unquote(default)))
+        optional.update(env_reads.typed_reads(text))
     optional -= {(var, "") for var in required}  # read under the same name: required wins
     reads = sorted([(var, None) for var in required] + sorted(optional), key=lambda r: (r[0], r[1] or ""))
     out = EnvMarkers()
@@ -109,8 +121,9 @@ FROZEN_WHY = (
 
 
 def frozen_notes(markers: EnvMarkers, texts: Mapping[Path, str]) -> list[tuple[Path, int, str, str]]:
-    """(file, line, what, why) of each variable frozen at its unset value, at its first read."""
-    out: list[tuple[Path, int, str, str]] = []
+    """(file, line, what, why) of each variable frozen at its unset value, at its first read; of each
+    read frozen at a default the import cannot write, and each decode left undone (env_reads.py)."""
+    out: list[tuple[Path, int, str, str]] = list(env_reads.notes(texts))
     for var in sorted(set(markers.frozen.values())):
         read = re.compile(r"\{\{[^{}]*?\benv\s+\"" + re.escape(var) + r"\"[^{}]*?\}\}")
         where = [(f, t, m) for f, t in sorted(texts.items()) if (m := read.search(t))]

@@ -14,7 +14,6 @@ Layers, each enough on its own for the common case:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from deployer.importer import env_reads
+from deployer.importer.env_reads import env_name
 from deployer.importer.sops_standin import LOG_VARIABLE, PLUGIN_YAML
 
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$")
@@ -190,10 +191,10 @@ def _populate(box: Sandbox, state_file: Path) -> None:
             stripped += flow
             box.stripped += [Stripped(path, line, key, release) for line, key, release in stripped]
             queue += _references(path, text)
-        new = split_env_defaults(new)
+        new = split_env_defaults(env_reads.rewritten(new))
         new, lines = disable_exec(new)
         box.execs += [(path, line) for line in lines]
-        if new != text or path == state_file:
+        if new != text or is_state:  # a state file's directory real: its `..` stays in the copy
             _materialise(box, path, new)
     _materialise(box, state_file.parent, None)
 
@@ -400,12 +401,6 @@ def _name_after(lines: list[str], start: int, col: int) -> str | None:
         if found and found.group("key") == "name" and indent == col:
             return body[found.end() :].strip().strip("\"'")
     return None
-
-
-def env_name(var: str, default: str) -> str:
-    """The name helmfile reads `env "VAR" | default "x"` under in the copy: one per default, so that
-    each read gets its own marker (and its own `${VAR:-x}`)."""
-    return f"{var}__DEPLOYER_DEFAULT_{hashlib.sha1(default.encode()).hexdigest()[:10]}"
 
 
 def split_env_defaults(text: str) -> str:
