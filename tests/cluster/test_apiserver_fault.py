@@ -3,11 +3,14 @@ shown by diff, and a re-run that converges. Needs the tools/sandbox cluster (it 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +23,42 @@ SHAPES = Path(__file__).resolve().parents[1] / "data" / "charts" / "shapes"
 
 def sandbox(kubeconfig: Path, command: str) -> None:
     subprocess.run([str(SANDBOX), command, "--dir", str(kubeconfig.parent)], check=True, capture_output=True)
+
+
+def start_apiserver(kubeconfig: Path) -> None:
+    """Start the API server again, then wait until every node has renewed its lease since and is Ready.
+    While the API server was down no node's heartbeat landed: the node controller may mark a node
+    NotReady, and the pods on it not ready, until the node reports again (seen on a loaded machine: a
+    pod of the next apply stayed not ready past its release's timeout)."""
+    sandbox(kubeconfig, "start-apiserver")
+    back = datetime.now(UTC)
+    deadline = time.monotonic() + 180
+    while not _nodes_settled(kubeconfig, back):
+        assert time.monotonic() < deadline, "the nodes did not report Ready after the API server came back"
+        time.sleep(1)
+
+
+def _nodes_settled(kubeconfig: Path, since: datetime) -> bool:
+    def items(*args: str) -> list[dict[str, Any]]:
+        got = subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig), "get", *args, "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return list(json.loads(got.stdout).get("items") or []) if got.returncode == 0 else []
+
+    leases = items("leases", "-n", "kube-node-lease")
+    nodes = items("nodes")
+    renewed = all(
+        datetime.fromisoformat(str(lease["spec"]["renewTime"]).replace("Z", "+00:00")) > since
+        for lease in leases
+    )
+    ready = all(
+        any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions") or [])
+        for node in nodes
+    )
+    return bool(leases) and bool(nodes) and renewed and ready
 
 
 def test_api_server_down_mid_apply_then_back(
@@ -56,7 +95,7 @@ def test_api_server_down_mid_apply_then_back(
         assert "error: cannot reach the Kubernetes API at https://127.0.0.1:" in down.err
         assert "hint: check that the cluster is up and the kubeconfig/context are right" in down.err
     finally:
-        sandbox(kubeconfig, "start-apiserver")
+        start_apiserver(kubeconfig)
 
     remaining = deployer("diff", "-e", e)
     assert f"! {namespace}/api  blocked" in remaining.out
@@ -121,7 +160,7 @@ def test_a_run_that_loses_its_lock_starts_no_further_release_and_the_next_run_co
             assert time.monotonic() < deadline + 60, errors
             time.sleep(0.5)
     finally:
-        sandbox(kubeconfig, "start-apiserver")
+        start_apiserver(kubeconfig)
     gate.touch()  # a's upgrade goes on, now that the API server is back
     out = proc.stdout.read() if proc.stdout else ""
     assert proc.wait(timeout=180) == 1, (out, errors)
