@@ -285,3 +285,60 @@ def test_children_named_by_a_glob_without_an_extension_are_all_imported(
     names = [r["name"] for n in spec["include"] for r in included(project, n.split("/", 1)[1])["releases"]]
     assert names == ["crds", "apps"]
     assert "environments/default.yaml" not in "".join(spec["include"])
+
+
+def test_a_child_without_the_environment_is_skipped_as_helmfile_skips_it(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """Shaped like helmfile's own snapshot case environment_missing_in_subhelmfile: a child that
+    defines only `prod`, imported for `test`, gives helmfile no release: nothing is lost, so the
+    import says so in a note, not in a loss line (before: 'not imported ... import it on its own')."""
+    project = project_with_chart(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            environments:
+              test:
+                values: [{envName: test}]
+            ---
+            helmfiles:
+              - path: helmfiles/test.yaml.gotmpl
+                values:
+                  - envName: {{ .Values.envName }}
+              - path: helmfiles/prod.yaml.gotmpl
+                values:
+                  - envName: {{ .Values.envName }}
+            """,
+            "helmfiles/test.yaml.gotmpl": """\
+            environments:
+              test: {}
+            ---
+            releases:
+              - name: app
+                namespace: apps
+                chart: ../charts/web
+                values:
+                  - env: {{ .Values.envName }}
+            """,
+            "helmfiles/prod.yaml.gotmpl": """\
+            environments:
+              prod: {}
+            ---
+            releases:
+              - name: prod-only
+                namespace: apps
+                chart: ../charts/web
+            """,
+        },
+        chart="web",
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    assert result.code == 0, result.err
+    assert result.err.startswith("import: everything was carried over\nimport: 1 note(s)"), result.err
+    assert "helmfiles/prod.yaml.gotmpl: helmfile finds no release in it for the environments imported" in (
+        result.err
+    )
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    assert spec["include"] == ["deployer.d/helmfiles-test.yaml"]
+    [app] = included(project, "helmfiles-test.yaml")["releases"]
+    assert app["name"] == "app" and {"env": "test"} in app["values"]

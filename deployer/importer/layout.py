@@ -24,7 +24,7 @@ from deployer.importer import selectors
 from deployer.importer.bases import expand, message_of, read_with_bases, references
 from deployer.importer.conceal import Concealer
 from deployer.importer.convert import Converter, Output
-from deployer.importer.findings import Finding
+from deployer.importer.findings import Finding, Kept
 from deployer.importer.parts import template_environment_names
 from deployer.importer.repos import new_repositories
 from deployer.importer.source import EnvMarkers, Source, from_printed, is_templated
@@ -145,6 +145,9 @@ class _Reader:
                     named=self.named,
                 )
         except DeployerError as exc:
+            if _NO_RELEASES in message_of(exc):  # helmfile skips it there too: nothing is lost
+                self.findings.append(Finding(*at, f"helmfiles: {display_path(path)}", NO_RELEASES_WHY))
+                return []
             self.findings.append(
                 Finding(
                     *at,
@@ -161,6 +164,15 @@ class _Reader:
             for sub, shown, entry in _nested(source, self.findings, printed):
                 out += self.units(sub, depth + 1, shown, selectors.effective(entry, chosen))
         return out
+
+
+# helmfile's words for a state file with no release in the environment (it does not define the
+# environment, or nothing is installed there): the parent's helmfile skips it the same way.
+_NO_RELEASES = "no releases found that matches specified selector()"
+NO_RELEASES_WHY = Kept(
+    "helmfile finds no release in it for the environments imported (it does not define them, or "
+    "installs nothing there), so it deploys nothing from it: nothing to import"
+)
 
 
 def _distinct(units: list[Unit], findings: list[Finding]) -> list[Unit]:
