@@ -174,10 +174,15 @@ def run_case(
         tools.timeout,
     )
     report = (out / "IMPORT-REPORT.md").read_text() if (out / "IMPORT-REPORT.md").exists() else ""
-    lines = [ln for ln in report.splitlines() if ln.startswith("| `")]
+    losses, _, noted = report.partition("\n## Notes\n")
+    lines = [ln for ln in losses.splitlines() if ln.startswith("| `")]
+    notes = sum(ln.startswith("| `") for ln in noted.splitlines())
+    also = f"; and {notes} note(s)" if notes else ""
     reported = (
-        f" (import report: {len(lines)} line(s): " + "; ".join(_row(ln) for ln in lines[:4]) + ")"
+        f" (import report: {len(lines)} line(s): " + "; ".join(_row(ln) for ln in lines[:4]) + f"{also})"
         if lines
+        else f" (import report: {notes} note(s), nothing lost)"
+        if notes
         else ""
     )
     if imp.code != 0:
