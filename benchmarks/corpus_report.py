@@ -134,7 +134,8 @@ def markdown(results: Sequence[Result], skipped: Mapping[str, int]) -> str:
         "",
         f"- Repositories: {n} ({n - templated} plain, {templated} templated); state files: {len(results)}"
         f" ({sum(skipped.values())} more not run, past --max-states).",
-        f"- Complete (imported, nothing in the report): {_pct(counts['complete'], n)}; carried with report"
+        "- Complete (imported, nothing lost: no loss line, notes apart): "
+        f"{_pct(counts['complete'], n)}; carried with report"
         f" lines: {_pct(counts['carried'], n)}; failed: {_pct(counts['failed'], n)} (a repository counts"
         " as its worst state file).",
         f"- Report lines: {sum(r.report_lines for r in imported)} over {len(imported)} imported state files"

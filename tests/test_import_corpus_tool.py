@@ -60,7 +60,7 @@ def test_a_plain_helmfile_with_a_local_chart_imports_completely_and_renders_the_
     assert rows == [
         "| someone/home-ops@abc123 | `helmfile.yaml` | plain | complete | pass | default: equal | none |  |"
     ]
-    assert "Complete (imported, nothing in the report): 1/1 (100%)" in done.stdout
+    assert "Complete (imported, nothing lost: no loss line, notes apart): 1/1 (100%)" in done.stdout
     assert not list(repo.glob("deployer.yaml")), "the import wrote into the repository"
     again = _corpus("--list", listing, helm=helm, helmfile=helmfile)
     assert again.stdout == done.stdout  # deterministic
