@@ -47,14 +47,13 @@ from typing import Any
 import yaml
 
 from deployer.manifests import SECRET_FIELDS, split_documents
-from deployer.secrets import is_sensitive
+from deployer.secrets import YAML_BOOL_OR_NULL, is_sensitive
 
 TOKEN_PREFIX = "SCRUBBED-hmac-"
 _TOKEN = re.compile(rf"{TOKEN_PREFIX}([0-9a-f]{{32}})-([0-9]+)bytes")
 SALT_FILE = "salt"
 MIN_LENGTH = 4  # shorter sensitive texts (and true/false/null) protect nothing and are everywhere
 MIN_LINE_LENGTH = 16  # each line of a multi-line sensitive text at least this long is hidden too
-_NOT_SECRET = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~"})
 _SECRET_DOC = re.compile(r"^kind:[ \t]*['\"]?Secret['\"]?[ \t]*$", re.MULTILINE)
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -228,7 +227,7 @@ def _sensitive_forms(values: Mapping[str, Any], sensitive: Sequence[str]) -> Ite
         if value is None or isinstance(value, bool) or not is_sensitive(path, sensitive):
             continue
         text = _text(value)
-        if len(text) < MIN_LENGTH or text.lower() in _NOT_SECRET:
+        if len(text) < MIN_LENGTH or text.lower() in YAML_BOOL_OR_NULL:
             continue
         yield text
         yield json.dumps(text)[1:-1]

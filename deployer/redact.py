@@ -55,7 +55,7 @@ from typing import Any
 from deployer.errors import HelmError
 from deployer.manifests import SECRET_FIELDS, ResourceChange, is_secret, parse_manifest
 from deployer.merge import leaves
-from deployer.secrets import MASK, is_sensitive
+from deployer.secrets import MASK, YAML_BOOL_OR_NULL, is_sensitive
 
 MIN_LENGTH = 4
 # A secret text at least this long is masked wherever it occurs; a shorter one only as a word.
@@ -67,7 +67,6 @@ COMPILE_AFTER = 64  # texts a redactor scans with `in` before it compiles one pa
 # An embedded base64 run shorter than this matches unrelated base64 (certificates, binaryData).
 MIN_BASE64 = 8
 _DOCUMENT_START = re.compile(r"^---(?=\s|$)", re.MULTILINE)
-_YAML_BOOL_OR_NULL = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~"})
 _WORD = r"A-Za-z0-9_.\-"  # what a short secret text must not touch to stand as a word
 # The key of a YAML block mapping line as our dumper writes it (after the diff's +/-/space and the
 # indentation, and `- ` of a list item): plain, single- or double-quoted, then `:` and a blank.
@@ -306,7 +305,7 @@ def _masked(text: str, spans: Iterable[tuple[int, int]]) -> str:
 
 
 def _is_secret_text(text: str) -> bool:
-    return len(text) >= MIN_LENGTH and text.lower() not in _YAML_BOOL_OR_NULL
+    return len(text) >= MIN_LENGTH and text.lower() not in YAML_BOOL_OR_NULL
 
 
 def _base64_forms(raw: bytes) -> set[str]:

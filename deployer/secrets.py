@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "<sensitive>"
+# Texts YAML reads as a boolean or null: never a secret, whatever the key (and everywhere in output).
+YAML_BOOL_OR_NULL = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~"})
 
 
 def mask_values(values: Mapping[str, Any], sensitive: Iterable[str]) -> dict[str, Any]:

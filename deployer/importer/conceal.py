@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from deployer.secrets import YAML_BOOL_OR_NULL
+
 _SECRET_KEY = re.compile(
     r"(password|passwd|pwd|passphrase|token|secret|api[-_]?key|private[-_]?key|access[-_]?key|"
     r"secret[-_]?key|credentials?)$",
@@ -27,14 +29,13 @@ _SECRET_OBJECT_KEY = re.compile(
 _FILE_NAME = re.compile(r"[\w.-]+\.(json|ya?ml|pem|crt|cert|key|txt|p12|jks|env)")
 _OBJECT_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]+")
-_NOT_SECRET = {"true", "false", "yes", "no", "on", "off", "null", "~", "none", ""}
 _MARKER = "zzdeployersecret{}zz"
 
 
 def looks_secret(key: str, value: Any) -> bool:
     if not isinstance(value, str) or not value.strip() or "${" in value or "zzdeployer" in value.lower():
         return False
-    if value.strip().lower() in _NOT_SECRET:  # a flag written as text (cors-allow-credentials: "true")
+    if value.strip().lower() in {*YAML_BOOL_OR_NULL, "none"}:  # a flag as text: "true"
         return False
     if _SECRET_KEY.search(key) and not _NAMES_ONE.search(key):
         names_object = _SECRET_OBJECT_KEY.search(key) and _OBJECT_NAME.fullmatch(value)
