@@ -342,3 +342,42 @@ def test_a_child_without_the_environment_is_skipped_as_helmfile_skips_it(
     assert spec["include"] == ["deployer.d/helmfiles-test.yaml"]
     [app] = included(project, "helmfiles-test.yaml")["releases"]
     assert app["name"] == "app" and {"env": "test"} in app["values"]
+
+
+def test_a_child_outside_the_directory_named_by_a_glob_without_an_extension_runs_no_hook(
+    tmp_path: Path, helm3: Path, helmfile: Path
+) -> None:
+    """`path: ../shared/*` names a child outside the state file's directory: the sandbox must give
+    helmfile a neutralised copy of it too, so its prepare hook never runs during the import."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    project = project_with_chart(
+        tmp_path,
+        {
+            "helmfile.yaml.gotmpl": """\
+            environments:
+              default: {}
+            ---
+            helmfiles:
+              - path: ../shared/*
+            """,
+            "../shared/apps": f"""\
+            releases:
+              - name: app
+                namespace: apps
+                chart: ../gitops/charts/web
+                hooks:
+                  - events: [prepare]
+                    command: touch
+                    args: [{marks}/hook-ran]
+            """,
+        },
+        chart="web",
+    )
+    result = imported(project, "helmfile.yaml.gotmpl", helmfile, helm3)
+    assert result.code == 0, result.err
+    assert not list(marks.iterdir())  # nothing ran
+    spec = yaml.safe_load((project / "deployer.yaml").read_text())
+    [name] = spec["include"]
+    [app] = included(project, name.split("/", 1)[1])["releases"]
+    assert app["name"] == "app" and app["hooks"][0]["events"] == ["preapply"]

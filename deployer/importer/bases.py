@@ -18,7 +18,7 @@ from deployer.importer.findings import Finding
 from deployer.importer.parts import merge_parts as layered  # helmfile's merge of parts, as of bases
 from deployer.importer.parts import template_environment_names
 from deployer.importer.source import Source, State, is_templated, read
-from deployer.importer.statelists import listed
+from deployer.importer.statelists import expand, listed
 from deployer.yamlsource import PathKey
 
 
@@ -80,12 +80,6 @@ def references(source: Source, key: str) -> list[tuple[str, int, Any]]:
                 out.append((text, state.locate((key, i), None)[1], item))
         return out
     return listed(source.text, key)
-
-
-def expand(base: Path, pattern: str) -> list[Path]:
-    if any(c in pattern for c in "*?["):
-        return sorted(p for p in base.glob(pattern) if p.is_file()) if not pattern.startswith("/") else []
-    return [(base / pattern).resolve()]
 
 
 def with_bases(

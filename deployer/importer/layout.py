@@ -21,13 +21,14 @@ from typing import Any
 
 from deployer.errors import DeployerError
 from deployer.importer import selectors
-from deployer.importer.bases import expand, message_of, read_with_bases, references
+from deployer.importer.bases import message_of, read_with_bases, references
 from deployer.importer.conceal import Concealer
 from deployer.importer.convert import Converter, Output
 from deployer.importer.findings import Finding, Kept
 from deployer.importer.parts import template_environment_names
 from deployer.importer.repos import new_repositories
 from deployer.importer.source import EnvMarkers, Source, from_printed, is_templated
+from deployer.importer.statelists import expand
 from deployer.yamlsource import display_path
 
 _STATE_SUFFIXES = (".yaml", ".yml", ".yaml.gotmpl", ".yml.gotmpl", ".gotmpl")

@@ -29,6 +29,7 @@ import yaml
 from deployer.importer import env_reads
 from deployer.importer.env_reads import env_name
 from deployer.importer.sops_standin import LOG_VARIABLE, PLUGIN_YAML
+from deployer.importer.statelists import expand, listed
 
 _PART = re.compile(r"^---[ \t]*(?:#.*)?$")
 _KEY = re.compile(
@@ -216,24 +217,12 @@ def _project_files(directory: Path) -> list[Path]:
 
 def _references(path: Path, text: str) -> list[Path]:
     """The files a state file's `bases:` and `helmfiles:` name (globs expanded)."""
-    out: list[Path] = []
-    top = ""
-    for line in text.splitlines():
-        found = _KEY.match(line)
-        if found and not line.startswith((" ", "-")):
-            top = found.group("key")
-            continue
-        if top not in ("bases", "helmfiles"):
-            continue
-        item = re.match(r"""^\s*(?:-\s+)?(?:path:\s*)?["']?([^\s"'#{}]+\.(?:ya?ml|gotmpl))["']?\s*$""", line)
-        if item:
-            pattern = item.group(1)
-            base = path.parent
-            if any(c in pattern for c in "*?["):
-                out += sorted(base.glob(pattern)) if not pattern.startswith("/") else []
-            else:
-                out.append((base / pattern).resolve())
-    return out
+    return [
+        p
+        for key in ("bases", "helmfiles")
+        for item, _, _ in listed(text, key)
+        for p in expand(path.parent, item)
+    ]
 
 
 def split_v0(text: str) -> tuple[str, list[int]]:

@@ -1,9 +1,10 @@
-"""The items of a top-level list (`helmfiles:`, `bases:`) read from a templated state file's text,
-where helmfile consumed the key before printing the state."""
+"""The items of a top-level list (`helmfiles:`, `bases:`) read from a state file's text (a
+templated one: helmfile consumed the key before printing the state), and the files they name."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 _ITEM = re.compile(r"""^\s*-\s+(?:path:\s*)?(?P<path>["']?[^\s"'#{}]*[^\s"'#{}:]["']?)?\s*(?:#.*)?$""")
@@ -36,3 +37,10 @@ def listed(text: str, key: str) -> list[tuple[str, int, Any]]:
             path = named.group("path").strip("\"'")
             found.append((path, number, path))
     return found
+
+
+def expand(base: Path, pattern: str) -> list[Path]:
+    """The files an item names, from `base`: a glob's files, sorted, or the one path."""
+    if any(c in pattern for c in "*?["):
+        return sorted(p for p in base.glob(pattern) if p.is_file()) if not pattern.startswith("/") else []
+    return [(base / pattern).resolve()]
